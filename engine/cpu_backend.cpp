@@ -1,0 +1,460 @@
+// CPU reference backend. One step of one environment: draw candidates and values per impression,
+// rank and price (physics.hpp), apply the overspend rule, then settle exposure, value and conversions.
+#include "engine/cpu_backend.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "engine/episode_setup.hpp"
+#include "engine/observation.hpp"
+#include "engine/physics.hpp"
+#include "engine/rng.hpp"
+
+namespace bidsim {
+namespace {
+
+// Outcome of one (impression, slot).
+struct SlotOutcome {
+  std::int32_t agent;      // -1 when the slot is not sold
+  std::int32_t candidate;  // position in the impression's candidate list (for the drop bitmap)
+  float price;             // what the winner pays if charged
+  float value;             // the winner's value for this impression
+  bool exposed;            // the slot position was shown
+};
+
+// Per-thread working memory, sized at reset so a step never allocates.
+struct Scratch {
+  std::vector<std::int32_t> cand_agent;  // [C]
+  std::vector<float> cand_value;         // [C]
+  std::vector<SlotOutcome> outcome;      // [M][S]
+  std::vector<std::uint64_t> dropped;    // [M*C] bits: (impression, candidate) removed by the overspend rule
+  std::vector<std::int32_t> dirty;       // impressions to re-auction in this pass
+  std::vector<std::uint8_t> is_dirty;    // [M]
+  std::vector<double> pass_cost;         // [N] step cost under the current outcome
+  std::vector<std::uint8_t> active;      // [N]
+  std::vector<float> multiplier;         // [N]
+  std::vector<std::int32_t> bucket_offset;                      // [N*S+1]
+  std::vector<std::pair<std::uint32_t, std::int32_t>> bucket;   // [M*S] (drop key, impression)
+  std::vector<double> running_cost;      // [N] truncate rule
+};
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(const Scenario& scenario, int threads)
+      : s_(scenario),
+        threads_(threads > 0 ? threads : omp_get_max_threads()),
+        members_(category_members(scenario.agents)) {
+    const int E = s_.market.envs, N = s_.agents.count, T = s_.market.steps;
+    st_.envs = E;
+    st_.agents = N;
+    st_.steps = T;
+    const std::size_t EN = static_cast<std::size_t>(E) * N;
+    for (auto* v : {&st_.remaining_budget, &st_.cost, &st_.value, &st_.conversions, &st_.reward,
+                    &st_.step_cost, &st_.step_value, &st_.step_conversions, &st_.step_reward})
+      v->assign(EN, 0.0);
+    for (auto* v : {&st_.wins, &st_.exposures, &st_.bid_count}) v->assign(EN, 0);
+    for (auto* v : {&st_.step_wins, &st_.step_exposures, &st_.step_bid_count}) v->assign(EN, 0);
+    st_.step_multiplier.assign(EN, 0.0f);
+    st_.observation.assign(EN * kObservationWidth, 0.0f);
+    st_.impressions.assign(static_cast<std::size_t>(E) * T, 0);
+    st_.passes.assign(static_cast<std::size_t>(E) * T, 0);
+    st_.revenue.assign(E, 0.0);
+    if (s_.values.model == ValueModel::auctionnet) {
+      an_.mean.assign(static_cast<std::size_t>(E) * T * N, 0.0f);
+      an_.std_dev.assign(an_.mean.size(), 0.0f);
+      for (auto* v : {&an_.sigma_mean, &an_.bound_lo, &an_.bound_hi}) v->assign(EN, 0.0f);
+    }
+    value_scale_.assign(s_.agents.value_scale.begin(), s_.agents.value_scale.end());
+    exposure_.assign(s_.mechanism.exposure.begin(), s_.mechanism.exposure.end());
+    always_exposed_ = std::all_of(exposure_.begin(), exposure_.end(), [](float p) { return p >= 1.0f; });
+    C_ = candidates_per_impression(s_);
+    scratch_.resize(threads_);
+    obs_ctx_ = ObservationContext::from(s_);
+    reset(0);
+  }
+
+  const char* name() const override { return "cpu"; }
+  const MarketState& state() override { return st_; }
+
+  void reset(std::uint64_t episode) override {
+    const int E = st_.envs, N = st_.agents, T = st_.steps;
+    st_.episode = episode;
+    st_.step = 0;
+    std::int64_t max_m = 0;
+    for (int e = 0; e < E; ++e) {
+      const std::uint32_t genv = global_env(episode, E, e);
+      episode_impressions(s_, genv, &st_.impressions[static_cast<std::size_t>(e) * T]);
+      if (s_.values.model == ValueModel::auctionnet) auctionnet_episode(s_, genv, e, an_);
+      for (int t = 0; t < T; ++t)
+        max_m = std::max<std::int64_t>(max_m, st_.impressions[static_cast<std::size_t>(e) * T + t]);
+    }
+    for (int e = 0; e < E; ++e)
+      for (int i = 0; i < N; ++i) st_.remaining_budget[st_.index(e, i)] = s_.agents.budget[i];
+    for (auto* v : {&st_.cost, &st_.value, &st_.conversions, &st_.reward, &st_.step_cost,
+                    &st_.step_value, &st_.step_conversions, &st_.step_reward})
+      std::fill(v->begin(), v->end(), 0.0);
+    for (auto* v : {&st_.wins, &st_.exposures, &st_.bid_count}) std::fill(v->begin(), v->end(), 0);
+    for (auto* v : {&st_.step_wins, &st_.step_exposures, &st_.step_bid_count})
+      std::fill(v->begin(), v->end(), 0);
+    std::fill(st_.step_multiplier.begin(), st_.step_multiplier.end(), 0.0f);
+    std::fill(st_.passes.begin(), st_.passes.end(), 0);
+    std::fill(st_.revenue.begin(), st_.revenue.end(), 0.0);
+    size_scratch(max_m);
+    for (int e = 0; e < E; ++e) write_observations(obs_ctx_, st_, e);
+  }
+
+  void step(const float* multipliers) override {
+    if (st_.step >= st_.steps) return;  // the episode is over; the facade reports this as an error
+    const int E = st_.envs;
+#pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
+    for (int e = 0; e < E; ++e) step_env(e, multipliers, scratch_[omp_get_thread_num()]);
+    ++st_.step;
+    for (int e = 0; e < E; ++e) write_observations(obs_ctx_, st_, e);
+  }
+
+ private:
+  void size_scratch(std::int64_t max_m) {
+    const int N = st_.agents, S = s_.mechanism.slots;
+    const std::size_t M = static_cast<std::size_t>(std::max<std::int64_t>(max_m, 1));
+    for (Scratch& w : scratch_) {
+      if (w.outcome.size() >= M * S) continue;
+      w.cand_agent.resize(C_);
+      w.cand_value.resize(C_);
+      if (s_.candidates.mode == CandidateMode::dense && s_.values.model != ValueModel::file)
+        for (int k = 0; k < C_; ++k) w.cand_agent[k] = k;
+      w.outcome.resize(M * S);
+      w.dropped.assign((M * C_ + 63) / 64, 0);
+      w.dirty.resize(M);
+      w.is_dirty.assign(M, 0);
+      w.pass_cost.resize(N);
+      w.active.resize(N);
+      w.multiplier.resize(N);
+      w.bucket_offset.resize(static_cast<std::size_t>(N) * S + 1);
+      w.bucket.resize(M * S);
+      w.running_cost.resize(N);
+    }
+  }
+
+  // ----- candidates and values of one impression --------------------------------------------
+
+  // Sparse candidates: K distinct agents by Floyd's algorithm over the pool (all agents, or the
+  // impression category's agents), one counter-based word per pick.
+  int sample_sparse(std::uint32_t genv, int t, int j, int category, Scratch& w) const {
+    const int K = s_.candidates.per_impression;
+    const std::int32_t* pool = members_.members.data();
+    int pool_size = st_.agents;
+    if (s_.candidates.within_category) {
+      pool += members_.offset[category];
+      pool_size = members_.offset[category + 1] - members_.offset[category];
+    }
+    Draw d{};
+    int chosen = 0;
+    for (int m = pool_size - K; m < pool_size; ++m, ++chosen) {
+      if ((chosen & 3) == 0)
+        d = draw(s_.seed, Purpose::candidate, genv, t, j, static_cast<std::uint32_t>(chosen >> 2));
+      std::int32_t pick = static_cast<std::int32_t>(uniform_below(d[chosen & 3], m + 1));
+      for (int q = 0; q < chosen; ++q)
+        if (w.cand_agent[q] == pool[pick]) { pick = m; break; }
+      w.cand_agent[chosen] = pool[pick];
+    }
+    return K;
+  }
+
+  int impression_category(std::uint32_t genv, int t, int j) const {
+    if (s_.agents.categories <= 1) return 0;
+    const Draw d = draw(s_.seed, Purpose::impression_category, genv, t, j, 0);
+    return static_cast<int>(uniform_below(d[0], s_.agents.categories));
+  }
+
+  float agent_value(int e, std::uint32_t genv, int t, int j, int agent, int category) const {
+    const Draw d = draw(s_.seed, Purpose::value, genv, t, j, static_cast<std::uint32_t>(agent));
+    if (s_.values.model == ValueModel::auctionnet) {
+      const std::size_t k = (static_cast<std::size_t>(e) * st_.steps + t) * st_.agents + agent;
+      return auctionnet_pvalue(an_.mean[k], an_.std_dev[k], d);
+    }
+    const ProceduralValues& p = s_.values.procedural;
+    float v = value_scale_[agent] * procedural_noise(p.distribution, static_cast<float>(p.sigma), d);
+    if (s_.agents.category[agent] != category) v *= static_cast<float>(p.cross_category);
+    return v;
+  }
+
+  // Fills the candidate list and values of impression j; returns the candidate count.
+  int impression_candidates(int e, std::uint32_t genv, int t, int j, Scratch& w) const {
+    if (s_.values.model == ValueModel::file) {
+      const FileValues& f = s_.values.file;
+      const std::int64_t slot = f.step_offset[t] + j;
+      const std::int64_t begin = f.row_offset[slot], end = f.row_offset[slot + 1];
+      for (std::int64_t r = begin; r < end; ++r) {
+        w.cand_agent[r - begin] = f.agent[r];
+        w.cand_value[r - begin] = f.value[r];
+      }
+      return static_cast<int>(end - begin);
+    }
+    const bool needs_category = s_.agents.categories > 1 &&
+        (s_.candidates.within_category || s_.values.model == ValueModel::procedural);
+    const int category = needs_category ? impression_category(genv, t, j) : 0;
+    int count = st_.agents;
+    if (s_.candidates.mode == CandidateMode::sparse) count = sample_sparse(genv, t, j, category, w);
+    for (int k = 0; k < count; ++k)
+      w.cand_value[k] = w.active[w.cand_agent[k]]
+                            ? agent_value(e, genv, t, j, w.cand_agent[k], category)
+                            : 0.0f;
+    return count;
+  }
+
+  // ----- one auction ---------------------------------------------------------------------------
+
+  bool is_dropped(const Scratch& w, std::size_t bit) const {
+    return (w.dropped[bit >> 6] >> (bit & 63)) & 1u;
+  }
+
+  // bid_count: when given, counts each agent's qualifying bids (first pass only).
+  void run_auction(int e, std::uint32_t genv, int t, int j, bool any_dropped, Scratch& w,
+                   std::int32_t* bid_count = nullptr) const {
+    const int S = s_.mechanism.slots;
+    const double reserve = s_.mechanism.reserve;
+    const int count = impression_candidates(e, genv, t, j, w);
+    const std::size_t bit0 = static_cast<std::size_t>(j) * C_;
+    auto tie_key = [&](int agent) {
+      return draw(s_.seed, Purpose::tie, genv, t, j, static_cast<std::uint32_t>(agent))[0];
+    };
+    TopBids top;
+    top.clear(S + 1);
+    for (int k = 0; k < count; ++k) {
+      const int agent = w.cand_agent[k];
+      if (!w.active[agent]) continue;
+      const float bid = w.multiplier[agent] * w.cand_value[k];
+      if (!bid_qualifies(bid, reserve)) continue;
+      if (bid_count) ++bid_count[agent];
+      if (any_dropped && is_dropped(w, bit0 + k)) continue;
+      top.offer(bid, k, agent, tie_key);
+    }
+    bool shown = true;
+    Draw exposure_draw{};
+    for (int slot = 0; slot < S; ++slot) {
+      if (!always_exposed_ && (slot & 3) == 0)
+        exposure_draw = draw(s_.seed, Purpose::exposure, genv, t, j, static_cast<std::uint32_t>(slot >> 2));
+      shown = slot_exposed(exposure_[slot], uniform01(exposure_draw[slot & 3]), shown,
+                           s_.mechanism.exposure_cascade);
+      SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
+      const double price = slot_price(top, slot, reserve, s_.mechanism.unsold_at_reserve);
+      o.exposed = shown;
+      if (price < 0.0) {
+        o.agent = -1;
+        continue;
+      }
+      o.agent = top.entry[slot].agent;
+      o.candidate = top.entry[slot].candidate;
+      o.price = static_cast<float>(price);
+      o.value = w.cand_value[top.entry[slot].candidate];
+    }
+  }
+
+  bool charged(const SlotOutcome& o) const {
+    return o.agent >= 0 && (o.exposed || !s_.mechanism.charge_on_exposure);
+  }
+
+  void total_cost(int M, Scratch& w) const {
+    std::fill(w.pass_cost.begin(), w.pass_cost.end(), 0.0);
+    const std::size_t n = static_cast<std::size_t>(M) * s_.mechanism.slots;
+    for (std::size_t q = 0; q < n; ++q)
+      if (charged(w.outcome[q])) w.pass_cost[w.outcome[q].agent] += w.outcome[q].price;
+  }
+
+  // ----- overspend rules -----------------------------------------------------------------------
+
+  // AuctionNet: while someone's step cost exceeds its remaining budget, drop ceil(ratio x wins) of
+  // its wins in every slot position at random and re-auction those impressions. Returns passes run.
+  int auctionnet_overspend(int e, std::uint32_t genv, int t, int M, Scratch& w) const {
+    const int N = st_.agents, S = s_.mechanism.slots;
+    const double* remaining = &st_.remaining_budget[st_.index(e, 0)];
+    int passes = 1;
+    bool any_dropped = false;
+    for (;; ++passes) {
+      total_cost(M, w);
+      bool over = false;
+      for (int i = 0; i < N; ++i) over |= w.pass_cost[i] > remaining[i];
+      if (!over) break;
+      if (passes > s_.budget.max_passes) {
+        truncate_overspend(e, M, w);
+        break;
+      }
+      // Bucket the wins of overspending agents by (agent, slot), in impression order.
+      std::fill(w.bucket_offset.begin(), w.bucket_offset.end(), 0);
+      for (int j = 0; j < M; ++j)
+        for (int slot = 0; slot < S; ++slot) {
+          const SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
+          if (o.agent >= 0 && w.pass_cost[o.agent] > remaining[o.agent])
+            ++w.bucket_offset[static_cast<std::size_t>(o.agent) * S + slot + 1];
+        }
+      for (std::size_t b = 1; b < w.bucket_offset.size(); ++b) w.bucket_offset[b] += w.bucket_offset[b - 1];
+      for (int j = 0; j < M; ++j)
+        for (int slot = 0; slot < S; ++slot) {
+          const SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
+          if (o.agent < 0 || !(w.pass_cost[o.agent] > remaining[o.agent])) continue;
+          const std::uint32_t key =
+              draw(s_.seed, Purpose::drop, genv, t, j, static_cast<std::uint32_t>(o.agent), passes)[0];
+          // Filling advances bucket_offset[b] to the bucket's end = the next bucket's start.
+          w.bucket[w.bucket_offset[static_cast<std::size_t>(o.agent) * S + slot]++] = {key, j};
+        }
+      int dirty = 0;
+      for (int i = 0; i < N; ++i) {
+        if (!(w.pass_cost[i] > remaining[i])) continue;
+        const double ratio = std::max((w.pass_cost[i] - remaining[i]) / (w.pass_cost[i] + 1e-4), 0.0);
+        for (int slot = 0; slot < S; ++slot) {
+          const std::size_t b = static_cast<std::size_t>(i) * S + slot;
+          const std::int32_t end = w.bucket_offset[b];
+          const std::int32_t begin = b == 0 ? 0 : w.bucket_offset[b - 1];
+          const std::int32_t wins = end - begin;
+          if (wins == 0) continue;
+          const std::int32_t drop = std::min<std::int32_t>(
+              wins, static_cast<std::int32_t>(std::ceil(ratio * wins)));
+          auto first = w.bucket.begin() + begin;
+          if (drop < wins) std::nth_element(first, first + drop, first + wins);
+          for (std::int32_t q = 0; q < drop; ++q) {
+            const std::int32_t j = first[q].second;
+            const std::size_t bit = static_cast<std::size_t>(j) * C_ +
+                                    w.outcome[static_cast<std::size_t>(j) * S + slot].candidate;
+            w.dropped[bit >> 6] |= std::uint64_t{1} << (bit & 63);
+            if (!w.is_dirty[j]) {
+              w.is_dirty[j] = 1;
+              w.dirty[dirty++] = j;
+            }
+          }
+        }
+      }
+      any_dropped = true;
+      std::sort(w.dirty.begin(), w.dirty.begin() + dirty);
+      for (int q = 0; q < dirty; ++q) {
+        run_auction(e, genv, t, w.dirty[q], any_dropped, w);
+        w.is_dirty[w.dirty[q]] = 0;
+      }
+    }
+    if (any_dropped) std::fill(w.dropped.begin(), w.dropped.begin() + (static_cast<std::size_t>(M) * C_ + 63) / 64, 0);
+    return passes;
+  }
+
+  // Truncate: walk each overspending agent's wins in impression (then slot) order and void, leaving
+  // the slot unsold, every charged win that would take it past its remaining budget.
+  void truncate_overspend(int e, int M, Scratch& w) const {
+    const int N = st_.agents, S = s_.mechanism.slots;
+    const double* remaining = &st_.remaining_budget[st_.index(e, 0)];
+    total_cost(M, w);
+    bool over = false;
+    for (int i = 0; i < N; ++i) over |= w.pass_cost[i] > remaining[i];
+    if (!over) return;
+    std::fill(w.running_cost.begin(), w.running_cost.end(), 0.0);
+    for (std::size_t q = 0; q < static_cast<std::size_t>(M) * S; ++q) {
+      SlotOutcome& o = w.outcome[q];
+      if (!charged(o) || !(w.pass_cost[o.agent] > remaining[o.agent])) continue;
+      if (w.running_cost[o.agent] + o.price > remaining[o.agent]) o.agent = -1;
+      else w.running_cost[o.agent] += o.price;
+    }
+  }
+
+  // ----- one step of one environment ------------------------------------------------------------
+
+  void step_env(int e, const float* multipliers, Scratch& w) {
+    const int N = st_.agents, t = st_.step;
+    const std::uint32_t genv = global_env(st_.episode, st_.envs, e);
+    const int M = st_.impressions[static_cast<std::size_t>(e) * st_.steps + t];
+    const std::size_t base = st_.index(e, 0);
+    for (int i = 0; i < N; ++i) {
+      const float a = multipliers[base + i];
+      w.multiplier[i] = a > 0.0f ? a : 0.0f;  // also maps NaN to 0
+      w.active[i] = st_.remaining_budget[base + i] >= s_.budget.floor && st_.remaining_budget[base + i] > 0.0;
+      st_.step_multiplier[base + i] = w.multiplier[i];
+    }
+    std::int32_t* bid_count = &st_.step_bid_count[base];
+    std::fill(bid_count, bid_count + N, 0);
+    for (int j = 0; j < M; ++j) run_auction(e, genv, t, j, false, w, bid_count);
+    int passes = 1;
+    if (s_.budget.overspend == OverspendRule::auctionnet) passes = auctionnet_overspend(e, genv, t, M, w);
+    else truncate_overspend(e, M, w);
+    st_.passes[static_cast<std::size_t>(e) * st_.steps + t] = passes;
+    settle(e, genv, t, M, w);
+  }
+
+  // Exposure, value, conversions and cost of the final allocation, in impression order.
+  void settle(int e, std::uint32_t genv, int t, int M, Scratch& w) {
+    const int N = st_.agents, S = s_.mechanism.slots;
+    const std::size_t base = st_.index(e, 0);
+    double* cost = &st_.step_cost[base];
+    double* value = &st_.step_value[base];
+    double* conversions = &st_.step_conversions[base];
+    std::int32_t* wins = &st_.step_wins[base];
+    std::int32_t* exposures = &st_.step_exposures[base];
+    std::fill(cost, cost + N, 0.0);
+    std::fill(value, value + N, 0.0);
+    std::fill(conversions, conversions + N, 0.0);
+    std::fill(wins, wins + N, 0);
+    std::fill(exposures, exposures + N, 0);
+    const bool auctionnet = s_.values.model == ValueModel::auctionnet;
+    const float sigma_cap = static_cast<float>(s_.values.auctionnet.sigma_ratio_cap);
+    for (int j = 0; j < M; ++j)
+      for (int slot = 0; slot < S; ++slot) {
+        const SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
+        if (o.agent < 0) continue;
+        const int i = o.agent;
+        ++wins[i];
+        if (charged(o)) cost[i] += o.price;
+        if (!o.exposed) continue;
+        ++exposures[i];
+        value[i] += o.value;
+        const Draw cd = draw(s_.seed, Purpose::conversion, genv, t, j, static_cast<std::uint32_t>(i));
+        bool converted;
+        if (auctionnet) {
+          const Draw vd = draw(s_.seed, Purpose::value, genv, t, j, static_cast<std::uint32_t>(i));
+          const std::size_t a = base + i;
+          converted = auctionnet_converts(o.value, an_.sigma_mean[a], sigma_cap, an_.bound_lo[a],
+                                          an_.bound_hi[a], vd, cd);
+        } else {
+          converted = plain_converts(o.value, cd);
+        }
+        conversions[i] += converted ? 1.0 : 0.0;
+      }
+    double revenue = 0.0;
+    for (int i = 0; i < N; ++i) {
+      const std::size_t a = base + i;
+      double r = value[i];
+      if (s_.reward == RewardKind::utility) r = value[i] - cost[i];
+      else if (s_.reward == RewardKind::conversions) r = conversions[i];
+      st_.step_reward[a] = r;
+      st_.reward[a] += r;
+      st_.remaining_budget[a] -= cost[i];
+      st_.cost[a] += cost[i];
+      st_.value[a] += value[i];
+      st_.conversions[a] += conversions[i];
+      st_.wins[a] += wins[i];
+      st_.exposures[a] += exposures[i];
+      st_.bid_count[a] += st_.step_bid_count[a];
+      revenue += cost[i];
+    }
+    st_.revenue[e] += revenue;
+  }
+
+  const Scenario& s_;
+  int threads_;
+  CategoryMembers members_;
+  MarketState st_;
+  AuctionNetEpisode an_;
+  std::vector<float> value_scale_;
+  std::vector<float> exposure_;
+  bool always_exposed_ = true;
+  int C_ = 0;
+  std::vector<Scratch> scratch_;
+  ObservationContext obs_ctx_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const Scenario& scenario, int threads) {
+  return std::make_unique<CpuBackend>(scenario, threads);
+}
+
+}  // namespace bidsim

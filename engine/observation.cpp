@@ -1,0 +1,56 @@
+// Observation vectors: see the field list in market_state.hpp and scenarios/README.md.
+#include "engine/observation.hpp"
+
+#include <numeric>
+
+namespace bidsim {
+
+const char* observation_field_name(int field) {
+  static const char* const names[kObservationWidth] = {
+      "time_left",  "budget_left",    "last_win_rate", "last_spend_share",
+      "last_value_share", "last_price_per_win", "mean_win_rate", "spend_pace",
+      "category",   "value_scale",    "budget_level",  "cpa_target"};
+  return field >= 0 && field < kObservationWidth ? names[field] : "?";
+}
+
+ObservationContext ObservationContext::from(const Scenario& s) {
+  const int N = s.agents.count;
+  ObservationContext ctx;
+  const double mean_budget =
+      std::accumulate(s.agents.budget.begin(), s.agents.budget.end(), 0.0) / N;
+  const double mean_cpa = s.agents.cpa.empty()
+      ? 0.0 : std::accumulate(s.agents.cpa.begin(), s.agents.cpa.end(), 0.0) / N;
+  const int categories = s.agents.categories;
+  for (int i = 0; i < N; ++i) {
+    ctx.category.push_back(categories > 1 ? float(s.agents.category[i]) / float(categories - 1) : 0.0f);
+    ctx.value_scale.push_back(float(s.agents.value_scale[i]));
+    ctx.budget_level.push_back(mean_budget > 0 ? float(s.agents.budget[i] / mean_budget) : 0.0f);
+    ctx.cpa_level.push_back(mean_cpa > 0 ? float(s.agents.cpa[i] / mean_cpa) : 0.0f);
+    ctx.budget.push_back(s.agents.budget[i]);
+  }
+  return ctx;
+}
+
+void write_observations(const ObservationContext& ctx, MarketState& st, int e) {
+  const int N = st.agents, T = st.steps, t = st.step;
+  for (int i = 0; i < N; ++i) {
+    const std::size_t a = st.index(e, i);
+    float* o = &st.observation[a * kObservationWidth];
+    const double budget = ctx.budget[i] > 0 ? ctx.budget[i] : 1.0;
+    const double elapsed = double(t) / T;
+    o[kObsTimeLeft] = float(T - t) / float(T);
+    o[kObsBudgetLeft] = float(st.remaining_budget[a] / budget);
+    o[kObsLastWinRate] = st.step_bid_count[a] > 0 ? float(st.step_wins[a]) / float(st.step_bid_count[a]) : 0.0f;
+    o[kObsLastSpendShare] = float(st.step_cost[a] / budget);
+    o[kObsLastValueShare] = float(st.step_value[a] / budget);
+    o[kObsLastPricePerWin] = st.step_wins[a] > 0 ? float(st.step_cost[a] / st.step_wins[a]) : 0.0f;
+    o[kObsMeanWinRate] = st.bid_count[a] > 0 ? float(double(st.wins[a]) / double(st.bid_count[a])) : 0.0f;
+    o[kObsSpendPace] = t > 0 ? float((st.cost[a] / budget) / elapsed) : 1.0f;
+    o[kObsCategory] = ctx.category[i];
+    o[kObsValueScale] = ctx.value_scale[i];
+    o[kObsBudgetLevel] = ctx.budget_level[i];
+    o[kObsCpaTarget] = ctx.cpa_level[i];
+  }
+}
+
+}  // namespace bidsim

@@ -1,0 +1,25 @@
+// Per-agent observation vectors (fields in market_state.hpp), written by both backends' hosts
+// after every step. Static context (category, value scale, budget level, CPA) is normalized once.
+#pragma once
+
+#include <vector>
+
+#include "engine/config_types.hpp"
+#include "engine/market_state.hpp"
+
+namespace bidsim {
+
+struct ObservationContext {
+  std::vector<float> category;     // [N] normalized category
+  std::vector<float> value_scale;  // [N]
+  std::vector<float> budget_level; // [N]
+  std::vector<float> cpa_level;    // [N], 0 without CPA targets
+  std::vector<double> budget;      // [N] initial budgets
+
+  static ObservationContext from(const Scenario& scenario);
+};
+
+// Writes observations of env `e` from the state at its current step.
+void write_observations(const ObservationContext& ctx, MarketState& state, int e);
+
+}  // namespace bidsim

@@ -1,0 +1,185 @@
+// Per-element market physics written once for both backends: one auction's ranking and prices,
+// exposure, value and conversion draws, the closed-form score. The CPU loop and CUDA kernels call these.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "engine/config_types.hpp"
+#include "engine/host_device.hpp"
+#include "engine/rng.hpp"
+
+namespace bidsim {
+
+// ----- ranking ------------------------------------------------------------------------------
+
+struct RankedBid {
+  float bid;
+  std::int32_t candidate;  // position of the agent in the impression's candidate list
+  std::int32_t agent;
+  std::uint32_t tie;       // tie-break key, drawn only when an equal bid appears
+  bool has_tie;
+};
+
+// Keeps the `capacity` best bids (slots + 1: the last one prices the last slot) in rank order.
+// Equal bids are ordered by a counter-based key (higher key ranks first), never by arrival order,
+// so the outcome does not depend on which thread saw which bid first.
+struct TopBids {
+  int capacity = 2;
+  int count = 0;
+  RankedBid entry[kMaxSlots + 1];
+
+  BIDSIM_HD void clear(int cap) {
+    capacity = cap;
+    count = 0;
+  }
+
+  // key_of(agent) -> uint32 tie key for this impression.
+  template <class TieKey>
+  BIDSIM_HD void offer(float bid, int candidate, int agent, TieKey&& key_of) {
+    if (count == capacity && bid < entry[count - 1].bid) return;  // the common case: not in the top
+    RankedBid incoming{bid, candidate, agent, 0u, false};
+    int pos = count;
+    while (pos > 0) {
+      RankedBid& above = entry[pos - 1];
+      if (bid < above.bid) break;
+      if (bid == above.bid) {
+        if (!above.has_tie) { above.tie = key_of(above.agent); above.has_tie = true; }
+        if (!incoming.has_tie) { incoming.tie = key_of(agent); incoming.has_tie = true; }
+        if (incoming.tie < above.tie || (incoming.tie == above.tie && agent > above.agent)) break;
+      }
+      --pos;
+    }
+    if (pos >= capacity) return;
+    const int last = count < capacity ? count : capacity - 1;
+    for (int k = last; k > pos; --k) entry[k] = entry[k - 1];
+    entry[pos] = incoming;
+    if (count < capacity) ++count;
+  }
+};
+
+// A bid takes part in the auction only if it is positive and meets the reserve.
+BIDSIM_HD bool bid_qualifies(float bid, double reserve) {
+  return bid > 0.0f && static_cast<double>(bid) >= reserve;
+}
+
+// Price of slot `slot` (0-based): the next bid down, floored at the reserve (second price / GSP
+// pay-next-bid). Returns a negative value when the slot is not sold.
+BIDSIM_HD double slot_price(const TopBids& top, int slot, double reserve, bool unsold_at_reserve) {
+  if (slot >= top.count) return -1.0;
+  const double next = slot + 1 < top.count ? static_cast<double>(top.entry[slot + 1].bid) : 0.0;
+  const double price = next > reserve ? next : reserve;
+  if (unsold_at_reserve && price == reserve) return -1.0;
+  return price;
+}
+
+// ----- exposure -----------------------------------------------------------------------------
+
+// Whether slot `slot` is shown, given the previous slot's outcome (cascade: a hidden slot hides
+// every slot below it, AuctionNet's "slot 2 not shown => slot 3 not shown").
+BIDSIM_HD bool slot_exposed(float exposure_probability, float uniform, bool previous_exposed,
+                            bool cascade) {
+  if (cascade && !previous_exposed) return false;
+  return exposure_probability >= 1.0f || uniform < exposure_probability;
+}
+
+// ----- normal distribution helpers ------------------------------------------------------------
+
+BIDSIM_HD double normal_cdf(double x) { return 0.5 * erfc(-x * 0.70710678118654752440); }
+
+// Inverse standard normal CDF (Acklam's rational approximation, relative error < 1.2e-9).
+BIDSIM_HD double normal_quantile(double p) {
+  const double a0 = -3.969683028665376e+01, a1 = 2.209460984245205e+02,
+               a2 = -2.759285104469687e+02, a3 = 1.383577518672690e+02,
+               a4 = -3.066479806614716e+01, a5 = 2.506628277459239e+00;
+  const double b0 = -5.447609879822406e+01, b1 = 1.615858368580409e+02,
+               b2 = -1.556989798598866e+02, b3 = 6.680131188771972e+01,
+               b4 = -1.328068155288572e+01;
+  const double c0 = -7.784894002430293e-03, c1 = -3.223964580411365e-01,
+               c2 = -2.400758277161838e+00, c3 = -2.549732539343734e+00,
+               c4 = 4.374664141464968e+00, c5 = 2.938163982698783e+00;
+  const double d0 = 7.784695709041462e-03, d1 = 3.224671290700398e-01,
+               d2 = 2.445134137142996e+00, d3 = 3.754408661907416e+00;
+  const double p_low = 0.02425;
+  if (p <= 0.0) return -HUGE_VAL;
+  if (p >= 1.0) return HUGE_VAL;
+  if (p < p_low) {
+    const double q = sqrt(-2.0 * log(p));
+    return (((((c0 * q + c1) * q + c2) * q + c3) * q + c4) * q + c5) /
+           ((((d0 * q + d1) * q + d2) * q + d3) * q + 1.0);
+  }
+  if (p > 1.0 - p_low) {
+    const double q = sqrt(-2.0 * log(1.0 - p));
+    return -(((((c0 * q + c1) * q + c2) * q + c3) * q + c4) * q + c5) /
+           ((((d0 * q + d1) * q + d2) * q + d3) * q + 1.0);
+  }
+  const double q = p - 0.5;
+  const double r = q * q;
+  return (((((a0 * r + a1) * r + a2) * r + a3) * r + a4) * r + a5) * q /
+         (((((b0 * r + b1) * r + b2) * r + b3) * r + b4) * r + 1.0);
+}
+
+// Standard normal truncated to [lo, hi], by inversion of one uniform in (0, 1].
+BIDSIM_HD double truncated_standard_normal(double lo, double hi, double uniform) {
+  const double cdf_lo = normal_cdf(lo), cdf_hi = normal_cdf(hi);
+  double z = normal_quantile(cdf_lo + uniform * (cdf_hi - cdf_lo));
+  z = z < lo ? lo : z;
+  return z > hi ? hi : z;
+}
+
+BIDSIM_HD float clamp01(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
+
+// ----- value models -------------------------------------------------------------------------
+
+// Procedural value noise with mean 1, from one (impression, agent) draw.
+BIDSIM_HD float procedural_noise(ProceduralDistribution dist, float sigma, const Draw& d) {
+  switch (dist) {
+    case ProceduralDistribution::uniform: return 2.0f * uniform01(d[0]);
+    case ProceduralDistribution::exponential: return -logf(uniform01(d[0]));
+    case ProceduralDistribution::lognormal:
+    default: {
+      const r123::float2 z = normal_pair(d[0], d[1]);
+      return expf(sigma * z.x - 0.5f * sigma * sigma);
+    }
+  }
+}
+
+// AuctionNet pValue of one (impression, agent): N(mean, std) clipped to [0, 1].
+BIDSIM_HD float auctionnet_pvalue(float mean, float std_dev, const Draw& d) {
+  const r123::float2 z = normal_pair(d[0], d[1]);
+  return clamp01(mean + std_dev * z.x);
+}
+
+// AuctionNet conversion of an exposed win. The sigma ratio |N(m, m/2)| capped at `cap` uses the
+// second Box-Muller output of the value draw; the conversion value is a truncated normal around
+// pValue with standardized bounds [-2 u1, 2 u2]; the conversion is Bernoulli(clip(value, 0, 1)).
+BIDSIM_HD bool auctionnet_converts(float pvalue, float sigma_mean, float sigma_cap, float bound_lo,
+                                   float bound_hi, const Draw& value_draw,
+                                   const Draw& conversion_draw) {
+  const r123::float2 z = normal_pair(value_draw[0], value_draw[1]);
+  float ratio = fabsf(sigma_mean + 0.5f * sigma_mean * z.y);
+  ratio = ratio > sigma_cap ? sigma_cap : ratio;
+  const double scale = static_cast<double>(ratio) * pvalue;
+  const double zt = truncated_standard_normal(-2.0 * bound_lo, 2.0 * bound_hi,
+                                              uniform01_double(conversion_draw[0]));
+  const float conversion_value = clamp01(static_cast<float>(pvalue + scale * zt));
+  return uniform01(conversion_draw[1]) <= conversion_value && conversion_value > 0.0f;
+}
+
+// Conversion of an exposed win for value models without a conversion-noise model: Bernoulli(clip(v)).
+BIDSIM_HD bool plain_converts(float value, const Draw& conversion_draw) {
+  const float p = clamp01(value);
+  return p > 0.0f && uniform01(conversion_draw[1]) <= p;
+}
+
+// ----- episode metrics ----------------------------------------------------------------------
+
+// AuctionNet score: conversions * min(1, CPA_limit / CPA)^2 with CPA = cost / (conversions + 1e-10).
+BIDSIM_HD double auctionnet_score(double conversions, double cost, double cpa_limit) {
+  const double cpa = cost / (conversions + 1e-10);
+  double ratio = cpa > 0.0 ? cpa_limit / cpa : 1.0;
+  ratio = ratio < 1.0 ? ratio : 1.0;
+  return conversions * ratio * ratio;
+}
+
+}  // namespace bidsim

@@ -1,0 +1,33 @@
+// Built-in bidding policies that need no learning (constant, truthful, PID pacing, CPA), and the
+// policy slot of every (environment, agent) pair. They drive `simulate` and serve as baselines.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/config_types.hpp"
+#include "engine/market_state.hpp"
+
+namespace bidsim {
+
+class BuiltinPolicies {
+ public:
+  explicit BuiltinPolicies(const Scenario& scenario);
+
+  // Clears controller state for new episodes.
+  void reset();
+  // Writes the bid multiplier of every (env, agent) for the state's current step ([E][N]).
+  void act(const MarketState& state, float* multipliers);
+
+  // Policy index (into Scenario::policies) acting for (env, agent), [E][N].
+  const std::vector<std::int32_t>& slots() const { return slot_; }
+
+ private:
+  const Scenario& scenario_;
+  std::vector<std::int32_t> slot_;
+  std::vector<double> target_share_;  // [T+1] budget share a paced agent has spent before step t
+  std::vector<double> integral_;      // [E][N] PID integral of the pacing error
+  std::vector<double> last_error_;    // [E][N]
+};
+
+}  // namespace bidsim

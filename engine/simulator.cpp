@@ -1,0 +1,65 @@
+// Backend factory: the one file where CUDA availability is decided (`#ifdef BIDSIM_HAVE_CUDA`).
+#include "engine/simulator.hpp"
+
+#include "engine/cpu_backend.hpp"
+
+#ifdef BIDSIM_HAVE_CUDA
+#include "cuda/device.hpp"
+#endif
+
+namespace bidsim {
+
+Device parse_device(const std::string& text) {
+  if (text == "auto") return Device::automatic;
+  if (text == "cpu") return Device::cpu;
+  if (text == "cuda") return Device::cuda;
+  throw UsageError("--device: got '" + text + "', expected auto, cpu or cuda");
+}
+
+bool cuda_backend_built() {
+#ifdef BIDSIM_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool cuda_device_present() {
+#ifdef BIDSIM_HAVE_CUDA
+  return cuda::device_count() > 0;
+#else
+  return false;
+#endif
+}
+
+namespace {
+
+// `auto` picks the CPU backend until the CUDA market step exists (cuda/, a later issue); an
+// explicit `cuda` says plainly why it cannot run.
+std::unique_ptr<Backend> make_backend(const Scenario& scenario, Device device, int threads) {
+  if (device == Device::cuda) {
+    if (!cuda_backend_built())
+      throw UsageError("--device cuda: this bidsim was built without the CUDA backend (no nvcc at configure time)");
+    if (!cuda_device_present()) throw UsageError("--device cuda: no CUDA device is available on this machine");
+    throw UsageError("--device cuda: the CUDA market backend is not implemented in this version; use --device cpu");
+  }
+  return make_cpu_backend(scenario, threads);
+}
+
+}  // namespace
+
+Simulator::Simulator(const Scenario& scenario, Device device, int threads)
+    : scenario_(scenario), backend_(make_backend(scenario, device, threads)) {}
+
+Simulator::~Simulator() = default;
+
+void Simulator::reset(std::uint64_t episode) { backend_->reset(episode); }
+
+void Simulator::step(const float* multipliers) {
+  if (done()) throw std::logic_error("Simulator::step: the episode is over; call reset()");
+  backend_->step(multipliers);
+}
+
+bool Simulator::done() { return backend_->state().step >= backend_->state().steps; }
+
+}  // namespace bidsim

@@ -1,0 +1,24 @@
+// What `bidsim` prints and writes: the human summary, summary.json and steps.csv. Files are written
+// to a temporary name and renamed, so a failed run never leaves a half-written output behind.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include "engine/config_types.hpp"
+#include "engine/simulate.hpp"
+
+namespace bidsim {
+
+// Creates `dir` (and parents) or throws UsageError naming it.
+void prepare_output_dir(const std::string& dir);
+// Writes `text` to `dir/name` atomically (temporary file + rename).
+void write_file_atomic(const std::string& dir, const std::string& name, const std::string& text);
+
+void print_simulation(std::ostream& out, const Scenario& scenario, const std::string& backend,
+                      const SimulationResult& result, bool quiet);
+void write_simulation_json(const std::string& dir, const Scenario& scenario,
+                           const std::string& backend, const SimulationResult& result);
+void write_steps_csv(const std::string& dir, const SimulationResult& result);
+
+}  // namespace bidsim
