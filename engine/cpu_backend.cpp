@@ -18,6 +18,9 @@
 namespace bidsim {
 namespace {
 
+// Values of one step are cached for re-auction passes when they fit in this much per thread.
+constexpr double kValueCacheBytes = 512.0 * (1 << 20);
+
 // Outcome of one (impression, slot).
 struct SlotOutcome {
   std::int32_t agent;      // -1 when the slot is not sold
@@ -29,8 +32,11 @@ struct SlotOutcome {
 
 // Per-thread working memory, sized at reset so a step never allocates.
 struct Scratch {
-  std::vector<std::int32_t> cand_agent;  // [C]
+  std::vector<std::int32_t> identity;    // [N] 0..N-1: the candidate list of a dense market
+  std::vector<std::int32_t> cand_agent;  // [C] candidates of one impression (no cache)
   std::vector<float> cand_value;         // [C]
+  std::vector<std::int32_t> agent_cache; // [M][C] sparse candidates drawn this step (cache on)
+  std::vector<float> value_cache;        // [M][C] their values, reused by re-auction passes
   std::vector<SlotOutcome> outcome;      // [M][S]
   std::vector<std::uint64_t> dropped;    // [M*C] bits: (impression, candidate) removed by the overspend rule
   std::vector<std::int32_t> dirty;       // impressions to re-auction in this pass
@@ -73,6 +79,11 @@ class CpuBackend final : public Backend {
     exposure_.assign(s_.mechanism.exposure.begin(), s_.mechanism.exposure.end());
     always_exposed_ = std::all_of(exposure_.begin(), exposure_.end(), [](float p) { return p >= 1.0f; });
     C_ = candidates_per_impression(s_);
+    needs_category_ = s_.agents.categories > 1 &&
+        (s_.candidates.within_category || s_.values.model == ValueModel::procedural);
+    sigma_ = static_cast<float>(s_.values.procedural.sigma);
+    bid_floor_ = qualifying_bid_floor(s_.mechanism.reserve);
+    cross_category_ = static_cast<float>(s_.values.procedural.cross_category);
     scratch_.resize(threads_);
     obs_ctx_ = ObservationContext::from(s_);
     reset(0);
@@ -118,33 +129,49 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // Grows every thread's scratch to the largest step of this batch of episodes (never shrinks).
   void size_scratch(std::int64_t max_m) {
     const int N = st_.agents, S = s_.mechanism.slots;
     const std::size_t M = static_cast<std::size_t>(std::max<std::int64_t>(max_m, 1));
+    cache_values_ = s_.values.model != ValueModel::file &&
+                    static_cast<double>(M) * C_ * sizeof(float) <= kValueCacheBytes;
+    const bool sparse = s_.candidates.mode == CandidateMode::sparse;
+    auto grow = [](auto& v, std::size_t n) { if (v.size() < n) v.resize(n); };
     for (Scratch& w : scratch_) {
-      if (w.outcome.size() >= M * S) continue;
-      w.cand_agent.resize(C_);
-      w.cand_value.resize(C_);
-      if (s_.candidates.mode == CandidateMode::dense && s_.values.model != ValueModel::file)
-        for (int k = 0; k < C_; ++k) w.cand_agent[k] = k;
-      w.outcome.resize(M * S);
-      w.dropped.assign((M * C_ + 63) / 64, 0);
-      w.dirty.resize(M);
-      w.is_dirty.assign(M, 0);
-      w.pass_cost.resize(N);
-      w.active.resize(N);
-      w.multiplier.resize(N);
-      w.bucket_offset.resize(static_cast<std::size_t>(N) * S + 1);
-      w.bucket.resize(M * S);
-      w.running_cost.resize(N);
+      if (w.identity.empty()) {
+        w.identity.resize(N);
+        for (int i = 0; i < N; ++i) w.identity[i] = i;
+      }
+      grow(w.cand_agent, C_);
+      grow(w.cand_value, C_);
+      if (cache_values_) grow(w.value_cache, M * C_);
+      if (cache_values_ && sparse) grow(w.agent_cache, M * C_);
+      grow(w.outcome, M * S);
+      if (w.dropped.size() < (M * C_ + 63) / 64) w.dropped.assign((M * C_ + 63) / 64, 0);
+      grow(w.dirty, M);
+      if (w.is_dirty.size() < M) w.is_dirty.assign(M, 0);
+      grow(w.pass_cost, N);
+      grow(w.active, N);
+      grow(w.multiplier, N);
+      grow(w.bucket_offset, static_cast<std::size_t>(N) * S + 1);
+      grow(w.bucket, M * S);
+      grow(w.running_cost, N);
     }
   }
 
   // ----- candidates and values of one impression --------------------------------------------
 
+  // Where an impression's candidates and their values are: the file's rows, the per-step cache, or
+  // the scratch row when the cache would be too large.
+  struct CandidateRow {
+    const std::int32_t* agent;
+    const float* value;
+    int count;
+  };
+
   // Sparse candidates: K distinct agents by Floyd's algorithm over the pool (all agents, or the
   // impression category's agents), one counter-based word per pick.
-  int sample_sparse(std::uint32_t genv, int t, int j, int category, Scratch& w) const {
+  void sample_sparse(std::uint32_t genv, int t, int j, int category, std::int32_t* out) const {
     const int K = s_.candidates.per_impression;
     const std::int32_t* pool = members_.members.data();
     int pool_size = st_.agents;
@@ -159,10 +186,9 @@ class CpuBackend final : public Backend {
         d = draw(s_.seed, Purpose::candidate, genv, t, j, static_cast<std::uint32_t>(chosen >> 2));
       std::int32_t pick = static_cast<std::int32_t>(uniform_below(d[chosen & 3], m + 1));
       for (int q = 0; q < chosen; ++q)
-        if (w.cand_agent[q] == pool[pick]) { pick = m; break; }
-      w.cand_agent[chosen] = pool[pick];
+        if (out[q] == pool[pick]) { pick = m; break; }
+      out[chosen] = pool[pick];
     }
-    return K;
   }
 
   int impression_category(std::uint32_t genv, int t, int j) const {
@@ -171,40 +197,72 @@ class CpuBackend final : public Backend {
     return static_cast<int>(uniform_below(d[0], s_.agents.categories));
   }
 
-  float agent_value(int e, std::uint32_t genv, int t, int j, int agent, int category) const {
-    const Draw d = draw(s_.seed, Purpose::value, genv, t, j, static_cast<std::uint32_t>(agent));
+  // Value of `agent` for impression j from its value word.
+  float value_of(int e, int t, int agent, int category, std::uint32_t word) const {
     if (s_.values.model == ValueModel::auctionnet) {
       const std::size_t k = (static_cast<std::size_t>(e) * st_.steps + t) * st_.agents + agent;
-      return auctionnet_pvalue(an_.mean[k], an_.std_dev[k], d);
+      return auctionnet_pvalue(an_.mean[k], an_.std_dev[k], word);
     }
     const ProceduralValues& p = s_.values.procedural;
-    float v = value_scale_[agent] * procedural_noise(p.distribution, static_cast<float>(p.sigma), d);
-    if (s_.agents.category[agent] != category) v *= static_cast<float>(p.cross_category);
+    float v = value_scale_[agent] * procedural_noise(p.distribution, sigma_, word);
+    if (s_.agents.category[agent] != category) v *= cross_category_;
     return v;
   }
 
-  // Fills the candidate list and values of impression j; returns the candidate count.
-  int impression_candidates(int e, std::uint32_t genv, int t, int j, Scratch& w) const {
+  // Draws impression j's candidates and values (inactive agents get 0) into row storage.
+  CandidateRow fill_candidates(int e, std::uint32_t genv, int t, int j, Scratch& w) const {
     if (s_.values.model == ValueModel::file) {
       const FileValues& f = s_.values.file;
       const std::int64_t slot = f.step_offset[t] + j;
       const std::int64_t begin = f.row_offset[slot], end = f.row_offset[slot + 1];
-      for (std::int64_t r = begin; r < end; ++r) {
-        w.cand_agent[r - begin] = f.agent[r];
-        w.cand_value[r - begin] = f.value[r];
-      }
-      return static_cast<int>(end - begin);
+      return {&f.agent[begin], &f.value[begin], static_cast<int>(end - begin)};
     }
-    const bool needs_category = s_.agents.categories > 1 &&
-        (s_.candidates.within_category || s_.values.model == ValueModel::procedural);
-    const int category = needs_category ? impression_category(genv, t, j) : 0;
-    int count = st_.agents;
-    if (s_.candidates.mode == CandidateMode::sparse) count = sample_sparse(genv, t, j, category, w);
-    for (int k = 0; k < count; ++k)
-      w.cand_value[k] = w.active[w.cand_agent[k]]
-                            ? agent_value(e, genv, t, j, w.cand_agent[k], category)
-                            : 0.0f;
-    return count;
+    float* value = cache_values_ ? &w.value_cache[static_cast<std::size_t>(j) * C_] : w.cand_value.data();
+    const int category = needs_category_ ? impression_category(genv, t, j) : 0;
+    if (s_.candidates.mode == CandidateMode::dense) {
+      const int N = st_.agents;
+      const std::uint8_t* active = w.active.data();
+      if (s_.values.model == ValueModel::auctionnet) {
+        // The hot loop of the AuctionNet preset: one Philox call per four agents.
+        const std::size_t k = (static_cast<std::size_t>(e) * st_.steps + t) * N;
+        const float* mean = &an_.mean[k];
+        const float* std_dev = &an_.std_dev[k];
+        for (int g = 0; g < N; g += 4) {
+          const int last = std::min(4, N - g);
+          if (!(active[g] | (last > 1 && active[g + 1]) | (last > 2 && active[g + 2]) | (last > 3 && active[g + 3]))) {
+            for (int q = 0; q < last; ++q) value[g + q] = 0.0f;
+            continue;
+          }
+          const Draw d = draw(s_.seed, Purpose::value, genv, t, j, static_cast<std::uint32_t>(g >> 2));
+          for (int q = 0; q < last; ++q)
+            value[g + q] = active[g + q] ? auctionnet_pvalue(mean[g + q], std_dev[g + q], d[q]) : 0.0f;
+        }
+      } else {
+        for (int g = 0; g < N; g += 4) {
+          const Draw d = draw(s_.seed, Purpose::value, genv, t, j, static_cast<std::uint32_t>(g >> 2));
+          const int last = std::min(4, N - g);
+          for (int q = 0; q < last; ++q)
+            value[g + q] = active[g + q] ? value_of(e, t, g + q, category, d[q]) : 0.0f;
+        }
+      }
+      return {w.identity.data(), value, N};
+    }
+    const int K = s_.candidates.per_impression;
+    std::int32_t* agent = cache_values_ ? &w.agent_cache[static_cast<std::size_t>(j) * C_] : w.cand_agent.data();
+    sample_sparse(genv, t, j, category, agent);
+    for (int k = 0; k < K; ++k)
+      value[k] = w.active[agent[k]]
+          ? value_of(e, t, agent[k], category, value_word(s_.seed, genv, t, j, static_cast<std::uint32_t>(agent[k])))
+          : 0.0f;
+    return {agent, value, K};
+  }
+
+  // The row of an impression already drawn this step (re-auctions): cached, or drawn again.
+  CandidateRow cached_candidates(int e, std::uint32_t genv, int t, int j, Scratch& w) const {
+    if (!cache_values_ || s_.values.model == ValueModel::file) return fill_candidates(e, genv, t, j, w);
+    const std::size_t row = static_cast<std::size_t>(j) * C_;
+    const bool dense = s_.candidates.mode == CandidateMode::dense;
+    return {dense ? w.identity.data() : &w.agent_cache[row], &w.value_cache[row], C_};
   }
 
   // ----- one auction ---------------------------------------------------------------------------
@@ -213,26 +271,63 @@ class CpuBackend final : public Backend {
     return (w.dropped[bit >> 6] >> (bit & 63)) & 1u;
   }
 
-  // bid_count: when given, counts each agent's qualifying bids (first pass only).
-  void run_auction(int e, std::uint32_t genv, int t, int j, bool any_dropped, Scratch& w,
+  // Keeps the best S+1 bids of a row with the branchless KeyTop network; false on equal kept bids.
+  bool rank_fast(const CandidateRow& row, bool first_pass, std::size_t bit0, Scratch& w,
+                 std::int32_t* bid_count, TopBids& top) const {
+    switch (s_.mechanism.slots + 1) {
+      case 2: return rank_fast_n<2>(row, first_pass, bit0, w, bid_count, top);
+      case 3: return rank_fast_n<3>(row, first_pass, bit0, w, bid_count, top);
+      case 4: return rank_fast_n<4>(row, first_pass, bit0, w, bid_count, top);
+      case 5: return rank_fast_n<5>(row, first_pass, bit0, w, bid_count, top);
+      case 6: return rank_fast_n<6>(row, first_pass, bit0, w, bid_count, top);
+      case 7: return rank_fast_n<7>(row, first_pass, bit0, w, bid_count, top);
+      case 8: return rank_fast_n<8>(row, first_pass, bit0, w, bid_count, top);
+      default: return rank_fast_n<kMaxSlots + 1>(row, first_pass, bit0, w, bid_count, top);
+    }
+  }
+
+  template <int Capacity>
+  bool rank_fast_n(const CandidateRow& row, bool first_pass, std::size_t bit0, Scratch& w,
+                   std::int32_t* bid_count, TopBids& top) const {
+    KeyTop<Capacity> keys;
+    keys.clear();
+    const float* multiplier = w.multiplier.data();
+    const std::uint8_t* active = w.active.data();
+    const float floor = bid_floor_;
+    for (int k = 0; k < row.count; ++k) {
+      const int agent = row.agent[k];
+      const float bid = multiplier[agent] * row.value[k];
+      // bid_floor_ folds "bid > 0 and bid >= reserve" into one float compare.
+      bool qualifies = bid >= floor && active[agent];
+      if (first_pass) bid_count[agent] += qualifies;
+      else qualifies = qualifies && !is_dropped(w, bit0 + k);
+      keys.push(qualifies ? rank_key(bid, k) : 0);
+    }
+    return keys.to_top_bids(top, [&](int candidate) { return row.agent[candidate]; });
+  }
+
+  // Ranks and prices impression j. first_pass: draw the candidates and count each agent's
+  // qualifying bids; later passes reuse the drawn row and skip dropped candidates.
+  void run_auction(int e, std::uint32_t genv, int t, int j, bool first_pass, Scratch& w,
                    std::int32_t* bid_count = nullptr) const {
     const int S = s_.mechanism.slots;
     const double reserve = s_.mechanism.reserve;
-    const int count = impression_candidates(e, genv, t, j, w);
+    const CandidateRow row = first_pass ? fill_candidates(e, genv, t, j, w) : cached_candidates(e, genv, t, j, w);
     const std::size_t bit0 = static_cast<std::size_t>(j) * C_;
     auto tie_key = [&](int agent) {
       return draw(s_.seed, Purpose::tie, genv, t, j, static_cast<std::uint32_t>(agent))[0];
     };
     TopBids top;
-    top.clear(S + 1);
-    for (int k = 0; k < count; ++k) {
-      const int agent = w.cand_agent[k];
-      if (!w.active[agent]) continue;
-      const float bid = w.multiplier[agent] * w.cand_value[k];
-      if (!bid_qualifies(bid, reserve)) continue;
-      if (bid_count) ++bid_count[agent];
-      if (any_dropped && is_dropped(w, bit0 + k)) continue;
-      top.offer(bid, k, agent, tie_key);
+    if (!rank_fast(row, first_pass, bit0, w, bid_count, top)) {
+      // Equal bids among the kept ones: rank again with counter-based tie keys.
+      top.clear(S + 1);
+      for (int k = 0; k < row.count; ++k) {
+        const int agent = row.agent[k];
+        const float bid = w.multiplier[agent] * row.value[k];
+        if (!(bid >= bid_floor_) || !w.active[agent]) continue;
+        if (!first_pass && is_dropped(w, bit0 + k)) continue;
+        top.offer(bid, k, agent, tie_key);
+      }
     }
     bool shown = true;
     Draw exposure_draw{};
@@ -251,7 +346,7 @@ class CpuBackend final : public Backend {
       o.agent = top.entry[slot].agent;
       o.candidate = top.entry[slot].candidate;
       o.price = static_cast<float>(price);
-      o.value = w.cand_value[top.entry[slot].candidate];
+      o.value = row.value[top.entry[slot].candidate];
     }
   }
 
@@ -331,7 +426,7 @@ class CpuBackend final : public Backend {
       any_dropped = true;
       std::sort(w.dirty.begin(), w.dirty.begin() + dirty);
       for (int q = 0; q < dirty; ++q) {
-        run_auction(e, genv, t, w.dirty[q], any_dropped, w);
+        run_auction(e, genv, t, w.dirty[q], false, w);
         w.is_dirty[w.dirty[q]] = 0;
       }
     }
@@ -372,7 +467,7 @@ class CpuBackend final : public Backend {
     }
     std::int32_t* bid_count = &st_.step_bid_count[base];
     std::fill(bid_count, bid_count + N, 0);
-    for (int j = 0; j < M; ++j) run_auction(e, genv, t, j, false, w, bid_count);
+    for (int j = 0; j < M; ++j) run_auction(e, genv, t, j, true, w, bid_count);
     int passes = 1;
     if (s_.budget.overspend == OverspendRule::auctionnet) passes = auctionnet_overspend(e, genv, t, M, w);
     else truncate_overspend(e, M, w);
@@ -409,10 +504,9 @@ class CpuBackend final : public Backend {
         const Draw cd = draw(s_.seed, Purpose::conversion, genv, t, j, static_cast<std::uint32_t>(i));
         bool converted;
         if (auctionnet) {
-          const Draw vd = draw(s_.seed, Purpose::value, genv, t, j, static_cast<std::uint32_t>(i));
           const std::size_t a = base + i;
           converted = auctionnet_converts(o.value, an_.sigma_mean[a], sigma_cap, an_.bound_lo[a],
-                                          an_.bound_hi[a], vd, cd);
+                                          an_.bound_hi[a], cd);
         } else {
           converted = plain_converts(o.value, cd);
         }
@@ -446,6 +540,10 @@ class CpuBackend final : public Backend {
   std::vector<float> value_scale_;
   std::vector<float> exposure_;
   bool always_exposed_ = true;
+  bool needs_category_ = false;
+  bool cache_values_ = true;
+  float sigma_ = 0.0f, cross_category_ = 1.0f;
+  float bid_floor_ = 0.0f;  // smallest float bid that qualifies (see bid_qualifies)
   int C_ = 0;
   std::vector<Scratch> scratch_;
   ObservationContext obs_ctx_;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "engine/config_types.hpp"
 #include "engine/host_device.hpp"
@@ -58,9 +59,58 @@ struct TopBids {
   }
 };
 
+// Fast path for the top bids: a branchless insertion network over 64-bit keys (bid bits high,
+// candidate index low). Non-negative floats order like their bit patterns, so the network needs no
+// float compares and no branches. It ignores tie keys; callers check `has_equal_bids` and redo the
+// impression with TopBids when two of the kept bids are equal (rare with continuous values).
+BIDSIM_HD std::uint64_t rank_key(float bid, int candidate) {
+  std::uint32_t bits;
+  memcpy(&bits, &bid, sizeof bits);
+  return (static_cast<std::uint64_t>(bits) << 32) | (0xffffffffu - static_cast<std::uint32_t>(candidate));
+}
+
+template <int Capacity>
+struct KeyTop {
+  std::uint64_t key[Capacity];
+
+  BIDSIM_HD void clear() {
+    for (int r = 0; r < Capacity; ++r) key[r] = 0;
+  }
+  BIDSIM_HD void push(std::uint64_t x) {
+    for (int r = 0; r < Capacity; ++r) {
+      const std::uint64_t hi = key[r] > x ? key[r] : x;
+      x = key[r] > x ? x : key[r];
+      key[r] = hi;
+    }
+  }
+  // Converts to TopBids; returns false when two kept bids are equal (ties need their keys).
+  template <class AgentOf>
+  BIDSIM_HD bool to_top_bids(TopBids& top, AgentOf&& agent_of) const {
+    top.clear(Capacity);
+    for (int r = 0; r < Capacity && key[r] != 0; ++r) {
+      if (r > 0 && (key[r] >> 32) == (key[r - 1] >> 32)) return false;
+      const std::uint32_t bits = static_cast<std::uint32_t>(key[r] >> 32);
+      RankedBid& e = top.entry[top.count++];
+      memcpy(&e.bid, &bits, sizeof bits);
+      e.candidate = static_cast<std::int32_t>(0xffffffffu - static_cast<std::uint32_t>(key[r]));
+      e.agent = agent_of(e.candidate);
+      e.tie = 0;
+      e.has_tie = false;
+    }
+    return true;
+  }
+};
+
 // A bid takes part in the auction only if it is positive and meets the reserve.
 BIDSIM_HD bool bid_qualifies(float bid, double reserve) {
   return bid > 0.0f && static_cast<double>(bid) >= reserve;
+}
+
+// The smallest float that bid_qualifies() accepts, so hot loops test `bid >= floor` only.
+inline float qualifying_bid_floor(double reserve) {
+  float f = static_cast<float>(reserve);
+  while (static_cast<double>(f) < reserve) f = nextafterf(f, HUGE_VALF);
+  return f > 0.0f ? f : nextafterf(0.0f, 1.0f);
 }
 
 // Price of slot `slot` (0-based): the next bid down, floored at the reserve (second price / GSP
@@ -131,33 +181,28 @@ BIDSIM_HD float clamp01(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x
 
 // ----- value models -------------------------------------------------------------------------
 
-// Procedural value noise with mean 1, from one (impression, agent) draw.
-BIDSIM_HD float procedural_noise(ProceduralDistribution dist, float sigma, const Draw& d) {
+// Procedural value noise with mean 1 from one (impression, agent) word.
+BIDSIM_HD float procedural_noise(ProceduralDistribution dist, float sigma, std::uint32_t word) {
   switch (dist) {
-    case ProceduralDistribution::uniform: return 2.0f * uniform01(d[0]);
-    case ProceduralDistribution::exponential: return -logf(uniform01(d[0]));
+    case ProceduralDistribution::uniform: return 2.0f * uniform_open24(word);
+    case ProceduralDistribution::exponential: return -logf(uniform_open24(word));
     case ProceduralDistribution::lognormal:
-    default: {
-      const r123::float2 z = normal_pair(d[0], d[1]);
-      return expf(sigma * z.x - 0.5f * sigma * sigma);
-    }
+    default: return expf(sigma * standard_normal(word) - 0.5f * sigma * sigma);
   }
 }
 
 // AuctionNet pValue of one (impression, agent): N(mean, std) clipped to [0, 1].
-BIDSIM_HD float auctionnet_pvalue(float mean, float std_dev, const Draw& d) {
-  const r123::float2 z = normal_pair(d[0], d[1]);
-  return clamp01(mean + std_dev * z.x);
+BIDSIM_HD float auctionnet_pvalue(float mean, float std_dev, std::uint32_t word) {
+  return clamp01(mean + std_dev * standard_normal(word));
 }
 
-// AuctionNet conversion of an exposed win. The sigma ratio |N(m, m/2)| capped at `cap` uses the
-// second Box-Muller output of the value draw; the conversion value is a truncated normal around
-// pValue with standardized bounds [-2 u1, 2 u2]; the conversion is Bernoulli(clip(value, 0, 1)).
+// AuctionNet conversion of an exposed win, from the win's conversion draw (words 0..2):
+// the pValueSigma ratio |N(m, m/2)| capped at `cap` (word 2); the conversion value, a truncated
+// normal around pValue with scale ratio x pValue and standardized bounds [-2 u1, 2 u2] (word 0);
+// the conversion, Bernoulli(clip(value, 0, 1)) (word 1).
 BIDSIM_HD bool auctionnet_converts(float pvalue, float sigma_mean, float sigma_cap, float bound_lo,
-                                   float bound_hi, const Draw& value_draw,
-                                   const Draw& conversion_draw) {
-  const r123::float2 z = normal_pair(value_draw[0], value_draw[1]);
-  float ratio = fabsf(sigma_mean + 0.5f * sigma_mean * z.y);
+                                   float bound_hi, const Draw& conversion_draw) {
+  float ratio = fabsf(sigma_mean + 0.5f * sigma_mean * standard_normal(conversion_draw[2]));
   ratio = ratio > sigma_cap ? sigma_cap : ratio;
   const double scale = static_cast<double>(ratio) * pvalue;
   const double zt = truncated_standard_normal(-2.0 * bound_lo, 2.0 * bound_hi,

@@ -47,9 +47,59 @@ BIDSIM_HD r123::float2 normal_pair(std::uint32_t u0, std::uint32_t u1) {
   return r123::boxmuller(u0, u1);
 }
 
+// Uniform strictly inside (0, 1) with 24-bit resolution: exact in float, so 1 - u and 2u - 1 stay
+// well defined at both ends.
+BIDSIM_HD float uniform_open24(std::uint32_t word) {
+  return (static_cast<float>(word >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
+
+// Standard normal from ONE word by inversion: z = sqrt(2) erfinv(2u - 1), with Giles' single-precision
+// erfinv ("Approximating the erfinv function", GPU Computing Gems, 2011). One log instead of
+// Box-Muller's log + sqrt + sincos, and one word instead of two, so a Philox call serves four draws.
+BIDSIM_HD float standard_normal(std::uint32_t word) {
+  const float u = uniform_open24(word);
+  const float x = 2.0f * u - 1.0f;
+  float w = -logf(4.0f * u * (1.0f - u));  // = -log((1 - x)(1 + x)) without cancellation
+  float p;
+  if (w < 5.0f) {
+    w = w - 2.5f;
+    p = 2.81022636e-08f;
+    p = 3.43273939e-07f + p * w;
+    p = -3.5233877e-06f + p * w;
+    p = -4.39150654e-06f + p * w;
+    p = 0.00021858087f + p * w;
+    p = -0.00125372503f + p * w;
+    p = -0.00417768164f + p * w;
+    p = 0.246640727f + p * w;
+    p = 1.50140941f + p * w;
+  } else {
+    w = sqrtf(w) - 3.0f;
+    p = -0.000200214257f;
+    p = 0.000100950558f + p * w;
+    p = 0.00134934322f + p * w;
+    p = -0.00367342844f + p * w;
+    p = 0.00573950773f + p * w;
+    p = -0.0076224613f + p * w;
+    p = 0.00943887047f + p * w;
+    p = 1.00167406f + p * w;
+    p = 2.83297682f + p * w;
+  }
+  return 1.41421356237309505f * p * x;
+}
+
+// The value-noise word of (impression, agent): one Philox call covers four consecutive agents, so a
+// dense market draws N/4 times per impression. Both backends must use this layout.
+BIDSIM_HD std::uint32_t value_word(std::uint64_t seed, std::uint32_t env, std::uint32_t step,
+                                   std::uint32_t impression, std::uint32_t agent);
+
 // Uniform integer in [0, n) from one word (multiply-shift, no modulo bias worth mentioning for n < 2^24).
 BIDSIM_HD std::uint32_t uniform_below(std::uint32_t word, std::uint32_t n) {
   return static_cast<std::uint32_t>((static_cast<std::uint64_t>(word) * n) >> 32);
+}
+
+BIDSIM_HD std::uint32_t value_word(std::uint64_t seed, std::uint32_t env, std::uint32_t step,
+                                   std::uint32_t impression, std::uint32_t agent) {
+  return draw(seed, Purpose::value, env, step, impression, agent >> 2)[agent & 3u];
 }
 
 }  // namespace bidsim
