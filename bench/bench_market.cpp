@@ -1,0 +1,118 @@
+// Market-step throughput of the CPU backend: a whole AuctionNet-preset episode (overspend rule
+// included) and a dense N=1000 x M=10000 market step. Reports rates, never bare wall times.
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/policies.hpp"
+#include "engine/scenario.hpp"
+#include "engine/simulator.hpp"
+
+namespace {
+
+std::string scenario_path(const char* name) {
+  return std::string(BIDSIM_SOURCE_DIR) + "/scenarios/" + name;
+}
+
+// Runs whole episodes (reset + T steps with the scenario's built-in policies) and reports
+// ns per agent x impression, auctions/s and the overspend rule's auction passes per step.
+void run_episodes(benchmark::State& state, const bidsim::Scenario& scenario, int threads) {
+  bidsim::Simulator sim(scenario, bidsim::Device::cpu, threads);
+  bidsim::BuiltinPolicies policies(scenario);
+  std::vector<float> multipliers(static_cast<std::size_t>(scenario.market.envs) * scenario.agents.count);
+  double impressions = 0, passes = 0, steps = 0;
+  std::uint64_t episode = 0;
+  for (auto _ : state) {
+    sim.reset(episode++);
+    policies.reset();
+    while (!sim.done()) {
+      policies.act(sim.state(), multipliers.data());
+      sim.step(multipliers.data());
+    }
+    const bidsim::MarketState& st = sim.state();
+    for (std::size_t k = 0; k < st.impressions.size(); ++k) {
+      impressions += st.impressions[k];
+      passes += st.passes[k];
+      steps += 1;
+    }
+    benchmark::DoNotOptimize(st.revenue.data());
+  }
+  const double candidates = scenario.candidates.mode == bidsim::CandidateMode::sparse
+                                ? scenario.candidates.per_impression : scenario.agents.count;
+  state.SetItemsProcessed(static_cast<std::int64_t>(impressions));
+  state.counters["auctions/s"] = benchmark::Counter(impressions, benchmark::Counter::kIsRate);
+  state.counters["bids/s"] = benchmark::Counter(impressions * candidates, benchmark::Counter::kIsRate);
+  // Seconds per (agent x impression), printed with an SI prefix (e.g. 19.5n = 19.5 ns).
+  state.counters["per_agent_impr"] = benchmark::Counter(
+      impressions * candidates, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["passes/step"] = passes / steps;
+  state.counters["impr/episode"] = impressions / (state.iterations() * scenario.market.envs);
+}
+
+// The AuctionNet preset: 48 agents, 48 ticks, ~500k impressions, GSP 3 slots, overspend rule.
+void BM_AuctionNetEpisode(benchmark::State& state) {
+  const bidsim::Scenario scenario = bidsim::load_scenario(scenario_path("auctionnet.yaml"));
+  run_episodes(state, scenario, static_cast<int>(state.range(0)));
+}
+BENCHMARK(BM_AuctionNetEpisode)->ArgName("threads")->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Dense market N agents x M impressions per step, second price, truthful bidders with budgets
+// that never bind: the auction step itself. One episode = `steps` steps.
+void BM_DenseMarket(benchmark::State& state) {
+  const int agents = static_cast<int>(state.range(0)), impressions = static_cast<int>(state.range(1));
+  const std::string yaml =
+      "name: dense-bench\nmarket: {envs: 1, steps: 4}\n"
+      "agents: {count: " + std::to_string(agents) + ", categories: 10, budget: .inf, value_scale: {uniform: [0.5, 1.5]}}\n"
+      "impressions: {per_step: " + std::to_string(impressions) + "}\n"
+      "values: {model: procedural, distribution: lognormal, sigma: 0.5, cross_category: 0.5}\n"
+      "mechanism: {type: second_price, reserve: 0.01}\n";
+  const bidsim::Scenario scenario = bidsim::parse_scenario(yaml, "dense-bench");
+  run_episodes(state, scenario, static_cast<int>(state.range(2)));
+}
+BENCHMARK(BM_DenseMarket)->ArgNames({"agents", "impressions", "threads"})->Args({1000, 10000, 1})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Same dense market with GSP 3 slots, exposure [1, .8, .6] and budgets that run out within the
+// episode, so the AuctionNet overspend rule re-auctions.
+void BM_DenseGspBudgeted(benchmark::State& state) {
+  const int agents = static_cast<int>(state.range(0)), impressions = static_cast<int>(state.range(1));
+  const std::string yaml =
+      "name: dense-gsp-bench\nmarket: {envs: 1, steps: 4}\n"
+      "agents: {count: " + std::to_string(agents) + ", categories: 10, budget: {uniform: [100, 300]}}\n"
+      "impressions: {per_step: " + std::to_string(impressions) + "}\n"
+      "values: {model: procedural, sigma: 0.5, cross_category: 0.5}\n"
+      "mechanism: {type: gsp, slots: 3, exposure: [1, 0.8, 0.6], exposure_cascade: true, reserve: 0.01, charge: on_exposure}\n"
+      "budget: {overspend: auctionnet}\n";
+  const bidsim::Scenario scenario = bidsim::parse_scenario(yaml, "dense-gsp-bench");
+  run_episodes(state, scenario, static_cast<int>(state.range(2)));
+}
+BENCHMARK(BM_DenseGspBudgeted)->ArgNames({"agents", "impressions", "threads"})->Args({1000, 10000, 1})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Sparse candidates: N agents, K = 16 per impression within category; the 10^5-agent regime.
+void BM_SparseMarket(benchmark::State& state) {
+  const int agents = static_cast<int>(state.range(0)), impressions = static_cast<int>(state.range(1));
+  const std::string yaml =
+      "name: sparse-bench\nmarket: {envs: 1, steps: 4}\n"
+      "agents: {count: " + std::to_string(agents) + ", categories: 100, budget: {uniform: [5, 15]}}\n"
+      "impressions: {per_step: " + std::to_string(impressions) + "}\n"
+      "values: {model: procedural, sigma: 0.5}\n"
+      "candidates: {mode: sparse, per_impression: 16, within_category: true}\n"
+      "mechanism: {type: gsp, slots: 3, reserve: 0.01}\n";
+  const bidsim::Scenario scenario = bidsim::parse_scenario(yaml, "sparse-bench");
+  run_episodes(state, scenario, static_cast<int>(state.range(2)));
+}
+BENCHMARK(BM_SparseMarket)->ArgNames({"agents", "impressions", "threads"})->Args({100000, 100000, 1})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Environment parallelism: 8 AuctionNet episodes side by side on 1 and 2 threads.
+void BM_AuctionNetBatch(benchmark::State& state) {
+  const bidsim::Scenario scenario = bidsim::load_scenario(scenario_path("auctionnet.yaml"), {"market.envs=8"});
+  run_episodes(state, scenario, static_cast<int>(state.range(0)));
+}
+BENCHMARK(BM_AuctionNetBatch)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

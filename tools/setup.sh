@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One-stop set-up for a fresh Debian/Ubuntu machine: installs what is missing (apt, idempotent),
+# builds Release, then runs the default job (`run`) or the whole test suite (`test`).
+#   tools/setup.sh run  [bidsim simulate args...]   e.g. tools/setup.sh run --out out/default
+#   tools/setup.sh test [ctest args...]
+#   tools/setup.sh build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode="${1:-run}"
+shift || true
+
+packages=(cmake g++ make ccache pkg-config libyaml-cpp-dev catch2 libbenchmark-dev librandom123-dev
+          nlohmann-json3-dev libcli11-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get -o DPkg::Lock::Timeout=900 update -qq
+  $sudo apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=900 "${missing[@]}" >/dev/null
+fi
+
+# nvcc is optional: when present the CUDA parts are compiled (sm_90), never required.
+if [ -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
+
+build_dir="${BIDSIM_BUILD_DIR:-build}"
+jobs="$(nproc)"
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DBIDSIM_BUILD_TESTS=ON -DBIDSIM_BUILD_BENCH=ON >/dev/null
+cmake --build "$build_dir" -j "$jobs"
+
+# OpenMP's default spin-wait is 15-1000x slower when another process shares the cores.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+
+case "$mode" in
+  run)   exec "$build_dir/tools/bidsim" simulate scenarios/default.yaml "$@" ;;
+  test)  cd "$build_dir" && exec ctest --output-on-failure -j "$jobs" "$@" ;;
+  build) ;;
+  *)     echo "usage: tools/setup.sh run|test|build [args...]" >&2; exit 2 ;;
+esac
