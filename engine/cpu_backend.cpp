@@ -44,6 +44,8 @@ struct Scratch {
   std::vector<double> pass_cost;         // [N] step cost under the current outcome
   std::vector<std::uint8_t> active;      // [N]
   std::vector<float> multiplier;         // [N]
+  std::vector<std::int32_t> over_agents;                        // [N] overspending agents of a pass
+  std::vector<std::int32_t> over_slot;                          // [N] their position there, else -1
   std::vector<std::int32_t> bucket_offset;                      // [N*S+1]
   std::vector<std::pair<std::uint32_t, std::int32_t>> bucket;   // [M*S] (drop key, impression)
   std::vector<double> running_cost;      // [N] truncate rule
@@ -154,6 +156,8 @@ class CpuBackend final : public Backend {
       grow(w.active, N);
       grow(w.multiplier, N);
       grow(w.bucket_offset, static_cast<std::size_t>(N) * S + 1);
+      grow(w.over_agents, N);
+      if (w.over_slot.size() < static_cast<std::size_t>(N)) w.over_slot.assign(N, -1);
       grow(w.bucket, M * S);
       grow(w.running_cost, N);
     }
@@ -372,37 +376,41 @@ class CpuBackend final : public Backend {
     bool any_dropped = false;
     for (;; ++passes) {
       total_cost(M, w);
-      bool over = false;
-      for (int i = 0; i < N; ++i) over |= w.pass_cost[i] > remaining[i];
-      if (!over) break;
+      int over = 0;
+      for (int i = 0; i < N; ++i)
+        if (w.pass_cost[i] > remaining[i]) {
+          w.over_slot[i] = over;
+          w.over_agents[over++] = i;
+        }
+      if (over == 0) break;
       if (passes > s_.budget.max_passes) {
+        for (int q = 0; q < over; ++q) w.over_slot[w.over_agents[q]] = -1;
         truncate_overspend(e, M, w);
         break;
       }
       // Bucket the wins of overspending agents by (agent, slot), in impression order.
-      std::fill(w.bucket_offset.begin(), w.bucket_offset.end(), 0);
+      const std::size_t buckets = static_cast<std::size_t>(over) * S;
+      std::fill(w.bucket_offset.begin(), w.bucket_offset.begin() + buckets + 1, 0);
+      for (std::size_t q = 0; q < static_cast<std::size_t>(M) * S; ++q) {
+        const SlotOutcome& o = w.outcome[q];
+        if (o.agent >= 0 && w.over_slot[o.agent] >= 0)
+          ++w.bucket_offset[static_cast<std::size_t>(w.over_slot[o.agent]) * S + q % S + 1];
+      }
+      for (std::size_t b = 1; b <= buckets; ++b) w.bucket_offset[b] += w.bucket_offset[b - 1];
       for (int j = 0; j < M; ++j)
         for (int slot = 0; slot < S; ++slot) {
           const SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
-          if (o.agent >= 0 && w.pass_cost[o.agent] > remaining[o.agent])
-            ++w.bucket_offset[static_cast<std::size_t>(o.agent) * S + slot + 1];
-        }
-      for (std::size_t b = 1; b < w.bucket_offset.size(); ++b) w.bucket_offset[b] += w.bucket_offset[b - 1];
-      for (int j = 0; j < M; ++j)
-        for (int slot = 0; slot < S; ++slot) {
-          const SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
-          if (o.agent < 0 || !(w.pass_cost[o.agent] > remaining[o.agent])) continue;
-          const std::uint32_t key =
-              draw(s_.seed, Purpose::drop, genv, t, j, static_cast<std::uint32_t>(o.agent), passes)[0];
+          if (o.agent < 0 || w.over_slot[o.agent] < 0) continue;
           // Filling advances bucket_offset[b] to the bucket's end = the next bucket's start.
-          w.bucket[w.bucket_offset[static_cast<std::size_t>(o.agent) * S + slot]++] = {key, j};
+          w.bucket[w.bucket_offset[static_cast<std::size_t>(w.over_slot[o.agent]) * S + slot]++] = {0u, j};
         }
       int dirty = 0;
-      for (int i = 0; i < N; ++i) {
-        if (!(w.pass_cost[i] > remaining[i])) continue;
+      for (int q_over = 0; q_over < over; ++q_over) {
+        const int i = w.over_agents[q_over];
+        w.over_slot[i] = -1;  // reset for the next pass
         const double ratio = std::max((w.pass_cost[i] - remaining[i]) / (w.pass_cost[i] + 1e-4), 0.0);
         for (int slot = 0; slot < S; ++slot) {
-          const std::size_t b = static_cast<std::size_t>(i) * S + slot;
+          const std::size_t b = static_cast<std::size_t>(q_over) * S + slot;
           const std::int32_t end = w.bucket_offset[b];
           const std::int32_t begin = b == 0 ? 0 : w.bucket_offset[b - 1];
           const std::int32_t wins = end - begin;
@@ -410,7 +418,13 @@ class CpuBackend final : public Backend {
           const std::int32_t drop = std::min<std::int32_t>(
               wins, static_cast<std::int32_t>(std::ceil(ratio * wins)));
           auto first = w.bucket.begin() + begin;
-          if (drop < wins) std::nth_element(first, first + drop, first + wins);
+          if (drop < wins) {
+            // A random subset of `drop` wins: the smallest counter-based keys (ties by impression).
+            for (std::int32_t q = 0; q < wins; ++q)
+              first[q].first = draw(s_.seed, Purpose::drop, genv, t, first[q].second,
+                                    static_cast<std::uint32_t>(i), passes)[0];
+            std::nth_element(first, first + drop, first + wins);
+          }
           for (std::int32_t q = 0; q < drop; ++q) {
             const std::int32_t j = first[q].second;
             const std::size_t bit = static_cast<std::size_t>(j) * C_ +
@@ -424,10 +438,19 @@ class CpuBackend final : public Backend {
         }
       }
       any_dropped = true;
-      std::sort(w.dirty.begin(), w.dirty.begin() + dirty);
-      for (int q = 0; q < dirty; ++q) {
-        run_auction(e, genv, t, w.dirty[q], false, w);
-        w.is_dirty[w.dirty[q]] = 0;
+      // Re-auction in impression order: sort a short list, scan the flags for a long one.
+      if (static_cast<std::int64_t>(dirty) * 16 < M) {
+        std::sort(w.dirty.begin(), w.dirty.begin() + dirty);
+        for (int q = 0; q < dirty; ++q) {
+          run_auction(e, genv, t, w.dirty[q], false, w);
+          w.is_dirty[w.dirty[q]] = 0;
+        }
+      } else {
+        for (int j = 0; j < M; ++j)
+          if (w.is_dirty[j]) {
+            run_auction(e, genv, t, j, false, w);
+            w.is_dirty[j] = 0;
+          }
       }
     }
     if (any_dropped) std::fill(w.dropped.begin(), w.dropped.begin() + (static_cast<std::size_t>(M) * C_ + 63) / 64, 0);
