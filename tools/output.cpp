@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -119,6 +120,25 @@ void print_simulation(std::ostream& out, const Scenario& s, const std::string& b
       out << buf;
     }
     out << "\n";
+  }
+  if (s.policies.size() > 1) {
+    out << "  by policy (per agent, means over environments)\n";
+    out << "    policy        type      agents      return        cost   spent      wins\n";
+    for (const PolicyConfig& p : s.policies) {
+      double n = 0, pr = 0, pc = 0, pb = 0, pw = 0;
+      for (int i : p.agents) {
+        n += 1;
+        pr += r.reward[i];
+        pc += r.cost[i];
+        pb += s.agents.budget[i];
+        pw += r.wins[i];
+      }
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "    %-12s  %-8s  %6.0f  %10s  %10s  %5.1f%%  %8s\n", p.name.c_str(), to_string(p.kind), n,
+                    si(pr / n).c_str(), si(pc / n).c_str(), pb > 0 && std::isfinite(pb) ? 100.0 * pc / pb : 0.0,
+                    si(pw / n).c_str());
+      out << buf;
+    }
   }
   std::vector<int> order(r.agents);
   std::iota(order.begin(), order.end(), 0);
