@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""CLI checks for `bidsim`, one case per CTest test: cli_test.py BIDSIM SOURCE_DIR CASE.
+
+Bad input must exit with status 2 and one stderr line naming the problem, without leaving a
+summary.json behind; good runs must exit 0 and write summary.json with the documented keys.
+Standard library only."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+BIDSIM, SOURCE, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
+DEFAULT = os.path.join(SOURCE, "scenarios", "default.yaml")
+AUCTIONNET = os.path.join(SOURCE, "scenarios", "auctionnet.yaml")
+
+
+def run(*args, cwd=None):
+    proc = subprocess.run([BIDSIM, *args], capture_output=True, text=True, cwd=cwd, timeout=110)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def fail(message):
+    print("FAIL:", message)
+    sys.exit(1)
+
+
+def expect(condition, message):
+    if not condition:
+        fail(message)
+
+
+def expect_usage_error(args, *fragments, cwd=None):
+    code, out, err = run(*args, cwd=cwd)
+    print("$ bidsim", " ".join(args), "->", code)
+    print("stderr:", err, end="")
+    expect(code == 2, f"exit status {code}, expected 2")
+    lines = err.splitlines()
+    expect(len(lines) == 1, f"{len(lines)} stderr lines, expected exactly one")
+    for f in fragments:
+        expect(f in lines[0], f"stderr does not name {f!r}")
+    return lines[0]
+
+
+def read_summary(out_dir):
+    path = os.path.join(out_dir, "summary.json")
+    expect(os.path.isfile(path), "no summary.json written")
+    with open(path) as f:
+        return json.load(f)
+
+
+def check_summary_keys(summary, agents):
+    for key in ("agents", "envs", "steps", "impressions", "social_welfare", "revenue", "seconds", "per_agent"):
+        expect(key in summary, f"summary.json lacks {key}")
+    for key in ("value", "cost", "wins"):
+        expect(key in summary["per_agent"], f"summary.json lacks per_agent.{key}")
+        expect(len(summary["per_agent"][key]) == agents, f"per_agent.{key} has the wrong length")
+    expect(summary["agents"] == agents, "agents")
+    expect(summary["revenue"] >= 0, "revenue")
+    expect(abs(sum(summary["per_agent"]["cost"]) - summary["revenue"]) <= 1e-6 * max(1.0, summary["revenue"]),
+           "revenue != sum of per-agent cost")
+    for spent in summary["per_agent"].get("budget_spent", []):
+        expect(spent <= 1 + 1e-9, "an agent spent more than its budget")
+
+
+def case_help():
+    code, out, _ = run("--help")
+    expect(code == 0, f"--help exit status {code}")
+    expect("simulate" in out, "--help does not list simulate")
+    code, out, _ = run("simulate", "--help")
+    expect(code == 0, f"simulate --help exit status {code}")
+    expect("--set" in out and "--out" in out, "simulate --help lacks --set / --out")
+
+
+def case_no_command():
+    expect_usage_error([])
+
+
+def case_bad_flag():
+    expect_usage_error(["simulate", DEFAULT, "--bogus"], "--bogus")
+
+
+def case_missing_scenario():
+    expect_usage_error(["simulate", "/nonexistent/none.yaml"], "/nonexistent/none.yaml")
+
+
+def case_bad_scenario_keeps_out():
+    with tempfile.TemporaryDirectory() as d:
+        bad = os.path.join(d, "bad.yaml")
+        with open(bad, "w") as f:
+            f.write("market: {envs: 1, agnts: 3}\n")
+        out = os.path.join(d, "out")
+        expect_usage_error(["simulate", bad, "--out", out], "bad.yaml", "market.agnts")
+        expect(not os.path.exists(os.path.join(out, "summary.json")), "summary.json left behind")
+        # An earlier run's output is not touched by a failing run.
+        os.makedirs(out)
+        with open(os.path.join(out, "summary.json"), "w") as f:
+            f.write('{"old": true}\n')
+        expect_usage_error(["simulate", bad, "--out", out], "market.agnts")
+        with open(os.path.join(out, "summary.json")) as f:
+            expect(json.load(f) == {"old": True}, "a failing run changed an existing summary.json")
+        expect(sorted(os.listdir(out)) == ["summary.json"], "a failing run left files behind")
+
+
+def case_unknown_set_key():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        expect_usage_error(["simulate", DEFAULT, "--set", "market.agnts=3", "--out", out], "market.agnts")
+        expect(not os.path.exists(os.path.join(out, "summary.json")), "summary.json left behind")
+
+
+def case_bad_set_value():
+    expect_usage_error(["simulate", DEFAULT, "--set", "market.envs=abc"], "market.envs", "abc")
+    expect_usage_error(["simulate", DEFAULT, "--set", "market.envs"], "market.envs")
+    expect_usage_error(["simulate", DEFAULT, "--set", "agents.count=0"], "agents.count")
+
+
+def case_bad_device():
+    expect_usage_error(["simulate", DEFAULT, "--device", "gpu", "--set", "market.envs=1"], "gpu")
+
+
+def case_negative_seed():
+    expect_usage_error(["simulate", DEFAULT, "--seed", "-1"], "--seed")
+
+
+def case_bad_out_dir():
+    with tempfile.TemporaryDirectory() as d:
+        plain = os.path.join(d, "plain")
+        with open(plain, "w") as f:
+            f.write("x")
+        expect_usage_error(["simulate", DEFAULT, "--set", "market.envs=1", "--set", "impressions.per_step=10",
+                            "--out", os.path.join(plain, "sub")], "--out")
+
+
+def case_simulate_default():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        code, stdout, err = run("simulate", DEFAULT, "--set", "market.envs=2", "--out", out, "--threads", "2")
+        print(stdout, err)
+        expect(code == 0, f"exit status {code}")
+        expect("social welfare" in stdout, "no summary on stdout")
+        summary = read_summary(out)
+        check_summary_keys(summary, 100)
+        expect(summary["envs"] == 2, "--set market.envs=2 not applied")
+        expect(summary["steps"] == 24, "steps")
+        expect(summary["impressions"] == 24 * 2000, "impressions per env")
+        expect(summary["social_welfare"] > 0, "social welfare")
+        expect(os.path.isfile(os.path.join(out, "steps.csv")), "no steps.csv")
+        with open(os.path.join(out, "steps.csv")) as f:
+            expect(len(f.read().splitlines()) == 25, "steps.csv should have a header and 24 rows")
+        expect(not any(n.endswith(".tmp") for n in os.listdir(out)), "temporary files left behind")
+        # Same seed, same numbers (the wall time aside).
+        out2 = os.path.join(d, "out2")
+        code, _, _ = run("simulate", DEFAULT, "--set", "market.envs=2", "--out", out2, "--threads", "1", "--quiet")
+        expect(code == 0, f"second run exit status {code}")
+        again = read_summary(out2)
+        for key in ("social_welfare", "revenue", "per_agent"):
+            expect(again[key] == summary[key], f"{key} differs between runs / thread counts")
+        # --seed changes the draws.
+        out3 = os.path.join(d, "out3")
+        code, _, _ = run("simulate", DEFAULT, "--set", "market.envs=2", "--seed", "8", "--out", out3, "--quiet")
+        expect(code == 0, f"--seed run exit status {code}")
+        expect(read_summary(out3)["revenue"] != summary["revenue"], "--seed 8 gave the same revenue")
+
+
+def case_set_before_scenario():
+    # Option order must not matter: --set given before the positional scenario.
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        code, stdout, err = run("simulate", "--set", "market.envs=1", "--set", "impressions.per_step=50",
+                                DEFAULT, "--out", out, "--quiet")
+        print(stdout, err)
+        expect(code == 0, f"exit status {code}")
+        summary = read_summary(out)
+        expect(summary["envs"] == 1 and summary["impressions"] == 24 * 50, "overrides not applied")
+
+
+def case_default_scenario():
+    # No scenario argument: scenarios/default.yaml, found from any working directory.
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        code, stdout, err = run("simulate", "--set", "market.envs=1", "--set", "impressions.per_step=50",
+                                "--out", out, "--quiet", cwd=d)
+        print(stdout, err)
+        expect(code == 0, f"exit status {code}")
+        summary = read_summary(out)
+        expect(summary["scenario"] == "default" and summary["agents"] == 100, "not the default scenario")
+
+
+def case_auctionnet_preset():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        code, stdout, err = run("simulate", AUCTIONNET, "--set", "impressions.total=20000", "--out", out)
+        print(stdout, err)
+        expect(code == 0, f"exit status {code}")
+        summary = read_summary(out)
+        check_summary_keys(summary, 48)
+        expect("conversions" in summary["per_agent"], "per_agent.conversions missing")
+        expect("score" in summary["per_agent"] and "score" in summary, "score missing")
+        expect(len(summary["per_agent"]["score"]) == 48, "per_agent.score length")
+        expect(abs(sum(summary["per_agent"]["score"]) - summary["score"]) <= 1e-9 * max(1.0, summary["score"]),
+               "score != sum of per-agent scores")
+        expect(19000 < summary["impressions"] <= 20000, "impressions per episode")
+        expect(summary["auction_passes_per_step"] >= 1, "auction passes")
+
+
+CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+if __name__ == "__main__":
+    if CASE not in CASES:
+        fail(f"unknown case {CASE}; cases: {', '.join(sorted(CASES))}")
+    CASES[CASE]()
+    print("ok")

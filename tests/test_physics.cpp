@@ -1,0 +1,250 @@
+// Per-element physics (engine/physics.hpp) against references: TopBids ranking vs a sort, slot
+// prices, the reserve rule, exposure, the normal helpers and the AuctionNet score closed form.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "engine/physics.hpp"
+
+using bidsim::TopBids;
+
+namespace {
+
+struct Offer {
+  float bid;
+  int agent;
+};
+
+// Reference ranking: bid descending, then tie key descending, then agent ascending.
+std::vector<Offer> reference_top(std::vector<Offer> offers, const std::vector<std::uint32_t>& key,
+                                 int capacity) {
+  std::sort(offers.begin(), offers.end(), [&](const Offer& x, const Offer& y) {
+    if (x.bid != y.bid) return x.bid > y.bid;
+    if (key[x.agent] != key[y.agent]) return key[x.agent] > key[y.agent];
+    return x.agent < y.agent;
+  });
+  if (static_cast<int>(offers.size()) > capacity) offers.resize(capacity);
+  return offers;
+}
+
+TopBids rank(const std::vector<Offer>& offers, const std::vector<std::uint32_t>& key, int capacity) {
+  TopBids top;
+  top.clear(capacity);
+  for (std::size_t k = 0; k < offers.size(); ++k)
+    top.offer(offers[k].bid, static_cast<int>(k), offers[k].agent,
+              [&](int agent) { return key[agent]; });
+  return top;
+}
+
+}  // namespace
+
+TEST_CASE("TopBids keeps the best bids in rank order, like a full sort", "[physics][ranking][property]") {
+  std::mt19937 rng(12345);
+  for (int n : {0, 1, 2, 7, 31, 32, 33, 100}) {
+    for (int capacity = 1; capacity <= bidsim::kMaxSlots + 1; ++capacity) {
+      for (int trial = 0; trial < 20; ++trial) {
+        // Half the trials draw bids from a handful of levels so ties are common; tie keys are drawn
+        // from a small range too, so equal keys (agent-index fallback) happen as well.
+        const bool tie_heavy = trial % 2 == 1;
+        std::vector<Offer> offers;
+        std::vector<std::uint32_t> key(static_cast<std::size_t>(n) + 1);
+        for (int i = 0; i < n; ++i) {
+          const float bid = tie_heavy ? static_cast<float>(1 + rng() % 3)
+                                      : std::uniform_real_distribution<float>(0.01f, 10.0f)(rng);
+          offers.push_back({bid, i});
+          key[i] = tie_heavy ? rng() % 4 : rng();
+        }
+        std::shuffle(offers.begin(), offers.end(), rng);  // arrival order must not matter
+        const TopBids top = rank(offers, key, capacity);
+        const std::vector<Offer> want = reference_top(offers, key, capacity);
+        INFO("n=" << n << " capacity=" << capacity << " trial=" << trial);
+        REQUIRE(top.count == static_cast<int>(want.size()));
+        for (int k = 0; k < top.count; ++k) {
+          CHECK(top.entry[k].bid == want[k].bid);
+          CHECK(top.entry[k].agent == want[k].agent);
+          // `candidate` is the offer's position in the arrival order.
+          CHECK(offers[top.entry[k].candidate].agent == top.entry[k].agent);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("TopBids result does not depend on arrival order", "[physics][ranking][determinism]") {
+  std::mt19937 rng(7);
+  std::vector<Offer> offers;
+  std::vector<std::uint32_t> key(33);
+  for (int i = 0; i < 33; ++i) {
+    offers.push_back({static_cast<float>(1 + i % 2), i});  // 17 agents tied at 1, 16 at 2
+    key[i] = rng();
+  }
+  const TopBids first = rank(offers, key, 4);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::shuffle(offers.begin(), offers.end(), rng);
+    const TopBids again = rank(offers, key, 4);
+    REQUIRE(again.count == first.count);
+    for (int k = 0; k < first.count; ++k) CHECK(again.entry[k].agent == first.entry[k].agent);
+  }
+}
+
+TEST_CASE("TopBids draws tie keys only for equal bids", "[physics][ranking]") {
+  int calls = 0;
+  auto key_of = [&](int agent) {
+    ++calls;
+    return static_cast<std::uint32_t>(agent);
+  };
+  TopBids top;
+  top.clear(3);
+  top.offer(3.0f, 0, 0, key_of);
+  top.offer(1.0f, 1, 1, key_of);
+  top.offer(2.0f, 2, 2, key_of);
+  CHECK(calls == 0);
+  REQUIRE(top.count == 3);
+  CHECK(top.entry[0].agent == 0);
+  CHECK(top.entry[1].agent == 2);
+  CHECK(top.entry[2].agent == 1);
+  top.offer(2.0f, 3, 3, key_of);  // ties agent 2: key 3 > key 2 ranks first
+  CHECK(calls == 2);
+  CHECK(top.entry[1].agent == 3);
+  CHECK(top.entry[2].agent == 2);
+  top.offer(0.5f, 4, 4, key_of);  // below the kept set: ignored
+  CHECK(top.entry[2].agent == 2);
+  CHECK(top.count == 3);
+}
+
+TEST_CASE("bid_qualifies: positive and at least the reserve", "[physics][auction]") {
+  using bidsim::bid_qualifies;
+  CHECK(bid_qualifies(1.0f, 0.0));
+  CHECK_FALSE(bid_qualifies(0.0f, 0.0));
+  CHECK_FALSE(bid_qualifies(-1.0f, 0.0));
+  CHECK_FALSE(bid_qualifies(std::nanf(""), 0.0));
+  CHECK(bid_qualifies(2.0f, 2.0));   // meets the reserve exactly
+  CHECK_FALSE(bid_qualifies(1.5f, 2.0));
+  CHECK(bid_qualifies(1e-3f, 1e-4));
+}
+
+TEST_CASE("slot_price: pay the next bid, floored at the reserve", "[physics][auction][gsp]") {
+  auto key_of = [](int agent) { return static_cast<std::uint32_t>(agent); };
+  TopBids top;
+  top.clear(4);  // 3 slots + the pricing bid
+  top.offer(10.0f, 0, 0, key_of);
+  top.offer(8.0f, 1, 1, key_of);
+  top.offer(6.0f, 2, 2, key_of);
+  top.offer(4.0f, 3, 3, key_of);
+  top.offer(2.0f, 4, 4, key_of);  // fifth bid: not kept, prices nothing
+  using bidsim::slot_price;
+  CHECK(slot_price(top, 0, 0.0, false) == 8.0);
+  CHECK(slot_price(top, 1, 0.0, false) == 6.0);
+  CHECK(slot_price(top, 2, 0.0, false) == 4.0);
+  CHECK(slot_price(top, 3, 0.0, false) == 0.0);  // last kept bid: nothing below it
+  CHECK(slot_price(top, 4, 0.0, false) < 0.0);   // no such slot: unsold
+  CHECK(slot_price(top, 2, 5.0, false) == 5.0);  // next bid under the reserve
+  CHECK(slot_price(top, 2, 5.0, true) < 0.0);    // priced at the reserve: unsold (AuctionNet)
+  CHECK(slot_price(top, 1, 5.0, true) == 6.0);   // above the reserve: sold
+  CHECK(slot_price(top, 0, 8.0, true) < 0.0);    // next bid exactly the reserve: unsold
+  CHECK(slot_price(top, 0, 8.0, false) == 8.0);
+
+  TopBids single;
+  single.clear(2);
+  single.offer(3.0f, 0, 0, key_of);
+  CHECK(slot_price(single, 0, 0.5, false) == 0.5);  // lone bidder pays the reserve
+  CHECK(slot_price(single, 0, 0.0, false) == 0.0);  // ... or nothing without one
+  CHECK(slot_price(single, 1, 0.0, false) < 0.0);
+
+  TopBids empty;
+  empty.clear(2);
+  CHECK(slot_price(empty, 0, 0.0, false) < 0.0);
+}
+
+TEST_CASE("slot_exposed: probability 1 always, 0 never, cascade hides lower slots", "[physics][exposure]") {
+  using bidsim::slot_exposed;
+  for (float u : {1e-7f, 0.3f, 0.999f, 1.0f}) {
+    CHECK(slot_exposed(1.0f, u, true, false));
+    CHECK(slot_exposed(1.0f, u, true, true));
+    CHECK_FALSE(slot_exposed(0.0f, u, true, false));
+    CHECK(slot_exposed(1.0f, u, false, false));        // no cascade: previous slot irrelevant
+    CHECK_FALSE(slot_exposed(1.0f, u, false, true));   // cascade: hidden above => hidden
+  }
+  CHECK(slot_exposed(0.5f, 0.25f, true, true));
+  CHECK_FALSE(slot_exposed(0.5f, 0.75f, true, true));
+}
+
+TEST_CASE("normal_cdf and normal_quantile are inverses", "[physics][normal]") {
+  using bidsim::normal_cdf;
+  using bidsim::normal_quantile;
+  CHECK(normal_cdf(0.0) == Approx(0.5).margin(1e-15));
+  CHECK(normal_cdf(1.0) == Approx(0.8413447460685429).epsilon(1e-12));
+  CHECK(normal_cdf(-1.959963984540054) == Approx(0.025).epsilon(1e-10));
+  CHECK(normal_quantile(0.5) == Approx(0.0).margin(1e-12));
+  CHECK(normal_quantile(0.975) == Approx(1.959963984540054).epsilon(1e-8));
+  CHECK(normal_quantile(0.0) == -HUGE_VAL);
+  CHECK(normal_quantile(1.0) == HUGE_VAL);
+  // Across all three branches of the approximation (p < 0.02425, middle, p > 0.97575). The
+  // quantile's relative error ~1e-9 in z becomes ~|z|^2 x 1e-9 relative in p far in the tails.
+  for (double p : {0.001, 0.02, 0.02425, 0.1, 0.3, 0.5, 0.7, 0.9, 0.97575, 0.99, 0.999999}) {
+    INFO("p=" << p);
+    CHECK(normal_cdf(normal_quantile(p)) == Approx(p).epsilon(1e-8));
+  }
+  for (double p : {1e-50, 1e-12, 1e-6}) {
+    INFO("p=" << p);
+    CHECK(normal_cdf(normal_quantile(p)) == Approx(p).epsilon(1e-6));
+  }
+  for (double x = -6.0; x <= 6.0; x += 0.25) {
+    INFO("x=" << x);
+    CHECK(normal_quantile(normal_cdf(x)) == Approx(x).margin(1e-6));
+  }
+  // Monotone.
+  double previous = -HUGE_VAL;
+  for (double p = 0.001; p < 1.0; p += 0.001) {
+    const double z = normal_quantile(p);
+    CHECK(z > previous);
+    previous = z;
+  }
+}
+
+TEST_CASE("truncated_standard_normal stays within its bounds", "[physics][normal][property]") {
+  using bidsim::truncated_standard_normal;
+  std::mt19937 rng(99);
+  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  const double bounds[][2] = {{-2.0, 2.0}, {-0.01, 0.5}, {-2.0, 1e-6}, {0.0, 0.0}, {-1e-7, 1e-7},
+                              {-2.0, 0.0}, {0.0, 2.0}, {-1.9, -1.8}};
+  for (const auto& b : bounds) {
+    for (double u : {1e-300, 1e-9, 0.5, 1.0 - 1e-12, 1.0}) {
+      const double z = truncated_standard_normal(b[0], b[1], u);
+      CHECK(z >= b[0]);
+      CHECK(z <= b[1]);
+    }
+    for (int k = 0; k < 200; ++k) {
+      const double z = truncated_standard_normal(b[0], b[1], u01(rng) + 1e-12);
+      CHECK(z >= b[0]);
+      CHECK(z <= b[1]);
+    }
+  }
+  // The median of the symmetric truncation is 0, and u is mapped monotonically.
+  CHECK(truncated_standard_normal(-2.0, 2.0, 0.5) == Approx(0.0).margin(1e-8));
+  CHECK(truncated_standard_normal(-2.0, 2.0, 0.2) < truncated_standard_normal(-2.0, 2.0, 0.8));
+}
+
+TEST_CASE("auctionnet_score closed form", "[physics][score]") {
+  using bidsim::auctionnet_score;
+  // CPA under the limit: the score is the conversions.
+  CHECK(auctionnet_score(10.0, 500.0, 100.0) == Approx(10.0));   // CPA 50 <= 100
+  CHECK(auctionnet_score(10.0, 1000.0, 100.0) == Approx(10.0));  // CPA exactly at the limit
+  // CPA over the limit: penalized by (limit / CPA)^2.
+  CHECK(auctionnet_score(10.0, 2000.0, 100.0) == Approx(10.0 * 0.25));  // CPA 200
+  CHECK(auctionnet_score(4.0, 1200.0, 100.0) == Approx(4.0 * (100.0 / 300.0) * (100.0 / 300.0)));
+  // Nothing spent: no penalty; nothing converted: zero.
+  CHECK(auctionnet_score(3.0, 0.0, 50.0) == Approx(3.0));
+  CHECK(auctionnet_score(0.0, 100.0, 50.0) == Approx(0.0).margin(1e-12));
+  CHECK(auctionnet_score(0.0, 0.0, 50.0) == 0.0);
+}
+
+TEST_CASE("clamp01 clips to [0, 1]", "[physics]") {
+  CHECK(bidsim::clamp01(-0.5f) == 0.0f);
+  CHECK(bidsim::clamp01(0.25f) == 0.25f);
+  CHECK(bidsim::clamp01(7.0f) == 1.0f);
+}
