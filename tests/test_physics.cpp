@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "engine/physics.hpp"
@@ -247,4 +249,119 @@ TEST_CASE("clamp01 clips to [0, 1]", "[physics]") {
   CHECK(bidsim::clamp01(-0.5f) == 0.0f);
   CHECK(bidsim::clamp01(0.25f) == 0.25f);
   CHECK(bidsim::clamp01(7.0f) == 1.0f);
+}
+
+// ----- fast ranking path and one-word draws ---------------------------------------------------
+
+TEST_CASE("KeyTop ranks like a sort and flags equal kept bids", "[physics][ranking][property]") {
+  std::mt19937 rng(4242);
+  auto check_capacity = [&](auto capacity_tag) {
+    constexpr int Capacity = decltype(capacity_tag)::value;
+    for (int n : {0, 1, 2, 31, 32, 33, 100}) {
+      for (int trial = 0; trial < 30; ++trial) {
+        const bool tie_heavy = trial % 3 == 0;
+        std::vector<float> bids(n);
+        for (float& b : bids)
+          b = tie_heavy ? static_cast<float>(1 + rng() % 4)
+                        : std::uniform_real_distribution<float>(1e-6f, 100.0f)(rng);
+        bidsim::KeyTop<Capacity> keys;
+        keys.clear();
+        for (int k = 0; k < n; ++k) keys.push(bidsim::rank_key(bids[k], k));
+        bidsim::TopBids top;
+        const bool no_ties = keys.to_top_bids(top, [](int candidate) { return 1000 + candidate; });
+        // Reference: bid descending, then candidate ascending.
+        std::vector<int> order(n);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return bids[x] > bids[y]; });
+        const int kept = std::min(n, Capacity);
+        bool kept_equal = false;
+        for (int r = 1; r < kept; ++r) kept_equal = kept_equal || bids[order[r]] == bids[order[r - 1]];
+        INFO("capacity " << Capacity << " n " << n << " trial " << trial);
+        CHECK(no_ties == !kept_equal);
+        if (!no_ties) continue;
+        REQUIRE(top.count == kept);
+        for (int r = 0; r < kept; ++r) {
+          CHECK(top.entry[r].bid == bids[order[r]]);
+          CHECK(top.entry[r].candidate == order[r]);
+          CHECK(top.entry[r].agent == 1000 + order[r]);
+        }
+      }
+    }
+  };
+  check_capacity(std::integral_constant<int, 2>{});
+  check_capacity(std::integral_constant<int, 3>{});
+  check_capacity(std::integral_constant<int, 4>{});
+  check_capacity(std::integral_constant<int, bidsim::kMaxSlots + 1>{});
+}
+
+TEST_CASE("qualifying_bid_floor agrees with bid_qualifies", "[physics][auction][reserve]") {
+  using bidsim::bid_qualifies;
+  using bidsim::qualifying_bid_floor;
+  for (double reserve : {0.0, 1e-45, 1e-40, 1e-4, 0.05, 0.1, 0.3, 1.0 / 3.0, 1.0, 2.0, 7.0, 1e6 + 0.1, 1e12}) {
+    INFO("reserve " << reserve);
+    const float floor = qualifying_bid_floor(reserve);
+    CHECK(bid_qualifies(floor, reserve));
+    CHECK_FALSE(bid_qualifies(std::nextafter(floor, 0.0f), reserve));
+    // Around the floor and far from it, the one-compare test is the two-compare test.
+    float f = floor;
+    for (int k = 0; k < 4; ++k) f = std::nextafter(f, 0.0f);
+    for (int k = 0; k < 9; ++k, f = std::nextafter(f, HUGE_VALF)) CHECK((f >= floor) == bid_qualifies(f, reserve));
+    for (float b : {0.0f, -1.0f, 1e-30f, 0.5f, 3.0f, 1e9f, std::nanf("")}) CHECK((b >= floor) == bid_qualifies(b, reserve));
+  }
+}
+
+// Engine bug (reported): (word >> 8) + 0.5f is not exact in float once word >> 8 >= 2^23, and for
+// the 256 largest words it rounds to 2^24, so u = 1 exactly; standard_normal then returns -inf.
+TEST_CASE("uniform_open24 stays strictly inside (0, 1)", "[physics][rng][!mayfail]") {
+  CHECK(bidsim::uniform_open24(0u) > 0.0f);
+  CHECK(bidsim::uniform_open24(0x80000000u) == Approx(0.5).margin(1e-7));
+  CHECK(bidsim::uniform_open24(0xfffffeffu) < 1.0f);
+  CHECK(bidsim::uniform_open24(0xffffff00u) < 1.0f);
+  CHECK(bidsim::uniform_open24(0xffffffffu) < 1.0f);
+}
+
+TEST_CASE("standard_normal is finite and symmetric at the extreme words", "[physics][rng][normal][!mayfail]") {
+  for (std::uint32_t word : {0u, 1u, 255u, 256u, 0xfffffeffu, 0xffffff00u, 0xffffffffu}) {
+    INFO("word " << word);
+    const float z = bidsim::standard_normal(word);
+    CHECK(std::isfinite(z));
+    CHECK(std::fabs(z) < 6.0f);
+  }
+  CHECK(bidsim::standard_normal(0xffffffffu) > 5.0f);
+  CHECK(bidsim::standard_normal(0u) == Approx(-bidsim::standard_normal(0xffffffffu)).epsilon(1e-5));
+}
+
+TEST_CASE("standard_normal inverts the normal CDF", "[physics][rng][normal]") {
+  // Compare with the double-precision quantile over the word range, tails included (the 256 largest
+  // words are the known u = 1 case above and are left to that test).
+  double sum = 0, sum_sq = 0;
+  int count = 0;
+  for (std::uint64_t w = 0; w < 0xffffff00ull; w += 0x10001ull) {
+    const std::uint32_t word = static_cast<std::uint32_t>(w);
+    const float z = bidsim::standard_normal(word);
+    const double want = bidsim::normal_quantile(static_cast<double>(bidsim::uniform_open24(word)));
+    INFO("word " << word);
+    REQUIRE(std::isfinite(z));
+    CHECK(z == Approx(want).epsilon(1e-4).margin(1e-4));
+    sum += z;
+    sum_sq += double(z) * z;
+    ++count;
+  }
+  CHECK(bidsim::standard_normal(0x80000000u) == Approx(0.0).margin(1e-6));
+  CHECK(sum / count == Approx(0.0).margin(1e-3));
+  CHECK(sum_sq / count == Approx(1.0).epsilon(1e-2));
+}
+
+TEST_CASE("value_word: four agents share one counter-based draw", "[physics][rng]") {
+  for (std::uint32_t agent : {0u, 1u, 2u, 3u, 4u, 7u, 1001u}) {
+    const bidsim::Draw d = bidsim::draw(9, bidsim::Purpose::value, 3, 5, 11, agent >> 2);
+    CHECK(bidsim::value_word(9, 3, 5, 11, agent) == d[agent & 3]);
+  }
+  // Every counter field changes the word.
+  const std::uint32_t base = bidsim::value_word(9, 3, 5, 11, 2);
+  CHECK(bidsim::value_word(10, 3, 5, 11, 2) != base);
+  CHECK(bidsim::value_word(9, 4, 5, 11, 2) != base);
+  CHECK(bidsim::value_word(9, 3, 6, 11, 2) != base);
+  CHECK(bidsim::value_word(9, 3, 5, 12, 2) != base);
+  CHECK(bidsim::value_word(9, 3, 5, 11, 3) != base);
 }
