@@ -134,6 +134,11 @@ TEST_CASE("scenario: --set overrides are applied in order", "[scenario][override
     CHECK(bidsim::parse_scenario(yaml, "t.yaml", {"agents.budget.1=20"}).agents.budget ==
           std::vector<double>{1, 20, 3});
   }
+  SECTION("a key inside a list item (policies.0.multiplier)") {
+    const auto s = bidsim::parse_scenario(yaml + "policies: [{type: constant, multiplier: 0.5}]\n", "t.yaml",
+                                          {"policies.0.multiplier=0.9"});
+    CHECK(s.policies[0].multiplier == std::vector<double>(3, 0.9));
+  }
   SECTION("a section the file does not have") {
     const auto s = bidsim::parse_scenario(yaml, "t.yaml", {"mechanism.reserve=0.5", "seed=42"});
     CHECK(s.mechanism.reserve == 0.5);
