@@ -55,7 +55,8 @@ void episode_impressions(const Scenario& s, std::uint32_t genv, std::int32_t* ou
     const double jittered = std::accumulate(share.begin(), share.end(), 0.0);
     for (double& x : share) x *= original / jittered;
   }
-  for (int t = 0; t < T; ++t) out[t] = static_cast<std::int32_t>(share[t] * imp.total);
+  // Shares are relative: the profile's own sum maps to `total`.
+  for (int t = 0; t < T; ++t) out[t] = static_cast<std::int32_t>(share[t] / original * imp.total);
 }
 
 std::int64_t max_impressions_per_step(const Scenario& s) {
@@ -65,7 +66,8 @@ std::int64_t max_impressions_per_step(const Scenario& s) {
   }
   const ImpressionsConfig& imp = s.impressions;
   if (imp.profile.empty()) return imp.per_step;
-  const double max_share = *std::max_element(imp.profile.begin(), imp.profile.end());
+  const double max_share = *std::max_element(imp.profile.begin(), imp.profile.end()) /
+                           std::accumulate(imp.profile.begin(), imp.profile.end(), 0.0);
   const double stretch = imp.jitter.window > 0 ? imp.jitter.high / imp.jitter.low : 1.0;
   return static_cast<std::int64_t>(std::ceil(max_share * stretch * imp.total)) + 1;
 }

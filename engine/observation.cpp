@@ -1,6 +1,7 @@
 // Observation vectors: see the field list in market_state.hpp and scenarios/README.md.
 #include "engine/observation.hpp"
 
+#include <cmath>
 #include <numeric>
 
 namespace bidsim {
@@ -16,15 +17,20 @@ const char* observation_field_name(int field) {
 ObservationContext ObservationContext::from(const Scenario& s) {
   const int N = s.agents.count;
   ObservationContext ctx;
-  const double mean_budget =
-      std::accumulate(s.agents.budget.begin(), s.agents.budget.end(), 0.0) / N;
+  // Infinite budgets (allowed: budgets that never bind) read as budget_left 1 and budget_level 1.
+  double finite_sum = 0;
+  int finite = 0;
+  for (double b : s.agents.budget)
+    if (std::isfinite(b)) { finite_sum += b; ++finite; }
+  const double mean_budget = finite > 0 ? finite_sum / finite : 0.0;
   const double mean_cpa = s.agents.cpa.empty()
       ? 0.0 : std::accumulate(s.agents.cpa.begin(), s.agents.cpa.end(), 0.0) / N;
   const int categories = s.agents.categories;
   for (int i = 0; i < N; ++i) {
     ctx.category.push_back(categories > 1 ? float(s.agents.category[i]) / float(categories - 1) : 0.0f);
     ctx.value_scale.push_back(float(s.agents.value_scale[i]));
-    ctx.budget_level.push_back(mean_budget > 0 ? float(s.agents.budget[i] / mean_budget) : 0.0f);
+    const double b = s.agents.budget[i];
+    ctx.budget_level.push_back(!std::isfinite(b) ? 1.0f : (mean_budget > 0 ? float(b / mean_budget) : 0.0f));
     ctx.cpa_level.push_back(mean_cpa > 0 ? float(s.agents.cpa[i] / mean_cpa) : 0.0f);
     ctx.budget.push_back(s.agents.budget[i]);
   }
@@ -36,16 +42,17 @@ void write_observations(const ObservationContext& ctx, MarketState& st, int e) {
   for (int i = 0; i < N; ++i) {
     const std::size_t a = st.index(e, i);
     float* o = &st.observation[a * kObservationWidth];
-    const double budget = ctx.budget[i] > 0 ? ctx.budget[i] : 1.0;
+    const bool bounded = std::isfinite(ctx.budget[i]);
+    const double budget = bounded && ctx.budget[i] > 0 ? ctx.budget[i] : 1.0;
     const double elapsed = double(t) / T;
     o[kObsTimeLeft] = float(T - t) / float(T);
-    o[kObsBudgetLeft] = float(st.remaining_budget[a] / budget);
+    o[kObsBudgetLeft] = bounded ? float(st.remaining_budget[a] / budget) : 1.0f;
     o[kObsLastWinRate] = st.step_bid_count[a] > 0 ? float(st.step_wins[a]) / float(st.step_bid_count[a]) : 0.0f;
     o[kObsLastSpendShare] = float(st.step_cost[a] / budget);
     o[kObsLastValueShare] = float(st.step_value[a] / budget);
     o[kObsLastPricePerWin] = st.step_wins[a] > 0 ? float(st.step_cost[a] / st.step_wins[a]) : 0.0f;
     o[kObsMeanWinRate] = st.bid_count[a] > 0 ? float(double(st.wins[a]) / double(st.bid_count[a])) : 0.0f;
-    o[kObsSpendPace] = t > 0 ? float((st.cost[a] / budget) / elapsed) : 1.0f;
+    o[kObsSpendPace] = t > 0 && bounded ? float((st.cost[a] / budget) / elapsed) : 1.0f;
     o[kObsCategory] = ctx.category[i];
     o[kObsValueScale] = ctx.value_scale[i];
     o[kObsBudgetLevel] = ctx.budget_level[i];

@@ -23,7 +23,7 @@ class BuiltinPolicies {
   const std::vector<std::int32_t>& slots() const { return slot_; }
 
  private:
-  const Scenario& scenario_;
+  const Scenario scenario_;  // owned copy, so a temporary scenario cannot dangle
   std::vector<std::int32_t> slot_;
   std::vector<double> target_share_;  // [T+1] budget share a paced agent has spent before step t
   std::vector<double> integral_;      // [E][N] PID integral of the pacing error

@@ -47,10 +47,10 @@ BIDSIM_HD r123::float2 normal_pair(std::uint32_t u0, std::uint32_t u1) {
   return r123::boxmuller(u0, u1);
 }
 
-// Uniform strictly inside (0, 1) with 24-bit resolution: exact in float, so 1 - u and 2u - 1 stay
-// well defined at both ends.
+// Uniform strictly inside (0, 1): (k + 0.5) / 2^23 for the top 23 bits k, exact in float (24
+// significant bits), so u never rounds to 0 or 1 and 2u - 1 is exact.
 BIDSIM_HD float uniform_open24(std::uint32_t word) {
-  return (static_cast<float>(word >> 8) + 0.5f) * (1.0f / 16777216.0f);
+  return (static_cast<float>(word >> 9) + 0.5f) * (1.0f / 8388608.0f);
 }
 
 // Standard normal from ONE word by inversion: z = sqrt(2) erfinv(2u - 1), with Giles' single-precision

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <set>
 #include <sstream>
 
@@ -109,7 +110,7 @@ class Reader {
   void finish() const {
     if (!node_.IsMap()) return;
     for (const auto& kv : node_) {
-      const std::string key = kv.first.as<std::string>();
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : one_line(kv.first);
       if (!used_.count(key)) {
         throw ScenarioError(source_ + ": " + path(key) + ": unknown key (see scenarios/README.md for the keys of '" +
                             (path_.empty() ? std::string("<top level>") : path_) + "')");
@@ -335,7 +336,8 @@ void parse_policies(Reader& root, Scenario& s) {
     if (constant) {
       if (!r.has("multiplier")) r.fail("multiplier", "missing, expected a number or one per selected agent");
       const YAML::Node m = r.raw("multiplier");
-      p.multiplier.assign(N, 0.0);
+      // NaN marks agents without a multiplier (a per-agent list covers only the selected agents).
+      p.multiplier.assign(N, std::numeric_limits<double>::quiet_NaN());
       if (m.IsSequence()) {
         if (m.size() != p.agents.size())
           r.fail_value(r.path("multiplier"), YAML::Node(std::to_string(m.size()) + " values"),
@@ -344,7 +346,7 @@ void parse_policies(Reader& root, Scenario& s) {
           p.multiplier[p.agents[q]] = r.number_of(m[q], r.path("multiplier") + "[" + std::to_string(q) + "]", 0.0, 1e12);
       } else {
         const double x = r.number_of(m, r.path("multiplier"), 0.0, 1e12);
-        for (int i : p.agents) p.multiplier[i] = x;
+        std::fill(p.multiplier.begin(), p.multiplier.end(), x);  // also for agents deviating to it
       }
     } else {
       r.raw("multiplier");
@@ -386,6 +388,10 @@ void parse_deviations(Reader& root, Scenario& s) {
       for (const auto& p : s.policies) names += (names.empty() ? "" : " | ") + p.name;
       r.fail_value(r.path("policy"), r.raw("policy"), "the name of a policy in policies: " + names);
     }
+    const PolicyConfig& target = s.policies[d.policy];
+    if (target.kind == PolicyKind::constant && std::isnan(target.multiplier[d.agent]))
+      r.fail("policy", "'" + target.name + "' lists one multiplier per selected agent and agent " +
+             std::to_string(d.agent) + " is not among them, expected a constant policy with a scalar multiplier");
     r.finish();
     s.deviations.push_back(d);
   }
@@ -536,7 +542,8 @@ Scenario parse_scenario(const std::string& text, const std::string& source,
            " candidates per impression, expected slots <= candidates");
   long long max_impressions = s.impressions.per_step;
   if (!s.impressions.profile.empty()) {
-    const double max_share = *std::max_element(s.impressions.profile.begin(), s.impressions.profile.end());
+    const double max_share = *std::max_element(s.impressions.profile.begin(), s.impressions.profile.end()) /
+                             std::accumulate(s.impressions.profile.begin(), s.impressions.profile.end(), 0.0);
     const double stretch = s.impressions.jitter.window > 0 ? s.impressions.jitter.high / s.impressions.jitter.low : 1.0;
     max_impressions = static_cast<long long>(max_share * stretch * s.impressions.total) + 1;
   }

@@ -49,11 +49,18 @@ std::unique_ptr<Backend> make_backend(const Scenario& scenario, Device device, i
 }  // namespace
 
 Simulator::Simulator(const Scenario& scenario, Device device, int threads)
-    : scenario_(scenario), backend_(make_backend(scenario, device, threads)) {}
+    : scenario_(scenario), backend_(make_backend(scenario_, device, threads)) {}
 
 Simulator::~Simulator() = default;
 
-void Simulator::reset(std::uint64_t episode) { backend_->reset(episode); }
+void Simulator::reset(std::uint64_t episode) {
+  // Draws key the global environment episode x E + e into 24 bits of the Philox counter.
+  const std::uint64_t last_env = (episode + 1) * static_cast<std::uint64_t>(scenario_.market.envs);
+  if (last_env > (1u << 24))
+    throw UsageError("Simulator::reset: episode " + std::to_string(episode) + " with " +
+                     std::to_string(scenario_.market.envs) + " environments exceeds 2^24 environment draws");
+  backend_->reset(episode);
+}
 
 void Simulator::step(const float* multipliers) {
   if (done()) throw std::logic_error("Simulator::step: the episode is over; call reset()");

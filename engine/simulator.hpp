@@ -36,6 +36,7 @@ class Simulator {
   const char* backend_name() const { return backend_->name(); }
   const Scenario& scenario() const { return scenario_; }
 
+  // Throws UsageError when (episode + 1) x E reaches 2^24, the range of the draws' env counter.
   void reset(std::uint64_t episode = 0);
   // One step with multipliers [E][N]; throws std::logic_error after the last step.
   void step(const float* multipliers);
@@ -43,7 +44,7 @@ class Simulator {
   const MarketState& state() { return backend_->state(); }
 
  private:
-  const Scenario& scenario_;
+  const Scenario scenario_;  // owned copy: the backend keeps a reference to it
   std::unique_ptr<Backend> backend_;
 };
 

@@ -424,14 +424,14 @@ TEST_CASE("procedural values: steps and environments get fresh draws", "[values]
 // Engine bug (reported): episode_setup.cpp multiplies the raw profile entry by the total without
 // dividing by the profile's sum, so only a profile summing to 1 gives `total` impressions per episode
 // (this one gives 100, 300, 50).
-TEST_CASE("impressions: a profile splits the total, truncated per step", "[values][impressions][!mayfail]") {
+TEST_CASE("impressions: a profile splits the total, truncated per step", "[values][impressions]") {
   Market m("market: {envs: 2, steps: 3}\nagents: {count: 2}\nimpressions: {total: 100, profile: [1, 3, 0.5]}\n");
   // shares 1/4.5, 3/4.5, 0.5/4.5 of 100 -> 22.2, 66.7, 11.1 -> 22, 66, 11
   CHECK(m.state().impressions == std::vector<std::int32_t>{22, 66, 11, 22, 66, 11});
 }
 
 // Same engine bug with jitter: the shares are renormalized to their own sum (8), not to 1.
-TEST_CASE("impressions: jitter changes the split per episode but keeps the total", "[values][impressions][!mayfail]") {
+TEST_CASE("impressions: jitter changes the split per episode but keeps the total", "[values][impressions]") {
   Market m("market: {envs: 3, steps: 8}\nagents: {count: 2}\n"
            "impressions: {total: 10000, profile: [1, 1, 1, 1, 1, 1, 1, 1], jitter: {window: 2, low: 0.5, high: 1.5}}\n");
   const auto& imp = m.state().impressions;
@@ -695,7 +695,7 @@ TEST_CASE("determinism: AuctionNet preset across thread counts", "[determinism][
 // Engine bug (reported): the loader accepts `budget: .inf` (the PID policy and the summary handle
 // it), but observation.cpp divides by the initial budget and by the mean budget, giving
 // inf / inf = NaN in budget_left and budget_level.
-TEST_CASE("observations stay finite with an unlimited budget", "[observation][budget][!mayfail]") {
+TEST_CASE("observations stay finite with an unlimited budget", "[observation][budget]") {
   Market m("market: {steps: 2}\nagents: {count: 2, budget: .inf}\nimpressions: {per_step: 10}\n");
   m.step_all(1.0f);
   const auto& obs = m.state().observation;
@@ -777,7 +777,7 @@ TEST_CASE("policies: constant scalar multiplier", "[policy]") {
 // Engine bug (reported): a constant policy's scalar multiplier is stored only for the agents it
 // drives by default, so a deviating (env, agent) outside that list bids 0 instead of 0.5.
 TEST_CASE("policies: a deviation to a deviation-only constant policy uses its multiplier",
-          "[policy][!mayfail]") {
+          "[policy]") {
   // A constant policy that drives no agent by default and exists only for deviations.
   const std::string yaml = R"(
 market: {envs: 2}
