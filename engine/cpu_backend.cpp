@@ -76,6 +76,7 @@ class CpuBackend final : public Backend {
       an_.mean.assign(static_cast<std::size_t>(E) * T * N, 0.0f);
       an_.std_dev.assign(an_.mean.size(), 0.0f);
       for (auto* v : {&an_.sigma_mean, &an_.bound_lo, &an_.bound_hi}) v->assign(EN, 0.0f);
+      for (auto* v : {&an_.cdf_lo, &an_.cdf_hi}) v->assign(EN, 0.0);
     }
     value_scale_.assign(s_.agents.value_scale.begin(), s_.agents.value_scale.end());
     exposure_.assign(s_.mechanism.exposure.begin(), s_.mechanism.exposure.end());
@@ -529,7 +530,7 @@ class CpuBackend final : public Backend {
         if (auctionnet) {
           const std::size_t a = base + i;
           converted = auctionnet_converts(o.value, an_.sigma_mean[a], sigma_cap, an_.bound_lo[a],
-                                          an_.bound_hi[a], cd);
+                                          an_.bound_hi[a], an_.cdf_lo[a], an_.cdf_hi[a], cd);
         } else {
           converted = plain_converts(o.value, cd);
         }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "engine/physics.hpp"
 #include "engine/rng.hpp"
 
 namespace bidsim {
@@ -114,6 +115,8 @@ void auctionnet_episode(const Scenario& s, std::uint32_t genv, int e, AuctionNet
     out.sigma_mean[a] = static_cast<float>(m);
     out.bound_lo[a] = uniform01(b[0]);
     out.bound_hi[a] = uniform01(b[1]);
+    out.cdf_lo[a] = normal_cdf(-2.0 * out.bound_lo[a]);
+    out.cdf_hi[a] = normal_cdf(2.0 * out.bound_hi[a]);
   }
 }
 

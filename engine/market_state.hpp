@@ -68,6 +68,8 @@ struct AuctionNetEpisode {
   std::vector<float> sigma_mean; // [E][N] m_a of the pValueSigma ratio
   std::vector<float> bound_lo;   // [E][N] u1: lower standardized truncation bound is -2 u1
   std::vector<float> bound_hi;   // [E][N] u2: upper bound is +2 u2
+  std::vector<double> cdf_lo;    // [E][N] Φ(-2 u1)
+  std::vector<double> cdf_hi;    // [E][N] Φ(+2 u2)
 };
 
 }  // namespace bidsim

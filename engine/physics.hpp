@@ -169,12 +169,17 @@ BIDSIM_HD double normal_quantile(double p) {
          (((((b0 * r + b1) * r + b2) * r + b3) * r + b4) * r + 1.0);
 }
 
-// Standard normal truncated to [lo, hi], by inversion of one uniform in (0, 1].
-BIDSIM_HD double truncated_standard_normal(double lo, double hi, double uniform) {
-  const double cdf_lo = normal_cdf(lo), cdf_hi = normal_cdf(hi);
+// Standard normal truncated to [lo, hi], by inversion of one uniform in (0, 1]; cdf_lo and cdf_hi
+// are Φ(lo) and Φ(hi), passed in because the bounds are fixed per agent and episode.
+BIDSIM_HD double truncated_standard_normal(double lo, double hi, double cdf_lo, double cdf_hi,
+                                           double uniform) {
   double z = normal_quantile(cdf_lo + uniform * (cdf_hi - cdf_lo));
   z = z < lo ? lo : z;
   return z > hi ? hi : z;
+}
+
+BIDSIM_HD double truncated_standard_normal(double lo, double hi, double uniform) {
+  return truncated_standard_normal(lo, hi, normal_cdf(lo), normal_cdf(hi), uniform);
 }
 
 BIDSIM_HD float clamp01(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
@@ -201,11 +206,12 @@ BIDSIM_HD float auctionnet_pvalue(float mean, float std_dev, std::uint32_t word)
 // normal around pValue with scale ratio x pValue and standardized bounds [-2 u1, 2 u2] (word 0);
 // the conversion, Bernoulli(clip(value, 0, 1)) (word 1).
 BIDSIM_HD bool auctionnet_converts(float pvalue, float sigma_mean, float sigma_cap, float bound_lo,
-                                   float bound_hi, const Draw& conversion_draw) {
+                                   float bound_hi, double cdf_lo, double cdf_hi,
+                                   const Draw& conversion_draw) {
   float ratio = fabsf(sigma_mean + 0.5f * sigma_mean * standard_normal(conversion_draw[2]));
   ratio = ratio > sigma_cap ? sigma_cap : ratio;
   const double scale = static_cast<double>(ratio) * pvalue;
-  const double zt = truncated_standard_normal(-2.0 * bound_lo, 2.0 * bound_hi,
+  const double zt = truncated_standard_normal(-2.0 * bound_lo, 2.0 * bound_hi, cdf_lo, cdf_hi,
                                               uniform01_double(conversion_draw[0]));
   const float conversion_value = clamp01(static_cast<float>(pvalue + scale * zt));
   return uniform01(conversion_draw[1]) <= conversion_value && conversion_value > 0.0f;
