@@ -57,18 +57,22 @@ void BM_AuctionNetEpisode(benchmark::State& state) {
 }
 BENCHMARK(BM_AuctionNetEpisode)->ArgName("threads")->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Dense market N agents x M impressions per step, second price, truthful bidders with budgets
-// that never bind: the auction step itself. One episode = `steps` steps.
-void BM_DenseMarket(benchmark::State& state) {
-  const int agents = static_cast<int>(state.range(0)), impressions = static_cast<int>(state.range(1));
-  const std::string yaml =
-      "name: dense-bench\nmarket: {envs: 1, steps: 4}\n"
-      "agents: {count: " + std::to_string(agents) + ", categories: 10, budget: .inf, value_scale: {uniform: [0.5, 1.5]}}\n"
-      "impressions: {per_step: " + std::to_string(impressions) + "}\n"
-      "values: {model: procedural, distribution: lognormal, sigma: 0.5, cross_category: 0.5}\n"
-      "mechanism: {type: second_price, reserve: 0.01}\n";
-  const bidsim::Scenario scenario = bidsim::parse_scenario(yaml, "dense-bench");
+// A one-environment, 4-step market built from YAML `body` (agent count, impressions per step and
+// threads from the benchmark arguments: agents, impressions, threads).
+void run_market(benchmark::State& state, const std::string& name, const std::string& body) {
+  const std::string yaml = "name: " + name + "\nmarket: {envs: 1, steps: 4}\n" +
+                           "impressions: {per_step: " + std::to_string(state.range(1)) + "}\n" +
+                           "agents: {count: " + std::to_string(state.range(0)) + ", " + body;
+  const bidsim::Scenario scenario = bidsim::parse_scenario(yaml, name);
   run_episodes(state, scenario, static_cast<int>(state.range(2)));
+}
+
+// Dense market, second price, truthful bidders with budgets that never bind: the auction itself.
+void BM_DenseMarket(benchmark::State& state) {
+  run_market(state, "dense-bench",
+             "categories: 10, budget: .inf, value_scale: {uniform: [0.5, 1.5]}}\n"
+             "values: {model: procedural, distribution: lognormal, sigma: 0.5, cross_category: 0.5}\n"
+             "mechanism: {type: second_price, reserve: 0.01}\n");
 }
 BENCHMARK(BM_DenseMarket)->ArgNames({"agents", "impressions", "threads"})->Args({1000, 10000, 1})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -76,32 +80,22 @@ BENCHMARK(BM_DenseMarket)->ArgNames({"agents", "impressions", "threads"})->Args(
 // Same dense market with GSP 3 slots, exposure [1, .8, .6] and budgets that run out within the
 // episode, so the AuctionNet overspend rule re-auctions.
 void BM_DenseGspBudgeted(benchmark::State& state) {
-  const int agents = static_cast<int>(state.range(0)), impressions = static_cast<int>(state.range(1));
-  const std::string yaml =
-      "name: dense-gsp-bench\nmarket: {envs: 1, steps: 4}\n"
-      "agents: {count: " + std::to_string(agents) + ", categories: 10, budget: {uniform: [100, 300]}}\n"
-      "impressions: {per_step: " + std::to_string(impressions) + "}\n"
-      "values: {model: procedural, sigma: 0.5, cross_category: 0.5}\n"
-      "mechanism: {type: gsp, slots: 3, exposure: [1, 0.8, 0.6], exposure_cascade: true, reserve: 0.01, charge: on_exposure}\n"
-      "budget: {overspend: auctionnet}\n";
-  const bidsim::Scenario scenario = bidsim::parse_scenario(yaml, "dense-gsp-bench");
-  run_episodes(state, scenario, static_cast<int>(state.range(2)));
+  run_market(state, "dense-gsp-bench",
+             "categories: 10, budget: {uniform: [100, 300]}}\n"
+             "values: {model: procedural, sigma: 0.5, cross_category: 0.5}\n"
+             "mechanism: {type: gsp, slots: 3, exposure: [1, 0.8, 0.6], exposure_cascade: true, reserve: 0.01, charge: on_exposure}\n"
+             "budget: {overspend: auctionnet}\n");
 }
 BENCHMARK(BM_DenseGspBudgeted)->ArgNames({"agents", "impressions", "threads"})->Args({1000, 10000, 1})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Sparse candidates: N agents, K = 16 per impression within category; the 10^5-agent regime.
+// Sparse candidates: K = 16 per impression within category; the 10^5-agent regime.
 void BM_SparseMarket(benchmark::State& state) {
-  const int agents = static_cast<int>(state.range(0)), impressions = static_cast<int>(state.range(1));
-  const std::string yaml =
-      "name: sparse-bench\nmarket: {envs: 1, steps: 4}\n"
-      "agents: {count: " + std::to_string(agents) + ", categories: 100, budget: {uniform: [5, 15]}}\n"
-      "impressions: {per_step: " + std::to_string(impressions) + "}\n"
-      "values: {model: procedural, sigma: 0.5}\n"
-      "candidates: {mode: sparse, per_impression: 16, within_category: true}\n"
-      "mechanism: {type: gsp, slots: 3, reserve: 0.01}\n";
-  const bidsim::Scenario scenario = bidsim::parse_scenario(yaml, "sparse-bench");
-  run_episodes(state, scenario, static_cast<int>(state.range(2)));
+  run_market(state, "sparse-bench",
+             "categories: 100, budget: {uniform: [5, 15]}}\n"
+             "values: {model: procedural, sigma: 0.5}\n"
+             "candidates: {mode: sparse, per_impression: 16, within_category: true}\n"
+             "mechanism: {type: gsp, slots: 3, reserve: 0.01}\n");
 }
 BENCHMARK(BM_SparseMarket)->ArgNames({"agents", "impressions", "threads"})->Args({100000, 100000, 1})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
