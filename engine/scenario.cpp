@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "engine/episode_setup.hpp"
 #include "engine/rng.hpp"
 
 namespace bidsim {
@@ -534,22 +535,11 @@ Scenario parse_scenario(const std::string& text, const std::string& source,
     load_value_file(s.values.file.path, s.market.steps, s.agents.count, s.values.file);
     if (r.has("impressions")) r.fail("impressions", "not used with model: file (the file gives the impressions)");
   }
-  const int candidates = s.values.model == ValueModel::file ? s.values.file.max_candidates
-                         : s.candidates.mode == CandidateMode::dense ? s.agents.count
-                                                                    : s.candidates.per_impression;
+  const int candidates = candidates_per_impression(s);
   if (s.mechanism.slots > candidates && s.values.model != ValueModel::file)
     r.fail("mechanism.slots", std::to_string(s.mechanism.slots) + " slots but only " + std::to_string(candidates) +
            " candidates per impression, expected slots <= candidates");
-  long long max_impressions = s.impressions.per_step;
-  if (!s.impressions.profile.empty()) {
-    const double max_share = *std::max_element(s.impressions.profile.begin(), s.impressions.profile.end()) /
-                             std::accumulate(s.impressions.profile.begin(), s.impressions.profile.end(), 0.0);
-    const double stretch = s.impressions.jitter.window > 0 ? s.impressions.jitter.high / s.impressions.jitter.low : 1.0;
-    max_impressions = static_cast<long long>(max_share * stretch * s.impressions.total) + 1;
-  }
-  if (s.values.model == ValueModel::file)
-    max_impressions = s.values.file.impressions.empty() ? 0
-        : *std::max_element(s.values.file.impressions.begin(), s.values.file.impressions.end());
+  const long long max_impressions = max_impressions_per_step(s);
   if (max_impressions > (1LL << 31) - 1)
     r.fail("impressions", "up to " + std::to_string(max_impressions) + " impressions in one step, expected fewer than 2^31");
   if (static_cast<double>(s.market.envs) * 64.0 >= double(1u << 24))
