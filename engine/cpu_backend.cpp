@@ -119,7 +119,7 @@ class CpuBackend final : public Backend {
     std::fill(st_.passes.begin(), st_.passes.end(), 0);
     std::fill(st_.revenue.begin(), st_.revenue.end(), 0.0);
     size_scratch(max_m);
-    for (int e = 0; e < E; ++e) write_observations(obs_ctx_, st_, e);
+    for (int e = 0; e < E; ++e) write_observations(obs_ctx_, st_, e, 0);
   }
 
   void step(const float* multipliers) override {
@@ -128,7 +128,6 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
     for (int e = 0; e < E; ++e) step_env(e, multipliers, scratch_[omp_get_thread_num()]);
     ++st_.step;
-    for (int e = 0; e < E; ++e) write_observations(obs_ctx_, st_, e);
   }
 
  private:
@@ -497,6 +496,7 @@ class CpuBackend final : public Backend {
     else truncate_overspend(e, M, w);
     st_.passes[static_cast<std::size_t>(e) * st_.steps + t] = passes;
     settle(e, genv, t, M, w);
+    write_observations(obs_ctx_, st_, e, t + 1);  // per env, inside the parallel loop
   }
 
   // Exposure, value, conversions and cost of the final allocation, in impression order.

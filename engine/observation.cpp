@@ -37,8 +37,8 @@ ObservationContext ObservationContext::from(const Scenario& s) {
   return ctx;
 }
 
-void write_observations(const ObservationContext& ctx, MarketState& st, int e) {
-  const int N = st.agents, T = st.steps, t = st.step;
+void write_observations(const ObservationContext& ctx, MarketState& st, int e, int step) {
+  const int N = st.agents, T = st.steps, t = step;
   for (int i = 0; i < N; ++i) {
     const std::size_t a = st.index(e, i);
     float* o = &st.observation[a * kObservationWidth];

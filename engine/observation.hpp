@@ -19,7 +19,7 @@ struct ObservationContext {
   static ObservationContext from(const Scenario& scenario);
 };
 
-// Writes observations of env `e` from the state at its current step.
-void write_observations(const ObservationContext& ctx, MarketState& state, int e);
+// Writes observations of env `e` as seen before step `step` (state.step unless a step is in flight).
+void write_observations(const ObservationContext& ctx, MarketState& state, int e, int step);
 
 }  // namespace bidsim

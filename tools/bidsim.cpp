@@ -1,15 +1,10 @@
 // The `bidsim` command-line program: parses flags, loads the scenario, runs the command and writes
 // its outputs atomically. Every user error ends as one line on stderr and exit status 2.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
