@@ -15,128 +15,16 @@
 
 #include "engine/episode_setup.hpp"
 #include "engine/rng.hpp"
+#include "engine/yaml_reader.hpp"
 
 namespace bidsim {
 namespace {
-
-std::string one_line(const YAML::Node& n) {
-  if (!n.IsDefined() || n.IsNull()) return "null";
-  YAML::Emitter out;
-  out << YAML::Flow << n;
-  std::string s = out.c_str();
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  if (s.size() > 80) s = s.substr(0, 77) + "...";
-  return s;
-}
-
-// A YAML map being read: children are looked up by key and remembered, finish() rejects the rest.
-class Reader {
- public:
-  Reader(YAML::Node node, std::string path, const std::string& source)
-      : node_(std::move(node)), path_(std::move(path)), source_(source) {
-    if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap())
-      fail_value(path_, node_, "a map of keys");
-  }
-
-  bool has(const std::string& key) const {
-    return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull();
-  }
-  std::string path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-  const std::string& path() const { return path_; }
-  const std::string& source() const { return source_; }
-
-  YAML::Node raw(const std::string& key) {
-    used_.insert(key);
-    return node_.IsMap() ? node_[key] : YAML::Node();
-  }
-  Reader map(const std::string& key) { return Reader(raw(key), path(key), source_); }
-
-  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-    throw ScenarioError(source_ + ": " + path(key) + ": " + what);
-  }
-  [[noreturn]] void fail_value(const std::string& full_path, const YAML::Node& n,
-                               const std::string& expected) const {
-    throw ScenarioError(source_ + ": " + full_path + ": got " + one_line(n) + ", expected " + expected);
-  }
-
-  // Scalar readers with range checks; `expected` completes "expected ..." in the message.
-  long long integer(const std::string& key, long long fallback, long long lo, long long hi) {
-    if (!has(key)) { used_.insert(key); return fallback; }
-    return integer_of(raw(key), path(key), lo, hi);
-  }
-  long long integer_of(const YAML::Node& n, const std::string& p, long long lo, long long hi) const {
-    long long v = 0;
-    const std::string range = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-    if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) fail_value(p, n, range);
-    if (v < lo || v > hi) fail_value(p, n, range);
-    return v;
-  }
-  double number(const std::string& key, double fallback, double lo, double hi, bool allow_inf = false) {
-    if (!has(key)) { used_.insert(key); return fallback; }
-    return number_of(raw(key), path(key), lo, hi, allow_inf);
-  }
-  double number_of(const YAML::Node& n, const std::string& p, double lo, double hi,
-                   bool allow_inf = false) const {
-    double v = 0;
-    std::ostringstream range;
-    range << (allow_inf ? "a number" : "a finite number") << " in [" << lo << ", "
-          << (allow_inf && std::isinf(hi) ? std::string(".inf") : num(hi)) << "]";
-    if (!n.IsScalar() || !YAML::convert<double>::decode(n, v)) fail_value(p, n, range.str());
-    if (std::isnan(v) || (std::isinf(v) && !allow_inf) || v < lo || v > hi) fail_value(p, n, range.str());
-    return v;
-  }
-  bool boolean(const std::string& key, bool fallback) {
-    if (!has(key)) { used_.insert(key); return fallback; }
-    const YAML::Node n = raw(key);
-    bool v = false;
-    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) fail_value(path(key), n, "true or false");
-    return v;
-  }
-  std::string text(const std::string& key, const std::string& fallback) {
-    if (!has(key)) { used_.insert(key); return fallback; }
-    const YAML::Node n = raw(key);
-    if (!n.IsScalar()) fail_value(path(key), n, "a string");
-    return n.Scalar();
-  }
-  // One of `names` (first is the default), returned as its index.
-  int choice(const std::string& key, const std::vector<std::string>& names) {
-    const std::string v = text(key, names.front());
-    for (std::size_t k = 0; k < names.size(); ++k)
-      if (names[k] == v) return static_cast<int>(k);
-    std::string list;
-    for (const auto& nm : names) list += (list.empty() ? "" : " | ") + nm;
-    fail_value(path(key), raw(key), "one of " + list);
-  }
-
-  void finish() const {
-    if (!node_.IsMap()) return;
-    for (const auto& kv : node_) {
-      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : one_line(kv.first);
-      if (!used_.count(key)) {
-        throw ScenarioError(source_ + ": " + path(key) + ": unknown key (see scenarios/README.md for the keys of '" +
-                            (path_.empty() ? std::string("<top level>") : path_) + "')");
-      }
-    }
-  }
-
-  static std::string num(double x) {
-    std::ostringstream o;
-    o << x;
-    return o.str();
-  }
-
- private:
-  YAML::Node node_;
-  std::string path_;
-  const std::string& source_;
-  std::set<std::string> used_;
-};
 
 // Agent-parameter draws at load time: the `step` word carries the parameter id.
 enum AgentParam : std::uint32_t { kBudgetParam = 1, kCpaParam = 2, kScaleParam = 3 };
 
 // A per-agent parameter: a scalar, a list of N values, or {uniform: [lo, hi]} drawn per agent.
-std::vector<double> per_agent(Reader& r, const std::string& key, int N, std::uint64_t seed,
+std::vector<double> per_agent(YamlReader& r, const std::string& key, int N, std::uint64_t seed,
                               AgentParam param, double fallback, double lo, double hi, bool allow_inf) {
   std::vector<double> out(N, fallback);
   if (!r.has(key)) { r.raw(key); return out; }
@@ -149,7 +37,7 @@ std::vector<double> per_agent(Reader& r, const std::string& key, int N, std::uin
       r.fail_value(p, YAML::Node(std::to_string(n.size()) + " values"), std::to_string(N) + " values (one per agent)");
     for (int i = 0; i < N; ++i) out[i] = r.number_of(n[i], p + "[" + std::to_string(i) + "]", lo, hi, allow_inf);
   } else {
-    Reader m(n, p, r.source());
+    YamlReader m(n, p, r.source());
     const YAML::Node u = m.raw("uniform");
     if (!u.IsSequence() || u.size() != 2) m.fail_value(m.path("uniform"), u, "[low, high]");
     const double a = m.number_of(u[0], m.path("uniform") + "[0]", lo, hi);
@@ -161,17 +49,8 @@ std::vector<double> per_agent(Reader& r, const std::string& key, int N, std::uin
   return out;
 }
 
-std::vector<double> number_list(Reader& r, const std::string& key, double lo, double hi) {
-  const YAML::Node n = r.raw(key);
-  if (!n.IsSequence()) r.fail_value(r.path(key), n, "a list of numbers");
-  std::vector<double> out;
-  for (std::size_t k = 0; k < n.size(); ++k)
-    out.push_back(r.number_of(n[k], r.path(key) + "[" + std::to_string(k) + "]", lo, hi));
-  return out;
-}
-
 // Which agents a policy drives: all | [i, ...] | {range: [begin, end)} | {category: c}.
-std::vector<int> agent_selector(Reader& r, const std::string& key, const AgentsConfig& agents) {
+std::vector<int> agent_selector(YamlReader& r, const std::string& key, const AgentsConfig& agents) {
   const int N = agents.count;
   std::vector<int> out;
   if (!r.has(key)) {
@@ -188,7 +67,7 @@ std::vector<int> agent_selector(Reader& r, const std::string& key, const AgentsC
     for (std::size_t k = 0; k < n.size(); ++k)
       out.push_back(static_cast<int>(r.integer_of(n[k], p + "[" + std::to_string(k) + "]", 0, N - 1)));
   } else {
-    Reader m(n, p, r.source());
+    YamlReader m(n, p, r.source());
     if (m.has("range")) {
       const YAML::Node range = m.raw("range");
       if (!range.IsSequence() || range.size() != 2) m.fail_value(m.path("range"), range, "[begin, end) agent indices");
@@ -207,8 +86,8 @@ std::vector<int> agent_selector(Reader& r, const std::string& key, const AgentsC
   return out;
 }
 
-void parse_agents(Reader& root, Scenario& s) {
-  Reader r = root.map("agents");
+void parse_agents(YamlReader& root, Scenario& s) {
+  YamlReader r = root.map("agents");
   AgentsConfig& a = s.agents;
   a.count = static_cast<int>(r.integer("count", 10, 1, 16'000'000));
   const int N = a.count;
@@ -232,14 +111,14 @@ void parse_agents(Reader& root, Scenario& s) {
   r.finish();
 }
 
-void parse_impressions(Reader& root, Scenario& s) {
-  Reader r = root.map("impressions");
+void parse_impressions(YamlReader& root, Scenario& s) {
+  YamlReader r = root.map("impressions");
   ImpressionsConfig& imp = s.impressions;
   const bool profiled = r.has("profile");
   if (profiled && r.has("per_step")) r.fail("per_step", "give either per_step or total + profile, not both");
   imp.per_step = static_cast<int>(r.integer("per_step", 1000, 0, 1'000'000'000));
   if (profiled) {
-    imp.profile = number_list(r, "profile", 0.0, 1e12);
+    imp.profile = r.number_list("profile", 0.0, 1e12);
     if (static_cast<int>(imp.profile.size()) != s.market.steps)
       r.fail_value(r.path("profile"), YAML::Node(std::to_string(imp.profile.size()) + " shares"),
                    std::to_string(s.market.steps) + " shares (one per step, market.steps)");
@@ -248,7 +127,7 @@ void parse_impressions(Reader& root, Scenario& s) {
     if (!(sum > 0)) r.fail("profile", "shares sum to 0, expected a positive sum");
     if (!r.has("total")) r.fail("total", "missing, expected the impressions per episode that profile splits");
     imp.total = r.number("total", 0, 1, 1e12);
-    Reader j = r.map("jitter");
+    YamlReader j = r.map("jitter");
     imp.jitter.window = static_cast<int>(j.integer("window", 0, 0, s.market.steps));
     imp.jitter.low = j.number("low", 1.0, 1e-9, 1e9);
     imp.jitter.high = j.number("high", imp.jitter.low, imp.jitter.low, 1e9);
@@ -262,8 +141,8 @@ void parse_impressions(Reader& root, Scenario& s) {
   r.finish();
 }
 
-void parse_values(Reader& root, Scenario& s, const std::string& base_dir) {
-  Reader r = root.map("values");
+void parse_values(YamlReader& root, Scenario& s, const std::string& base_dir) {
+  YamlReader r = root.map("values");
   ValuesConfig& v = s.values;
   v.model = static_cast<ValueModel>(r.choice("model", {"procedural", "auctionnet", "file"}));
   const bool procedural = v.model == ValueModel::procedural;
@@ -275,7 +154,7 @@ void parse_values(Reader& root, Scenario& s, const std::string& base_dir) {
   v.procedural.cross_category = r.number("cross_category", 1.0, 0.0, 1e6);
   if (v.model != ValueModel::auctionnet && r.has("auctionnet"))
     r.fail("auctionnet", "only used with model: auctionnet");
-  Reader an = r.map("auctionnet");
+  YamlReader an = r.map("auctionnet");
   AuctionNetValues& p = v.auctionnet;
   p.base_mean = an.number("base_mean", p.base_mean, 0.0, 1.0);
   p.window = static_cast<int>(an.integer("window", p.window, 1, 1 << 20));
@@ -304,7 +183,7 @@ void parse_values(Reader& root, Scenario& s, const std::string& base_dir) {
   r.finish();
 }
 
-void parse_policies(Reader& root, Scenario& s) {
+void parse_policies(YamlReader& root, Scenario& s) {
   const int N = s.agents.count;
   if (!root.has("policies")) {
     root.raw("policies");
@@ -319,7 +198,7 @@ void parse_policies(Reader& root, Scenario& s) {
   if (!list.IsSequence() || list.size() == 0) root.fail_value("policies", list, "a non-empty list of policies");
   std::vector<int> owner(N, -1);
   for (std::size_t k = 0; k < list.size(); ++k) {
-    Reader r(list[k], "policies[" + std::to_string(k) + "]", root.source());
+    YamlReader r(list[k], "policies[" + std::to_string(k) + "]", root.source());
     PolicyConfig p;
     p.kind = static_cast<PolicyKind>(r.choice("type", {"truthful", "constant", "pid", "cpa"}));
     p.name = r.text("name", std::string(to_string(p.kind)) + (list.size() > 1 ? "#" + std::to_string(k) : ""));
@@ -371,12 +250,12 @@ void parse_policies(Reader& root, Scenario& s) {
       root.fail("policies", "agent " + std::to_string(i) + " has no policy, expected every agent in exactly one policy's agents");
 }
 
-void parse_deviations(Reader& root, Scenario& s) {
+void parse_deviations(YamlReader& root, Scenario& s) {
   if (!root.has("deviations")) { root.raw("deviations"); return; }
   const YAML::Node list = root.raw("deviations");
   if (!list.IsSequence()) root.fail_value("deviations", list, "a list of {env, agent, policy}");
   for (std::size_t k = 0; k < list.size(); ++k) {
-    Reader r(list[k], "deviations[" + std::to_string(k) + "]", root.source());
+    YamlReader r(list[k], "deviations[" + std::to_string(k) + "]", root.source());
     Deviation d;
     d.env = static_cast<int>(r.integer("env", 0, 0, s.market.envs - 1));
     d.agent = static_cast<int>(r.integer("agent", 0, 0, s.agents.count - 1));
@@ -398,48 +277,6 @@ void parse_deviations(Reader& root, Scenario& s) {
   }
 }
 
-// Applies "a.b.c=value": walks (creating maps as needed) and sets the leaf to the parsed YAML value.
-void apply_override(YAML::Node& root, const std::string& assignment, const std::string& source) {
-  const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw ScenarioError("--set " + assignment + ": expected key.path=value");
-  const std::string key = assignment.substr(0, eq);
-  YAML::Node value;
-  try {
-    value = YAML::Load(assignment.substr(eq + 1));
-  } catch (const YAML::Exception& e) {
-    throw ScenarioError("--set " + assignment + ": value is not valid YAML (" + e.msg + ")");
-  }
-  std::vector<std::string> parts;
-  std::stringstream ss(key);
-  for (std::string part; std::getline(ss, part, '.');) {
-    if (part.empty()) throw ScenarioError("--set " + assignment + ": empty component in key path '" + key + "'");
-    parts.push_back(part);
-  }
-  YAML::Node cur = root;
-  for (std::size_t k = 0; k < parts.size(); ++k) {
-    const bool last = k + 1 == parts.size();
-    const std::string& part = parts[k];
-    if (cur.IsSequence()) {
-      char* end = nullptr;
-      const long idx = std::strtol(part.c_str(), &end, 10);
-      if (*end != '\0' || idx < 0 || idx >= static_cast<long>(cur.size()))
-        throw ScenarioError(source + ": --set " + key + ": '" + part + "' is not an index of the list (size " +
-                            std::to_string(cur.size()) + ")");
-      if (last) { cur[idx] = value; return; }
-      YAML::Node next = cur[idx];
-      cur.reset(next);
-      continue;
-    }
-    if (cur.IsDefined() && !cur.IsNull() && !cur.IsMap())
-      throw ScenarioError(source + ": --set " + key + ": '" + part + "' goes inside a value that is not a map");
-    if (last) { cur[part] = value; return; }
-    if (!cur[part].IsDefined() || cur[part].IsNull()) cur[part] = YAML::Node(YAML::NodeType::Map);
-    YAML::Node next = cur[part];
-    cur.reset(next);
-  }
-}
-
 // Rough host bytes a run needs: state, AuctionNet parameters and per-thread scratch.
 double host_bytes(const Scenario& s, long long max_impressions, int candidates) {
   const double EN = double(s.market.envs) * s.agents.count;
@@ -454,22 +291,15 @@ double host_bytes(const Scenario& s, long long max_impressions, int candidates) 
 
 Scenario parse_scenario(const std::string& text, const std::string& source,
                         const std::vector<std::string>& overrides, const std::string& base_dir) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw ScenarioError(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: " + e.msg);
-  }
-  if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-  for (const auto& o : overrides) apply_override(root, o, source);
+  YAML::Node root = load_yaml_text(text, source, overrides);
 
   Scenario s;
   s.source = source;
-  Reader r(root, "", source);
+  YamlReader r(root, "", source);
   s.name = r.text("name", "unnamed");
   s.seed = static_cast<std::uint64_t>(r.integer("seed", 1, 0, std::numeric_limits<long long>::max()));
   {
-    Reader m = r.map("market");
+    YamlReader m = r.map("market");
     s.market.envs = static_cast<int>(m.integer("envs", 1, 1, 1 << 20));
     s.market.steps = static_cast<int>(m.integer("steps", 24, 1, 1 << 20));
     m.finish();
@@ -478,7 +308,7 @@ Scenario parse_scenario(const std::string& text, const std::string& source,
   parse_impressions(r, s);
   parse_values(r, s, base_dir);
   {
-    Reader c = r.map("candidates");
+    YamlReader c = r.map("candidates");
     s.candidates.mode = static_cast<CandidateMode>(c.choice("mode", {"dense", "sparse"}));
     const bool sparse = s.candidates.mode == CandidateMode::sparse;
     if (!sparse && (c.has("per_impression") || c.has("within_category")))
@@ -498,7 +328,7 @@ Scenario parse_scenario(const std::string& text, const std::string& source,
     c.finish();
   }
   {
-    Reader m = r.map("mechanism");
+    YamlReader m = r.map("mechanism");
     MechanismConfig& mc = s.mechanism;
     mc.kind = static_cast<MechanismKind>(m.choice("type", {"second_price", "gsp"}));
     const long long default_slots = mc.kind == MechanismKind::gsp ? 3 : 1;
@@ -506,7 +336,7 @@ Scenario parse_scenario(const std::string& text, const std::string& source,
     if (mc.kind == MechanismKind::second_price && mc.slots != 1)
       m.fail_value(m.path("slots"), m.raw("slots"), "1 for type: second_price (use type: gsp for several slots)");
     if (m.has("exposure")) {
-      mc.exposure = number_list(m, "exposure", 0.0, 1.0);
+      mc.exposure = m.number_list("exposure", 0.0, 1.0);
       if (static_cast<int>(mc.exposure.size()) != mc.slots)
         m.fail_value(m.path("exposure"), m.raw("exposure"), std::to_string(mc.slots) + " probabilities (one per slot)");
     } else {
@@ -520,7 +350,7 @@ Scenario parse_scenario(const std::string& text, const std::string& source,
     m.finish();
   }
   {
-    Reader b = r.map("budget");
+    YamlReader b = r.map("budget");
     s.budget.floor = b.number("floor", 0.0, 0.0, 1e12);
     s.budget.overspend = static_cast<OverspendRule>(b.choice("overspend", {"auctionnet", "truncate"}));
     s.budget.max_passes = static_cast<int>(b.integer("max_passes", 64, 1, 255));

@@ -2,19 +2,13 @@
 // Every problem is reported as one ScenarioError line naming the file, key path, value and expectation.
 #pragma once
 
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "engine/config_types.hpp"
+#include "engine/errors.hpp"
 
 namespace bidsim {
-
-// A bad scenario or override. what() is the whole one-line message.
-class ScenarioError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // Loads `path`, applies `overrides` ("key.path=value", value parsed as YAML) in order, validates.
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides = {});

@@ -9,17 +9,12 @@
 
 #include "engine/backend.hpp"
 #include "engine/config_types.hpp"
+#include "engine/errors.hpp"
 #include "engine/market_state.hpp"
 
 namespace bidsim {
 
 enum class Device { automatic, cpu, cuda };
-
-// A request the build or machine cannot satisfy (e.g. --device cuda without a GPU); exit status 2.
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 Device parse_device(const std::string& text);  // "auto" | "cpu" | "cuda", else UsageError
 bool cuda_backend_built();
