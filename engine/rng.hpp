@@ -23,6 +23,7 @@ enum class Purpose : std::uint32_t {
   drop = 7,            // AuctionNet overspend rule: which wins are dropped, per pass
   episode = 8,         // per-episode market parameters (traffic jitter, value factors)
   agent_setup = 9,     // per-agent scenario constants drawn at load time
+  mean_field = 10,     // mesob: the heuristic's simulated auctions and the bridge's action draws
 };
 
 using Philox = r123::Philox4x32;

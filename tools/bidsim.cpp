@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
 
   bidsim::CommandList commands;
   bidsim::add_simulate_command(app, commands);
+  bidsim::add_mesob_commands(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -40,5 +40,6 @@ struct Command {
 using CommandList = std::vector<Command>;
 
 void add_simulate_command(CLI::App& app, CommandList& commands);
+void add_mesob_commands(CLI::App& app, CommandList& commands);
 
 }  // namespace bidsim

@@ -1,0 +1,358 @@
+// The mean-field solvers (see solvers.hpp). OMO solvers iterate on (y, z, d) with the exact gradient of
+// OmoObjective and project after every step; OMD and FP iterate on policies; the heuristic simulates
+// auctions with counter-based draws, so every solver is deterministic for a given configuration.
+#include "mesob/solvers.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/rng.hpp"
+
+namespace bidsim::mesob {
+
+const char* to_string(SolverKind kind) {
+  switch (kind) {
+    case SolverKind::mesob_omo: return "mesob-omo";
+    case SolverKind::mf_omo: return "mf-omo";
+    case SolverKind::mfc: return "mfc";
+    case SolverKind::omd: return "omd";
+    case SolverKind::fp: return "fp";
+    case SolverKind::heuristic: return "heuristic";
+  }
+  return "?";
+}
+
+const char* to_string(OptimizerKind kind) { return kind == OptimizerKind::adam ? "adam" : "gradient"; }
+
+bool parse_solver(const std::string& text, SolverKind& kind) {
+  for (SolverKind k : {SolverKind::mesob_omo, SolverKind::mf_omo, SolverKind::mfc, SolverKind::omd,
+                       SolverKind::fp, SolverKind::heuristic}) {
+    if (text == to_string(k)) {
+      kind = k;
+      return true;
+    }
+  }
+  return false;
+}
+
+OmoWeights effective_weights(const SolverConfig& config) {
+  OmoWeights w = config.weights;
+  // Appendix C.1: MF-OMO is ‖A_d d − b‖² + ‖A_d^T y + z − c_d‖² + z^T d, all weights 1.
+  if (config.kind == SolverKind::mf_omo) w = OmoWeights{0.0, 1.0, 1.0, 1.0};
+  if (config.kind == SolverKind::mfc) { w.lambda1 = 1; w.lambda2 = 0; }     // §3.2: cooperation only
+  return w;
+}
+
+namespace {
+
+bool should_record(const SolverConfig& c, int iteration) {
+  return iteration == c.iterations || (c.record_every > 0 && iteration % c.record_every == 0);
+}
+
+// Fills the policy-level fields of a result (exploitability and welfare of Γ(π)).
+void finish_policy(const AuctionGame& game, SolveResult& r) {
+  r.flow = population_flow(game, r.policy);
+  r.exploitability = exploitability(game, r.policy).exploitability;
+  r.welfare = welfare_of(game, r.flow);
+}
+
+IterationRecord policy_record(const AuctionGame& game, const Policy& policy, int iteration) {
+  IterationRecord rec;
+  rec.iteration = iteration;
+  rec.exploitability = exploitability(game, policy).exploitability;
+  rec.welfare = welfare_of(game, population_flow(game, policy)).value;
+  rec.objective = rec.exploitability;
+  return rec;
+}
+
+// State of the projected first-order method on x = (y, z, d).
+class OmoIterate {
+ public:
+  OmoIterate(const AuctionGame& game, const SolverConfig& config)
+      : game_(game), config_(config), weights_(effective_weights(config)), objective_(game) {
+    const int ny = objective_.y_size(), nd = objective_.d_size();
+    y_.assign(ny, 0.0);
+    z_.assign(nd, 0.0);
+    d_ = population_flow(game, uniform_policy(game));  // consistent start: the uniform policy's flow
+    gy_.assign(ny, 0.0);
+    gz_.assign(nd, 0.0);
+    gd_.assign(nd, 0.0);
+    if (config.optimizer == OptimizerKind::adam) {
+      m_.assign(ny + 2 * nd, 0.0);
+      v_.assign(ny + 2 * nd, 0.0);
+    }
+    scratch_.assign(std::max(nd, game.pairs()), 0.0);
+  }
+
+  // One projected step; returns the objective terms at the point the gradient was taken.
+  OmoTerms step() {
+    const OmoTerms terms = objective_.evaluate(weights_, y_.data(), z_.data(), d_.data(), gy_.data(),
+                                               gz_.data(), gd_.data());
+    ++count_;
+    if (config_.optimizer == OptimizerKind::adam) {
+      const double b1 = config_.adam_beta1, b2 = config_.adam_beta2;
+      const double c1 = 1 - std::pow(b1, count_), c2 = 1 - std::pow(b2, count_);
+      std::size_t k = 0;
+      auto adam = [&](std::vector<double>& x, const std::vector<double>& g) {
+        for (std::size_t i = 0; i < x.size(); ++i, ++k) {
+          m_[k] = b1 * m_[k] + (1 - b1) * g[i];
+          v_[k] = b2 * v_[k] + (1 - b2) * g[i] * g[i];
+          x[i] -= config_.lr * (m_[k] / c1) / (std::sqrt(v_[k] / c2) + 1e-8);
+        }
+      };
+      adam(y_, gy_);
+      adam(z_, gz_);
+      adam(d_, gd_);
+    } else {
+      for (std::size_t i = 0; i < y_.size(); ++i) y_[i] -= config_.lr * gy_[i];
+      for (std::size_t i = 0; i < z_.size(); ++i) z_[i] -= config_.lr * gz_[i];
+      for (std::size_t i = 0; i < d_.size(); ++i) d_[i] -= config_.lr * gd_[i];
+    }
+    project();
+    return terms;
+  }
+
+  OmoTerms terms() { return objective_.evaluate(weights_, y_.data(), z_.data(), d_.data(), nullptr, nullptr, nullptr); }
+  const std::vector<double>& d() const { return d_; }
+
+ private:
+  // d_t onto the simplex of each time slice, z onto Z, y onto the ball (§2.2).
+  void project() {
+    const int SA = game_.pairs();
+    for (int t = 0; t < game_.slices(); ++t) project_simplex(&d_[static_cast<std::size_t>(t) * SA], SA, 1.0, scratch_.data());
+    project_capped_nonnegative(z_.data(), static_cast<int>(z_.size()), objective_.z_bound(), scratch_.data());
+    project_ball(y_.data(), static_cast<int>(y_.size()), objective_.y_radius());
+  }
+
+  const AuctionGame& game_;
+  const SolverConfig& config_;
+  OmoWeights weights_;
+  OmoObjective objective_;
+  std::vector<double> y_, z_, d_, gy_, gz_, gd_, m_, v_, scratch_;
+  int count_ = 0;
+};
+
+SolveResult solve_omo(const AuctionGame& game, const SolverConfig& c) {
+  SolveResult r;
+  r.config = c;
+  OmoIterate it(game, c);
+  auto record = [&](int iteration, const OmoTerms& terms) {
+    IterationRecord rec = policy_record(game, retrieve_policy(game, it.d()), iteration);
+    rec.objective = terms.objective;
+    rec.consistency = terms.consistency;
+    rec.best_response = terms.best_response;
+    rec.complementarity = terms.complementarity;
+    r.history.push_back(rec);
+  };
+  record(0, it.terms());
+  for (int k = 1; k <= c.iterations; ++k) {
+    it.step();
+    if (should_record(c, k)) record(k, it.terms());
+  }
+  r.final_terms = it.terms();
+  r.policy = retrieve_policy(game, it.d());
+  finish_policy(game, r);
+  return r;
+}
+
+// Q^π_t(s, a) under the flow Γ(π): r_t(s,a,L_t) + Σ_s' P_t(s'|s,a) V^π_{t+1}(s').
+std::vector<double> policy_q_values(const AuctionGame& game, const Policy& pi) {
+  const int S = game.states(), A = game.actions(), SA = game.pairs(), T = game.horizon();
+  const Flow L = population_flow(game, pi);
+  const FlowMetrics metrics = flow_metrics(game, L);
+  std::vector<double> q(L.size()), v_next(S, 0.0), v(S);
+  for (int t = T; t >= 0; --t) {
+    const std::size_t po = static_cast<std::size_t>(t) * SA;
+    const double* P = t < T ? &game.transition()[static_cast<std::size_t>(t) * SA * S] : nullptr;
+    std::fill(v.begin(), v.end(), 0.0);
+    for (int p = 0; p < SA; ++p) {
+      double qp = metrics.reward[po + p];
+      if (P)
+        for (int s2 = 0; s2 < S; ++s2) qp += P[p * S + s2] * v_next[s2];
+      q[po + p] = qp;
+      v[p / A] += pi[po + p] * qp;
+    }
+    v_next = v;
+  }
+  return q;
+}
+
+// Online mirror descent (Perolat et al., 2021): accumulate Q^π under Γ(π), π = softmax(lr · ΣQ).
+SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c) {
+  SolveResult r;
+  r.config = c;
+  const int A = game.actions();
+  Policy pi = uniform_policy(game);
+  std::vector<double> cumulative(pi.size(), 0.0);
+  r.history.push_back(policy_record(game, pi, 0));
+  for (int k = 1; k <= c.iterations; ++k) {
+    const std::vector<double> q = policy_q_values(game, pi);
+    for (std::size_t i = 0; i < q.size(); ++i) cumulative[i] += c.lr * q[i];
+    for (std::size_t row = 0; row < pi.size(); row += A) {
+      const double top = *std::max_element(&cumulative[row], &cumulative[row] + A);
+      double total = 0;
+      for (int a = 0; a < A; ++a) total += pi[row + a] = std::exp(cumulative[row + a] - top);
+      for (int a = 0; a < A; ++a) pi[row + a] /= total;
+    }
+    if (should_record(c, k)) r.history.push_back(policy_record(game, pi, k));
+  }
+  r.policy = pi;
+  finish_policy(game, r);
+  return r;
+}
+
+// Fictitious play (Perrin et al., 2020): best response to the averaged flow L̄, then
+// L̄ ← (k L̄ + Γ(BR)) / (k + 1); the policy is Π(L̄). With L-independent transitions every average
+// of consistent flows is consistent, so the best response to L̄ is the one to Γ(Π(L̄)).
+SolveResult solve_fp(const AuctionGame& game, const SolverConfig& c) {
+  SolveResult r;
+  r.config = c;
+  Flow average = population_flow(game, uniform_policy(game));
+  r.history.push_back(policy_record(game, retrieve_policy(game, average), 0));
+  for (int k = 1; k <= c.iterations; ++k) {
+    const Policy best = exploitability(game, retrieve_policy(game, average)).best_response;
+    const Flow flow = population_flow(game, best);
+    for (std::size_t i = 0; i < average.size(); ++i) average[i] = (k * average[i] + flow[i]) / (k + 1);
+    if (should_record(c, k)) r.history.push_back(policy_record(game, retrieve_policy(game, average), k));
+  }
+  r.policy = retrieve_policy(game, average);
+  finish_policy(game, r);
+  return r;
+}
+
+// Linear-interpolation quantile of sorted values (numpy's default).
+double quantile(const std::vector<double>& sorted, double q) {
+  const double pos = q * (sorted.size() - 1);
+  const std::size_t lo = static_cast<std::size_t>(pos);
+  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
+}
+
+int sample_index(const std::vector<double>& cdf, double u) {
+  const auto it = std::lower_bound(cdf.begin(), cdf.end(), u);
+  return static_cast<int>(std::min<std::ptrdiff_t>(it - cdf.begin(), cdf.size() - 1));
+}
+
+// Appendix B, Algorithm 1, on the game's bid grid. The target Uniform[a, b] puts equal mass on the
+// bid levels inside [a, b] (the level nearest (a + b) / 2 when none is: the grid is discrete).
+SolveResult solve_heuristic(const AuctionGame& game, const SolverConfig& c) {
+  const HeuristicParams& h = c.heuristic;
+  const int S = game.states(), A = game.actions(), n = game.bidders();
+  const std::vector<double>& bids = game.bid();
+  std::vector<double> alpha0(A);
+  for (int a = 0; a < A; ++a) {
+    const double z = h.initial_variance > 0 ? (bids[a] - h.initial_mean) : 0.0;
+    alpha0[a] = h.initial_variance > 0 ? std::exp(-z * z / (2 * h.initial_variance)) : 1.0;
+  }
+  double total0 = 0;
+  for (double x : alpha0) total0 += x;
+  for (double& x : alpha0) x /= total0;
+
+  std::vector<double> mu_cdf(S);
+  double acc = 0;
+  for (int s = 0; s < S; ++s) mu_cdf[s] = acc += game.mu0()[s];
+  for (double& x : mu_cdf) x /= acc;
+
+  SolveResult r;
+  r.config = c;
+  std::vector<double> average(A, 0.0), alpha_cdf(A), winning(h.auctions), target(A);
+  auto record_average = [&](int round, const std::vector<double>& alpha_sum, int runs) {
+    Policy pi(static_cast<std::size_t>(game.slices()) * game.pairs());
+    for (std::size_t row = 0; row < pi.size(); row += A)
+      for (int a = 0; a < A; ++a) pi[row + a] = alpha_sum[a] / runs;
+    return policy_record(game, pi, round);
+  };
+  // Runs are independent; the history averages α over runs at each recorded round.
+  std::vector<std::vector<double>> alpha_at(c.record_every > 0 ? h.rounds / c.record_every + 2 : 2,
+                                            std::vector<double>(A, 0.0));
+  std::vector<int> recorded_round;
+  for (int run = 0; run < h.runs; ++run) {
+    std::vector<double> alpha = alpha0;
+    std::size_t slot = 0;
+    auto keep = [&](int round) {
+      if (run == 0) recorded_round.push_back(round);
+      for (int a = 0; a < A; ++a) alpha_at[slot][a] += alpha[a];
+      ++slot;
+    };
+    keep(0);
+    for (int round = 1; round <= h.rounds; ++round) {
+      double cum = 0;
+      for (int a = 0; a < A; ++a) alpha_cdf[a] = cum += alpha[a];
+      for (int j = 0; j < h.auctions; ++j) {
+        double best_score = -1, best_bid = 0;
+        std::uint32_t best_key = 0;
+        for (int b = 0; b < n; ++b) {
+          const Draw w = draw(c.seed, Purpose::mean_field, static_cast<std::uint32_t>(run),
+                              static_cast<std::uint32_t>(round), static_cast<std::uint32_t>(j),
+                              static_cast<std::uint32_t>(b));
+          const int s = sample_index(mu_cdf, uniform01_double(w[0]));
+          const int a = sample_index(alpha_cdf, uniform01_double(w[1]) * cum);
+          const double score = game.ctr()[s] * bids[a];
+          if (score > best_score || (score == best_score && w[2] > best_key)) {
+            best_score = score;
+            best_bid = bids[a];
+            best_key = w[2];
+          }
+        }
+        winning[j] = best_bid;
+      }
+      std::sort(winning.begin(), winning.end());
+      const double lo = quantile(winning, 0.25), hi = quantile(winning, 0.75);
+      int inside = 0;
+      for (int a = 0; a < A; ++a) inside += (bids[a] >= lo - 1e-12 && bids[a] <= hi + 1e-12);
+      for (int a = 0; a < A; ++a)
+        target[a] = (inside > 0 && bids[a] >= lo - 1e-12 && bids[a] <= hi + 1e-12) ? 1.0 / inside : 0.0;
+      if (inside == 0) {
+        int nearest = 0;
+        for (int a = 1; a < A; ++a)
+          if (std::fabs(bids[a] - 0.5 * (lo + hi)) < std::fabs(bids[nearest] - 0.5 * (lo + hi))) nearest = a;
+        target[nearest] = 1.0;
+      }
+      for (int a = 0; a < A; ++a) alpha[a] += h.eta * (target[a] - alpha[a]);
+      if (round == h.rounds || (c.record_every > 0 && round % c.record_every == 0)) keep(round);
+    }
+    for (int a = 0; a < A; ++a) average[a] += alpha[a];
+  }
+  for (std::size_t k = 0; k < recorded_round.size(); ++k)
+    r.history.push_back(record_average(recorded_round[k], alpha_at[k], h.runs));
+  r.policy.assign(static_cast<std::size_t>(game.slices()) * game.pairs(), 0.0);
+  for (std::size_t row = 0; row < r.policy.size(); row += A)
+    for (int a = 0; a < A; ++a) r.policy[row + a] = average[a] / h.runs;
+  finish_policy(game, r);
+  return r;
+}
+
+}  // namespace
+
+SolveResult solve(const AuctionGame& game, const SolverConfig& config) {
+  switch (config.kind) {
+    case SolverKind::mesob_omo:
+    case SolverKind::mf_omo:
+    case SolverKind::mfc: return solve_omo(game, config);
+    case SolverKind::omd: return solve_omd(game, config);
+    case SolverKind::fp: return solve_fp(game, config);
+    case SolverKind::heuristic: return solve_heuristic(game, config);
+  }
+  throw std::logic_error("solve: unknown solver");
+}
+
+std::vector<SolveResult> solve_batch(const AuctionGame& game, const std::vector<SolverConfig>& configs,
+                                     int threads) {
+  std::vector<SolveResult> results(configs.size());
+  const int n = static_cast<int>(configs.size());
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 0 ? threads : omp_get_max_threads())
+  for (int i = 0; i < n; ++i) results[i] = solve(game, configs[i]);
+  return results;
+}
+
+double run_omo_iterations(const AuctionGame& game, const SolverConfig& config, int iterations) {
+  OmoIterate it(game, config);
+  double objective = 0;
+  for (int k = 0; k < iterations; ++k) objective = it.step().objective;
+  return objective;
+}
+
+}  // namespace bidsim::mesob

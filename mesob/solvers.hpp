@@ -1,0 +1,78 @@
+// Solvers of the MESOB auction game: MESOB-OMO by projected gradient or projected Adam (§2.2),
+// its special cases MF-OMO (λ1 = 0, Appendix C.1) and mean-field control (λ2 = 0), online mirror
+// descent, fictitious play, and the equilibrium-agnostic heuristic (Appendix B, Algorithm 1).
+// solve_batch runs many configurations at once (a Pareto sweep in one call).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mesob/mean_field.hpp"
+
+namespace bidsim::mesob {
+
+enum class SolverKind { mesob_omo, mf_omo, mfc, omd, fp, heuristic };  // order = CLI names
+enum class OptimizerKind { adam, gradient };
+
+const char* to_string(SolverKind kind);
+const char* to_string(OptimizerKind kind);
+// "mesob-omo" | "mf-omo" | "mfc" | "omd" | "fp" | "heuristic"; false when unknown.
+bool parse_solver(const std::string& text, SolverKind& kind);
+
+// Appendix B, Algorithm 1: each round simulates `auctions` second-price auctions with n bidders
+// drawn from μ (CTR) and α (bids), takes the 25th/75th percentiles [a, b] of the winning bids and
+// moves α toward Uniform[a, b] with step η. α_0 is a normal (mean, variance) truncated to the
+// bid grid, or uniform when variance is 0.
+struct HeuristicParams {
+  double eta = 0.7;
+  int auctions = 10;     // κ
+  int rounds = 1000;
+  int runs = 100;        // independent runs averaged
+  double initial_mean = 1.5;
+  double initial_variance = 1.44;
+};
+
+struct SolverConfig {
+  SolverKind kind = SolverKind::mesob_omo;
+  OmoWeights weights;          // used by mesob-omo; mf-omo uses C.1's (0, 1, 1, 1); mfc sets λ1 = 1, λ2 = 0
+  OptimizerKind optimizer = OptimizerKind::adam;
+  double lr = 0.01;            // step size (OMO solvers and OMD)
+  double adam_beta1 = 0.9, adam_beta2 = 0.999;
+  int iterations = 1500;
+  int record_every = 10;       // history every k iterations (and the last); 0 = final point only
+  HeuristicParams heuristic;
+  std::uint64_t seed = 1;      // heuristic draws
+};
+
+// The weights a solver actually optimizes (its λ's after the solver's own convention).
+OmoWeights effective_weights(const SolverConfig& config);
+
+struct IterationRecord {
+  int iteration = 0;
+  double objective = 0;        // f^MESOB-OMO for OMO solvers; exploitability for OMD / FP / heuristic
+  double exploitability = 0;   // eq. (5) of the retrieved policy
+  double welfare = 0;          // V(Γ(π)) of the retrieved policy
+  double consistency = 0, best_response = 0, complementarity = 0;  // OMO terms (0 otherwise)
+};
+
+struct SolveResult {
+  SolverConfig config;
+  Policy policy;               // [T+1][S][A]
+  Flow flow;                   // Γ(policy)
+  double exploitability = 0;   // eq. (5)
+  Welfare welfare;             // of Γ(policy)
+  OmoTerms final_terms;        // OMO solvers: terms at the last iterate
+  std::vector<IterationRecord> history;
+};
+
+SolveResult solve(const AuctionGame& game, const SolverConfig& config);
+// Independent configurations side by side (OpenMP over configurations; `threads` <= 0: all cores).
+// Results are in input order and identical to calling solve() one by one.
+std::vector<SolveResult> solve_batch(const AuctionGame& game, const std::vector<SolverConfig>& configs,
+                                     int threads = 0);
+
+// The iteration loop of the OMO solvers without records, for benchmarks: returns the final objective.
+double run_omo_iterations(const AuctionGame& game, const SolverConfig& config, int iterations);
+
+}  // namespace bidsim::mesob

@@ -1,0 +1,494 @@
+// Mean-field auction tests: closed forms (eqs. 8–9) against hand values, brute-force enumeration and
+// Monte Carlo; the exact gradients against finite differences; Γ, exploitability, projections,
+// solvers, the bridge to the engine, and bad scenario input.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "engine/errors.hpp"
+#include "engine/rng.hpp"
+#include "mesob/bridge.hpp"
+#include "mesob/mean_field.hpp"
+#include "mesob/mesob_scenario.hpp"
+#include "mesob/solvers.hpp"
+
+using namespace bidsim;
+using namespace bidsim::mesob;
+
+namespace {
+
+AuctionGameConfig tiny_config(std::vector<double> ctr, std::vector<double> bids, int n, double value = 2.0,
+                              int horizon = 0) {
+  AuctionGameConfig c;
+  c.ctr = std::move(ctr);
+  c.ctr_distribution.assign(c.ctr.size(), 1.0 / c.ctr.size());
+  c.bids = std::move(bids);
+  c.bidders = n;
+  c.types = {{"all", value, 1.0}};
+  c.horizon = horizon;
+  return c;
+}
+
+std::vector<double> random_simplex(std::mt19937_64& rng, int n, bool allow_zero = false) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<double> x(n);
+  double total = 0;
+  for (double& v : x) {
+    v = u(rng);
+    if (allow_zero && u(rng) < 0.25) v = 0;
+    total += v;
+  }
+  if (total == 0) { x[0] = 1; total = 1; }
+  for (double& v : x) v /= total;
+  return x;
+}
+
+struct SliceResult {
+  std::vector<double> ctr, sale, cpc, reward;
+};
+
+SliceResult slice_metrics(const AuctionGame& g, const std::vector<double>& L) {
+  SliceResult r{std::vector<double>(g.pairs()), std::vector<double>(g.pairs()), std::vector<double>(g.pairs()),
+                std::vector<double>(g.pairs())};
+  SliceEvaluator eval(g);
+  eval.metrics(L.data(), r.ctr.data(), r.sale.data(), r.cpc.data(), r.reward.data());
+  return r;
+}
+
+// Expected win probability and payment of a bidder at `pair` by enumerating every profile of the
+// n − 1 others, each drawn independently from L; ties split uniformly, a tie pays the own score.
+std::pair<double, double> brute_force(const AuctionGame& g, const std::vector<double>& L, int pair) {
+  const int SA = g.pairs(), others = g.bidders() - 1;
+  auto score_of = [&](int p) { return g.ctr()[p / g.actions()] * g.bid()[p % g.actions()]; };
+  const double own = score_of(pair);
+  double win = 0, pay = 0;
+  std::vector<int> idx(others, 0);
+  while (true) {
+    double prob = 1, top = -1;
+    for (int k = 0; k < others; ++k) {
+      prob *= L[idx[k]];
+      top = std::max(top, score_of(idx[k]));
+    }
+    if (prob > 0) {
+      int ties = 0;
+      for (int k = 0; k < others; ++k) ties += std::fabs(score_of(idx[k]) - own) <= 1e-12;
+      if (own > top + 1e-12) {
+        win += prob;
+        pay += prob * top;
+      } else if (std::fabs(own - top) <= 1e-12) {
+        win += prob / (ties + 1);
+        pay += prob * own / (ties + 1);
+      }
+    }
+    int k = 0;
+    while (k < others && ++idx[k] == SA) idx[k++] = 0;
+    if (k == others) break;
+  }
+  return {win, pay};
+}
+
+double central_difference(const std::function<double(double)>& f, double h = 1e-6) {
+  return (f(h) - f(-h)) / (2 * h);
+}
+
+}  // namespace
+
+TEST_CASE("auction closed forms: hand-computed two-bidder case", "[mesob]") {
+  // One CTR 0.5, bids {1, 2}, half the population at each. Bid 2 (score 1) wins outright against bid 1
+  // (prob 1/2, pays 0.5) and wins half the ties (prob 1/2 x 1/2, pays its own score 1).
+  const AuctionGame g(tiny_config({0.5}, {1.0, 2.0}, 2, 2.0));
+  const SliceResult r = slice_metrics(g, {0.5, 0.5});
+  CHECK(r.ctr[1] == Approx(0.75 * 0.5));
+  CHECK(r.cpc[1] == Approx(0.5 * 0.5 + 0.25 * 1.0));
+  CHECK(r.sale[1] == Approx(0.75 * 2.0 * 0.5));
+  CHECK(r.reward[1] == Approx(0.75 - 0.5));
+  // Bid 1 (score 0.5) only wins half of the ties with another bid-1 bidder and pays 0.5.
+  CHECK(r.ctr[0] == Approx(0.25 * 0.5));
+  CHECK(r.cpc[0] == Approx(0.25 * 0.5));
+}
+
+TEST_CASE("auction closed forms: n bidders all on one score split the item", "[mesob]") {
+  for (int n : {2, 3, 5, 30}) {
+    const AuctionGame g(tiny_config({0.4}, {2.5}, n, 3.0));
+    const SliceResult r = slice_metrics(g, {1.0});
+    CHECK(r.ctr[0] == Approx(0.4 / n));
+    CHECK(r.cpc[0] == Approx(2.5 * 0.4 / n));  // a tie pays the own bid per click, clicked with prob s
+  }
+}
+
+TEST_CASE("auction closed forms equal brute-force enumeration, including ties across pairs", "[mesob]") {
+  // 0.2 x 2.5 = 0.4 x 1.25 = 0.5: equal scores from different pairs; bid 0 gives three zero scores.
+  std::mt19937_64 rng(7);
+  for (int n : {2, 3, 4}) {
+    const AuctionGame g(tiny_config({0.2, 0.4}, {0.0, 1.25, 2.5}, n, 2.0));
+    REQUIRE(g.scores() == 4);  // {0, 0.25, 0.5, 1.0}
+    for (int trial = 0; trial < 20; ++trial) {
+      const std::vector<double> L = random_simplex(rng, g.pairs(), trial % 2 == 1);
+      const SliceResult r = slice_metrics(g, L);
+      for (int p = 0; p < g.pairs(); ++p) {
+        const auto [win, pay] = brute_force(g, L, p);
+        const double s = g.ctr()[p / g.actions()];
+        CHECK(r.ctr[p] == Approx(win * s).margin(1e-13));
+        CHECK(r.cpc[p] == Approx(pay).margin(1e-13));
+        CHECK(r.reward[p] == Approx(win * s * 2.0 - pay).margin(1e-13));
+      }
+    }
+  }
+}
+
+TEST_CASE("auction closed forms agree with Monte-Carlo auctions", "[mesob]") {
+  const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0));
+  std::mt19937_64 rng(11);
+  const std::vector<double> L = random_simplex(rng, g.pairs());
+  const SliceResult r = slice_metrics(g, L);
+  std::vector<double> cdf(g.pairs());
+  double acc = 0;
+  for (int p = 0; p < g.pairs(); ++p) cdf[p] = acc += L[p];
+  const int rep = 1 * 5 + 2;  // representative pair: ctr 0.4, bid 2.5 (score 1.0, a tie with ctr 0.2 bid 5)
+  const int auctions = 200000;
+  double wins = 0, paid = 0;
+  const double own = 0.4 * 2.5;
+  for (int j = 0; j < auctions; ++j) {
+    double top = 0;
+    int ties = 0;
+    for (int k = 0; k < 4; ++k) {
+      const Draw w = draw(3, Purpose::mean_field, 1, 0, static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(k));
+      const int p = static_cast<int>(std::lower_bound(cdf.begin(), cdf.end(), uniform01_double(w[0]) * acc) - cdf.begin());
+      const double sc = g.ctr()[p / 5] * g.bid()[p % 5];
+      top = std::max(top, sc);
+      ties += std::fabs(sc - own) < 1e-12;
+    }
+    if (own > top + 1e-12) { wins += 1; paid += top; }                        // solo: pays the next score
+    else if (ties > 0 && top <= own + 1e-12) { wins += 1.0 / (ties + 1); paid += own / (ties + 1); }
+  }
+  const double win_closed = r.ctr[rep] / 0.4;
+  const double se = std::sqrt(win_closed * (1 - win_closed) / auctions);
+  CHECK(std::fabs(wins / auctions - win_closed) < 5 * se);
+  CHECK(std::fabs(paid / auctions - r.cpc[rep]) < 5 * 5.0 * se);
+}
+
+TEST_CASE("auction VJP equals finite differences of the closed forms", "[mesob]") {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> normal;
+  for (int n : {2, 3, 5, 12}) {
+    const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75}, n, 2.5));
+    const AuctionView view = g.view();
+    const int m = g.scores(), SA = g.pairs();
+    const std::vector<double> L = random_simplex(rng, SA);
+    std::vector<double> gc(SA), gs(SA), gp(SA), gr(SA);
+    for (int p = 0; p < SA; ++p) { gc[p] = normal(rng); gs[p] = normal(rng); gp[p] = normal(rng); gr[p] = normal(rng); }
+    auto loss = [&](const std::vector<double>& x) {
+      const SliceResult r = slice_metrics(g, x);
+      double total = 0;
+      for (int p = 0; p < SA; ++p) total += gc[p] * r.ctr[p] + gs[p] * r.sale[p] + gp[p] * r.cpc[p] + gr[p] * r.reward[p];
+      return total;
+    };
+    std::vector<double> scratch(5 * m), g_win(m, 0.0), g_tie(m, 0.0), g_pay(m, 0.0), g_mass(m), g_L(SA);
+    const ScoreScratch w{scratch.data(), scratch.data() + m, scratch.data() + 2 * m, scratch.data() + 3 * m, scratch.data() + 4 * m};
+    auction_forward(view, L.data(), w);
+    for (int p = 0; p < SA; ++p) pair_cotangent(view, p, gc[p], gs[p], gp[p], gr[p], g_win.data(), g_tie.data(), g_pay.data());
+    auction_vjp(view, w, g_win.data(), g_tie.data(), g_pay.data(), g_mass.data(), g_L.data());
+    for (int p = 0; p < SA; ++p) {
+      const double fd = central_difference([&](double h) {
+        std::vector<double> x = L;
+        x[p] += h;
+        return loss(x);
+      });
+      CHECK(g_L[p] == Approx(fd).epsilon(1e-6).margin(1e-7));
+    }
+  }
+}
+
+TEST_CASE("welfare link gradient equals finite differences", "[mesob]") {
+  const WelfareParams w;
+  double grad[3];
+  const double v[3] = {1.3, 2.1, 0.7};
+  welfare_link(w, v[0], v[1], v[2], grad);
+  for (int k = 0; k < 3; ++k) {
+    const double fd = central_difference([&](double h) {
+      double x[3] = {v[0], v[1], v[2]};
+      x[k] += h;
+      return welfare_link(w, x[0], x[1], x[2]);
+    });
+    CHECK(grad[k] == Approx(fd).epsilon(1e-6).margin(1e-9));
+  }
+}
+
+TEST_CASE("MESOB-OMO objective gradient equals finite differences", "[mesob]") {
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 3));
+  OmoObjective f(g);
+  std::vector<double> y(f.y_size()), z(f.d_size()), d;
+  for (double& v : y) v = normal(rng);
+  for (double& v : z) v = unit(rng);
+  for (int t = 0; t < g.slices(); ++t) {
+    const std::vector<double> slice = random_simplex(rng, g.pairs());
+    d.insert(d.end(), slice.begin(), slice.end());
+  }
+  for (const OmoWeights w : {OmoWeights{0.5, 0.5, 1.0, 0.1}, OmoWeights{1.0, 0.0, 2.0, 0.0}, OmoWeights{0.0, 1.0, 1.0, 1.0}}) {
+    std::vector<double> gy(y.size()), gz(z.size()), gd(d.size());
+    f.evaluate(w, y.data(), z.data(), d.data(), gy.data(), gz.data(), gd.data());
+    auto check = [&](std::vector<double>& x, const std::vector<double>& grad) {
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const double saved = x[i];
+        const double fd = central_difference([&](double h) {
+          x[i] = saved + h;
+          const double v = f.evaluate(w, y.data(), z.data(), d.data(), nullptr, nullptr, nullptr).objective;
+          x[i] = saved;
+          return v;
+        });
+        CHECK(grad[i] == Approx(fd).epsilon(1e-5).margin(1e-6));
+      }
+    };
+    check(y, gy);
+    check(z, gz);
+    check(d, gd);
+  }
+}
+
+TEST_CASE("population flow is consistent and Π recovers the policy", "[mesob]") {
+  std::mt19937_64 rng(3);
+  const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 2.5, 5.0}, 4, 2.0, 4));
+  Policy pi;
+  for (int row = 0; row < g.slices() * g.states(); ++row) {
+    const std::vector<double> r = random_simplex(rng, g.actions());
+    pi.insert(pi.end(), r.begin(), r.end());
+  }
+  const Flow L = population_flow(g, pi);
+  OmoObjective f(g);
+  const std::vector<double> y(f.y_size(), 0.0), z(f.d_size(), 0.0);
+  CHECK(f.evaluate(OmoWeights{}, y.data(), z.data(), L.data(), nullptr, nullptr, nullptr).consistency < 1e-28);
+  const Policy back = retrieve_policy(g, L);
+  for (std::size_t i = 0; i < pi.size(); ++i) CHECK(back[i] == Approx(pi[i]).margin(1e-12));
+}
+
+TEST_CASE("exploitability is zero at a verified equilibrium and positive elsewhere", "[mesob]") {
+  // v = 6 exceeds every bid: if all bid 5 they split the item at price 5 s; a lower bid never wins,
+  // so bidding 5 is a best response to everyone bidding 5 (a mean-field equilibrium).
+  const AuctionGame g(tiny_config({0.2, 0.6}, {0.0, 2.5, 5.0}, 3, 6.0, 2));
+  Policy top(static_cast<std::size_t>(g.slices()) * g.pairs(), 0.0);
+  for (std::size_t row = 0; row < top.size(); row += g.actions()) top[row + 2] = 1.0;
+  CHECK(exploitability(g, top).exploitability == Approx(0.0).margin(1e-15));
+  const ExploitabilityResult u = exploitability(g, uniform_policy(g));
+  CHECK(u.exploitability > 0.01);
+  // It equals the gain of the best deterministic deviation, found by trying every bid per (t, s).
+  const Flow L = population_flow(g, uniform_policy(g));
+  const FlowMetrics m = flow_metrics(g, L);
+  double gain = 0;
+  for (int t = 0; t < g.slices(); ++t)
+    for (int s = 0; s < g.states(); ++s) {
+      double best = -1e300, mean = 0;
+      for (int a = 0; a < g.actions(); ++a) {
+        const double r = m.reward[static_cast<std::size_t>(t) * g.pairs() + s * g.actions() + a];
+        best = std::max(best, r);
+        mean += r / g.actions();
+      }
+      gain += g.mu0()[s] * (best - mean);
+    }
+  CHECK(u.exploitability == Approx(gain).epsilon(1e-12));
+}
+
+TEST_CASE("exploitability is non-negative on random policies", "[mesob]") {
+  std::mt19937_64 rng(13);
+  const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 3));
+  for (int trial = 0; trial < 50; ++trial) {
+    Policy pi;
+    for (int row = 0; row < g.slices() * g.states(); ++row) {
+      const std::vector<double> r = random_simplex(rng, g.actions(), true);
+      pi.insert(pi.end(), r.begin(), r.end());
+    }
+    CHECK(exploitability(g, pi).exploitability >= 0.0);
+  }
+}
+
+TEST_CASE("projections satisfy their definitions", "[mesob]") {
+  std::mt19937_64 rng(17);
+  std::normal_distribution<double> normal(0.0, 2.0);
+  std::vector<double> scratch(16);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int n = 1 + trial % 12;
+    std::vector<double> x(n);
+    for (double& v : x) v = normal(rng);
+    // Simplex: feasible, and the variational inequality (x − p)·(q − p) ≤ 0 for feasible q.
+    std::vector<double> p = x;
+    project_simplex(p.data(), n, 1.0, scratch.data());
+    double total = 0;
+    for (double v : p) { CHECK(v >= 0.0); total += v; }
+    CHECK(total == Approx(1.0).margin(1e-12));
+    for (int k = 0; k < 5; ++k) {
+      std::vector<double> q = random_simplex(rng, n);
+      double inner = 0;
+      for (int i = 0; i < n; ++i) inner += (x[i] - p[i]) * (q[i] - p[i]);
+      CHECK(inner <= 1e-10);
+    }
+    // Z = {z ≥ 0, Σ z ≤ bound}: same inequality against feasible points (scaled simplex points and 0).
+    std::vector<double> z = x;
+    const double bound = 0.5 + trial % 3;
+    project_capped_nonnegative(z.data(), n, bound, scratch.data());
+    double zsum = 0;
+    for (double v : z) { CHECK(v >= 0.0); zsum += v; }
+    CHECK(zsum <= bound + 1e-12);
+    for (int k = 0; k < 5; ++k) {
+      std::vector<double> q = random_simplex(rng, n);
+      const double scale = bound * std::uniform_real_distribution<double>(0, 1)(rng);
+      double inner = 0;
+      for (int i = 0; i < n; ++i) inner += (x[i] - z[i]) * (scale * q[i] - z[i]);
+      CHECK(inner <= 1e-10);
+    }
+    // Ball: inside stays put, outside lands on the sphere along the same ray.
+    std::vector<double> y = x;
+    project_ball(y.data(), n, 1.5);
+    double norm = 0, xnorm = 0;
+    for (int i = 0; i < n; ++i) { norm += y[i] * y[i]; xnorm += x[i] * x[i]; }
+    if (xnorm <= 1.5 * 1.5) {
+      for (int i = 0; i < n; ++i) CHECK(y[i] == x[i]);
+    } else {
+      CHECK(std::sqrt(norm) == Approx(1.5));
+      for (int i = 0; i < n; ++i) CHECK(y[i] * std::sqrt(xnorm) == Approx(x[i] * 1.5));
+    }
+  }
+}
+
+TEST_CASE("every solver improves its objective on a small game", "[mesob]") {
+  const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 2));
+  for (SolverKind kind : {SolverKind::mesob_omo, SolverKind::mf_omo, SolverKind::mfc}) {
+    for (OptimizerKind opt : {OptimizerKind::adam, OptimizerKind::gradient}) {
+      SolverConfig c;
+      c.kind = kind;
+      c.optimizer = opt;
+      c.lr = opt == OptimizerKind::adam ? 0.01 : 0.005;
+      c.iterations = 400;
+      const SolveResult r = solve(g, c);
+      INFO(to_string(kind) << " " << to_string(opt));
+      CHECK(r.history.back().objective < r.history.front().objective);
+    }
+  }
+  for (SolverKind kind : {SolverKind::omd, SolverKind::fp}) {
+    SolverConfig c;
+    c.kind = kind;
+    c.lr = 0.5;
+    c.iterations = 300;
+    const SolveResult r = solve(g, c);
+    INFO(to_string(kind));
+    CHECK(r.exploitability < 0.5 * r.history.front().exploitability);
+  }
+}
+
+TEST_CASE("MF-OMO, OMD and FP find the bid-max equilibrium of a high-value game", "[mesob]") {
+  const AuctionGame g(tiny_config({0.2, 0.6}, {0.0, 2.5, 5.0}, 3, 6.0, 1));
+  for (SolverKind kind : {SolverKind::mf_omo, SolverKind::omd, SolverKind::fp}) {
+    SolverConfig c;
+    c.kind = kind;
+    c.iterations = kind == SolverKind::mf_omo ? 10000 : 2000;
+    c.lr = kind == SolverKind::mf_omo ? 0.01 : 1.0;
+    const SolveResult r = solve(g, c);
+    INFO(to_string(kind));
+    CHECK(r.exploitability < 0.02);
+  }
+}
+
+TEST_CASE("the heuristic keeps α a distribution and is deterministic", "[mesob]") {
+  const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 0));
+  SolverConfig c;
+  c.kind = SolverKind::heuristic;
+  c.heuristic.rounds = 200;
+  c.heuristic.runs = 5;
+  const SolveResult a = solve(g, c), b = solve(g, c);
+  double total = 0;
+  for (int k = 0; k < g.actions(); ++k) total += a.policy[k];
+  CHECK(total == Approx(1.0));
+  CHECK(a.policy == b.policy);
+  // All mass on one bid: every simulated winning bid is that bid, so α stays put.
+  const AuctionGame one(tiny_config({0.5}, {1.0, 2.0}, 2, 2.0, 0));
+  c.heuristic.initial_variance = 1e-6;
+  c.heuristic.initial_mean = 2.0;
+  const SolveResult r = solve(one, c);
+  CHECK(r.policy[1] == Approx(1.0).margin(1e-9));
+}
+
+TEST_CASE("a batch equals the configurations solved one by one", "[mesob]") {
+  const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 2));
+  std::vector<SolverConfig> configs;
+  for (double l1 : {0.0, 0.5, 1.0}) {
+    SolverConfig c;
+    c.weights.lambda1 = l1;
+    c.weights.lambda2 = 1 - l1 + 0.1;
+    c.iterations = 100;
+    configs.push_back(c);
+  }
+  const std::vector<SolveResult> batch = solve_batch(g, configs, 2);
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const SolveResult one = solve(g, configs[i]);
+    CHECK(batch[i].policy == one.policy);
+    CHECK(batch[i].exploitability == one.exploitability);
+  }
+}
+
+TEST_CASE("bridge: the engine's sparse market reproduces eqs. (8)-(9)", "[mesob]") {
+  const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 1));
+  std::mt19937_64 rng(21);
+  Policy pi;
+  for (int row = 0; row < g.slices() * g.states(); ++row) {
+    const std::vector<double> r = random_simplex(rng, g.actions());
+    pi.insert(pi.end(), r.begin(), r.end());
+  }
+  BridgeConfig c;
+  c.agents = 4000;
+  c.impressions = 20000;
+  c.envs = 2;
+  const BridgeResult b = run_bridge(g, pi, c, 1, 2);
+  int compared = 0;
+  for (const BridgeRow& row : b.rows) {
+    if (!row.compared) continue;
+    ++compared;
+    INFO("pair " << row.state << "," << row.action << " win " << row.win_rate << " vs " << row.win_rate_closed);
+    // Sampling error plus the O(n/N) bias of drawing candidates without replacement.
+    CHECK(std::fabs(row.win_rate - row.win_rate_closed) < 5 * row.win_rate_se + 0.002);
+    CHECK(std::fabs(row.payment - row.payment_closed) < 5 * row.payment_se + 0.002);
+  }
+  CHECK(compared == 12);  // 3 states x 4 positive bids
+}
+
+TEST_CASE("mesob scenarios load and bad input is one clear error", "[mesob]") {
+  const MesobScenario sc = load_mesob_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/mesob-paper.yaml");
+  CHECK(sc.game.ctr == std::vector<double>{0.2, 0.4, 0.6});
+  CHECK(sc.game.bidders == 5);
+  const MesobScenario large = load_mesob_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/mesob-large.yaml");
+  CHECK(large.game.ctr.size() == 20);
+  CHECK(large.game.ctr.front() == Approx(0.01));
+  CHECK(large.game.ctr.back() == Approx(1.0));
+  CHECK(large.game.bids.size() == 20);
+  CHECK(large.game.bidders == 30);
+
+  const std::string base = "game: {ctr: [0.2, 0.4], bids: [0, 1, 2], bidders: 3}\n";
+  CHECK_NOTHROW(parse_mesob_scenario(base, "t.yaml"));
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {base + "bogus: 1\n", "t.yaml: bogus: unknown key"},
+      {"game: {ctr: [0.2, 1.5], bids: [0, 1]}\n", "t.yaml: game.ctr[1]: got 1.5"},
+      {"game: {ctr: [0.4, 0.2], bids: [0, 1]}\n", "strictly increasing"},
+      {"game: {ctr: [0.2], bids: [0, 1], bidders: 1}\n", "game.bidders: got 1"},
+      {"game: {ctr: [0.2], bids: [0, .nan]}\n", "game.bids[1]"},
+      {"game: {ctr: [0.2, 0.4], bids: [0, 1], ctr_distribution: [1]}\n", "one weight per CTR level"},
+      {"game: {ctr: [0.2], bids: [0, 1], value: 2, types: [{value: 3}]}\n", "either value"},
+      {base + "welfare: {epsilon: [1, 2]}\n", "expected 4"},
+      {base + "solver: {method: newton}\n", "one of mesob-omo"},
+      {base + "pareto: {lambda1: [0], lambda2: [0]}\n", "at least one positive"},
+      {"game: [1, 2]\n", "expected a map"},
+      {"game: {ctr: [0.2], bids: [0, 1]\n", "malformed YAML"},
+  };
+  for (const auto& [text, expected] : bad) {
+    INFO(text);
+    try {
+      parse_mesob_scenario(text, "t.yaml");
+      FAIL("no error");
+    } catch (const ScenarioError& e) {
+      CHECK_THAT(e.what(), Catch::Contains(expected));
+    }
+  }
+  CHECK_THROWS_AS(load_mesob_scenario("/nonexistent/mesob.yaml"), ScenarioError);
+}
