@@ -189,6 +189,8 @@ TEST_CASE("scenario: every shipped scenario loads and runs a step", "[scenario]"
   int count = 0;
   for (const auto& entry : std::filesystem::directory_iterator(scenarios_dir())) {
     if (entry.path().extension() != ".yaml") continue;
+    // Mean-field scenarios (mesob-*.yaml) have their own schema; tests/test_mesob.cpp loads them.
+    if (entry.path().stem().string().rfind("mesob-", 0) == 0) continue;
     INFO(entry.path().string());
     ++count;
     bidsim::Scenario s;
