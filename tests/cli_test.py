@@ -204,6 +204,60 @@ def case_auctionnet_preset():
         expect(summary["auction_passes_per_step"] >= 1, "auction passes")
 
 
+MESOB_PAPER = os.path.join(SOURCE, "scenarios", "mesob-paper.yaml")
+
+
+def case_mesob_initial_policy():
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "m")
+        code, stdout, err = run("mesob", MESOB_PAPER, "--iterations", "0", "--out", out)
+        print(stdout, err)
+        expect(code == 0, f"exit status {code}")
+        summary = read_summary(out)
+        for key in ("exploitability", "welfare", "V1", "V2", "V3", "policy", "states", "actions"):
+            expect(key in summary, f"summary.json lacks {key}")
+        expect(summary["states"] == ["ctr=0.2", "ctr=0.4", "ctr=0.6"], "state labels")
+        expect(len(summary["actions"]) == 5, "action labels")
+        policy = summary["policy"]
+        expect(len(policy) == 10 and len(policy[0]) == 3 and len(policy[0][0]) == 5, "policy shape [T+1][S][A]")
+        expect(all(abs(p - 0.2) < 1e-12 for t in policy for row in t for p in row), "initial policy is uniform")
+        expect(summary["exploitability"] > 0, "the uniform policy is exploitable")
+        expect(os.path.isfile(os.path.join(out, "history.csv")), "history.csv")
+
+
+def case_mesob_solver_and_pareto():
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "fp")
+        code, stdout, err = run("mesob", MESOB_PAPER, "--solver", "fp", "--iterations", "200", "--out", out)
+        expect(code == 0, f"fp exit status {code}: {err}")
+        fp = read_summary(out)
+        expect(fp["exploitability"] < 0.05, "fictitious play approaches the equilibrium")
+        out = os.path.join(tmp, "p")
+        code, stdout, err = run("mesob-pareto", MESOB_PAPER, "--iterations", "50", "--lambda1-grid", "0,1",
+                                "--lambda2-grid", "0,1", "--out", out)
+        print(stdout, err)
+        expect(code == 0, f"pareto exit status {code}")
+        summary = read_summary(out)
+        expect(len(summary["points"]) == 4, "3 grid points + MF-OMO")
+        expect(any(p["on_front"] for p in summary["points"]), "a front")
+        for f in ("pareto.csv", "pareto.svg", "components.svg"):
+            expect(os.path.isfile(os.path.join(out, f)), f)
+
+
+def case_mesob_bad_input():
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "m")
+        expect_usage_error(["mesob", MESOB_PAPER, "--solver", "newton", "--out", out], "--solver newton")
+        expect(not os.path.exists(os.path.join(out, "summary.json")), "summary.json left behind")
+        expect_usage_error(["mesob", MESOB_PAPER, "--set", "game.bidders=1", "--out", out], "game.bidders")
+        expect_usage_error(["mesob", MESOB_PAPER, "--set", "game.ctr=[0.6, 0.2]"], "strictly increasing")
+        expect_usage_error(["mesob", MESOB_PAPER, "--device", "cuda"], "--device cuda")
+        expect_usage_error(["mesob", MESOB_PAPER, "--lr", "-1"], "--lr")
+        expect_usage_error(["mesob", "/nonexistent/m.yaml"], "/nonexistent/m.yaml")
+        expect_usage_error(["mesob-pareto", MESOB_PAPER, "--lambda1-grid", "0", "--lambda2-grid", "0"], "pareto")
+        expect(not os.path.exists(os.path.join(out, "summary.json")), "summary.json left behind")
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":

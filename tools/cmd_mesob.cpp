@@ -263,6 +263,14 @@ int run_pareto(const MesobOptions& o) {
   check_device(o.common.device);
   if (!o.grid1.empty()) sc.pareto_lambda1 = o.grid1;
   if (!o.grid2.empty()) sc.pareto_lambda2 = o.grid2;
+  bool any_positive = false;
+  for (double l1 : sc.pareto_lambda1)
+    for (double l2 : sc.pareto_lambda2) {
+      if (!(l1 >= 0 && l2 >= 0) || !std::isfinite(l1) || !std::isfinite(l2))
+        throw UsageError("--lambda1-grid / --lambda2-grid: expected finite values >= 0");
+      any_positive |= l1 > 0 || l2 > 0;
+    }
+  if (!any_positive) throw UsageError("mesob-pareto: the λ grid has only (0, 0), expected a positive weight in the pareto grid");
   if (!o.common.out.empty()) prepare_output_dir(o.common.out);
   const AuctionGame game(sc.game);
   std::vector<SolverConfig> configs;
@@ -277,6 +285,11 @@ int run_pareto(const MesobOptions& o) {
       configs.push_back(c);
     }
   }
+  // The paper's red point: the equilibrium end computed by MF-OMO itself (Appendix C.1's unit weights).
+  SolverConfig mf_omo = sc.solver;
+  mf_omo.kind = mesob::SolverKind::mf_omo;
+  mf_omo.record_every = 0;
+  configs.push_back(mf_omo);
   const auto start = std::chrono::steady_clock::now();
   const std::vector<SolveResult> results = mesob::solve_batch(game, configs, o.common.threads);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -289,28 +302,36 @@ int run_pareto(const MesobOptions& o) {
             << "welfare" << std::setw(10) << "V1" << std::setw(10) << "V2" << std::setw(10) << "V3" << "\n";
   std::ostringstream csv;
   csv.precision(10);
-  csv << "lambda1,lambda2,exploitability,welfare,V1,V2,V3,shoppers_term,advertisers_term,publisher_term,objective,consistency,best_response,on_front\n";
+  csv << "solver,lambda1,lambda2,rho1,rho2,exploitability,welfare,V1,V2,V3,shoppers_term,advertisers_term,publisher_term,objective,consistency,best_response,on_front\n";
   json points = json::array();
   for (std::size_t i = 0; i < results.size(); ++i) {
     const SolveResult& r = results[i];
     const bool on_front = std::find(front.begin(), front.end(), i) != front.end();
     const json w = welfare_json(r.welfare, game.welfare());
-    csv << r.config.weights.lambda1 << "," << r.config.weights.lambda2 << "," << r.exploitability << "," << r.welfare.value
+    const mesob::OmoWeights w_used = mesob::effective_weights(r.config);
+    csv << mesob::to_string(r.config.kind) << "," << w_used.lambda1 << "," << w_used.lambda2 << "," << w_used.rho1 << ","
+        << w_used.rho2 << "," << r.exploitability << "," << r.welfare.value
         << "," << r.welfare.v1 << "," << r.welfare.v2 << "," << r.welfare.v3 << "," << w["shoppers_term"].get<double>() << ","
         << w["advertisers_term"].get<double>() << "," << w["publisher_term"].get<double>() << "," << r.final_terms.objective
         << "," << r.final_terms.consistency << "," << r.final_terms.best_response << "," << (on_front ? 1 : 0) << "\n";
     json pt = w;
-    pt["lambda1"] = r.config.weights.lambda1;
-    pt["lambda2"] = r.config.weights.lambda2;
+    pt["solver"] = mesob::to_string(r.config.kind);
+    pt["lambda1"] = w_used.lambda1;
+    pt["lambda2"] = w_used.lambda2;
+    pt["rho1"] = w_used.rho1;
+    pt["rho2"] = w_used.rho2;
     pt["exploitability"] = r.exploitability;
     pt["on_front"] = on_front;
     points.push_back(pt);
     if (on_front && !o.common.quiet)
-      std::cout << "  " << std::fixed << std::setprecision(2) << std::setw(8) << r.config.weights.lambda1 << std::setw(8)
-                << r.config.weights.lambda2 << std::setprecision(5) << std::setw(16) << r.exploitability << std::setw(12)
+      std::cout << "  " << std::fixed << std::setprecision(2) << std::setw(8) << w_used.lambda1 << std::setw(8)
+                << w_used.lambda2 << std::setprecision(5) << std::setw(16) << r.exploitability << std::setw(12)
                 << r.welfare.value << std::setw(10) << r.welfare.v1 << std::setw(10) << r.welfare.v2 << std::setw(10)
                 << r.welfare.v3 << std::defaultfloat << "\n";
   }
+  const SolveResult& mf = results.back();
+  std::cout << "  MF-OMO (λ1 = 0, λ2 = ρ1 = ρ2 = 1): exploitability " << mf.exploitability << ", welfare " << mf.welfare.value
+            << (std::find(front.begin(), front.end(), results.size() - 1) != front.end() ? " (on the front)" : "") << "\n";
   std::cout << "  (" << front.size() << " of " << results.size() << " points are on the front; all are in pareto.csv)\n";
   if (o.common.out.empty()) return 0;
 
@@ -330,13 +351,17 @@ int run_pareto(const MesobOptions& o) {
       if (keep(r)) { s.x.push_back(r.exploitability); s.y.push_back(pick(r)); }
     return s;
   };
-  auto blue = [](const SolveResult& r) { return r.config.weights.lambda1 > 0 && r.config.weights.lambda2 > 0; };
-  auto red = [](const SolveResult& r) { return r.config.weights.lambda1 == 0; };
-  auto black = [](const SolveResult& r) { return r.config.weights.lambda2 == 0; };
+  using mesob::SolverKind;
+  auto grid_point = [](const SolveResult& r) { return r.config.kind == SolverKind::mesob_omo; };
+  auto blue = [=](const SolveResult& r) { return grid_point(r) && r.config.weights.lambda1 > 0 && r.config.weights.lambda2 > 0; };
+  auto gray = [=](const SolveResult& r) { return grid_point(r) && r.config.weights.lambda1 == 0; };
+  auto red = [](const SolveResult& r) { return r.config.kind == SolverKind::mf_omo; };
+  auto black = [=](const SolveResult& r) { return grid_point(r) && r.config.weights.lambda2 == 0; };
   auto panel_for = [&](const std::string& title, const std::string& y_label, auto pick) {
     PlotPanel p{title, "exploitability (eq. 5)", y_label, {}};
     p.series.push_back(series_of("MESOB-OMO, λ1, λ2 > 0", "#1f77b4", pick, blue));
-    p.series.push_back(series_of("λ1 = 0 (MF-OMO)", "#d62728", pick, red));
+    p.series.push_back(series_of("MESOB-OMO, λ1 = 0", "#999999", pick, gray));
+    p.series.push_back(series_of("MF-OMO (C.1 weights)", "#d62728", pick, red));
     p.series.push_back(series_of("λ2 = 0 (MFC)", "#000000", pick, black));
     return p;
   };
