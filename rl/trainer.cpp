@@ -96,10 +96,14 @@ Gradient weighted_pomdp_gradient(BidPolicy theta, BidPolicy /*unified_solution*/
   return gradient_of(others_surrogate(theta, tr), theta);
 }
 
-Gradient unified_solution_gradient(BidPolicy x, const Trajectory& tr) {
+Gradient unified_solution_gradient(BidPolicy x, const Trajectory& tr, const torch::Tensor& baseline) {
   check_deviating(tr, "unified_solution_gradient");
   const torch::Tensor logp = log_prob_deviator(actor_of(x), tr);
-  return gradient_of((logp * deviator_advantage(tr)).sum() / double(logp.size(0)), x);
+  const torch::Tensor advantage =
+      baseline.defined()
+          ? leave_one_out_advantage(deviator_series(reward_to_go(tr.reward), tr) - baseline).detach()
+          : deviator_advantage(tr);
+  return gradient_of((logp * advantage).sum() / double(logp.size(0)), x);
 }
 
 std::vector<double> dual_update(const std::vector<double>& unified, const std::vector<double>& theta, double eps) {
@@ -194,9 +198,16 @@ void Trainer::learn_unified_solution(IterationRecord& record) {
   // iteration and improved by `unified_solution_steps` policy-gradient steps.
   for (int s = 0; s < config_.unified_solution_steps; ++s) {
     const std::vector<int> deviators = sample_deviators(kappa_, batch_->envs(), uniform_of(seed_, batches_));
-    const Trajectory tr = collect(*batch_, actor_of(x_), deviators, episodes_++);
+    const std::uint64_t episode = episodes_++, key = batches_;
+    const Trajectory tr = collect(*batch_, actor_of(x_), deviators, episode);
+    // The θ batch on the same draws and the same noise of the others: its return-to-go for the
+    // deviating agent is a baseline of exogenous randomness only (unbiased), and it removes the
+    // between-agent and between-market variance that would otherwise swamp x*'s gradient.
+    batches_ = key;
+    const Trajectory paired = collect(*batch_, Actor(), {}, episode);
     record.unified_solution_return = deviator_series(tr.reward, tr).sum(1).mean().item<double>();
-    apply(*x_opt_, x_, scaled(unified_solution_gradient(x_, tr), -1.0));
+    const torch::Tensor baseline = deviator_series(reward_to_go(paired.reward), tr);
+    apply(*x_opt_, x_, scaled(unified_solution_gradient(x_, tr, baseline), -1.0));
   }
 }
 

@@ -39,7 +39,10 @@ CompetitiveGradients competitive_gradients(BidPolicy theta, BidPolicy deviating,
 // L*_w(θ) = ∇θ G_w(x; θ)|x=x* (Table 4): as L_s without the λ̄ factor, x* deviating in the weighted POMDP.
 Gradient weighted_pomdp_gradient(BidPolicy theta, BidPolicy unified_solution, const Trajectory& weighted_batch);
 // ∇x G_w(x; θ): the standard policy gradient that learns the unified solution x* (Algorithm 1, step 2).
-Gradient unified_solution_gradient(BidPolicy unified_solution, const Trajectory& weighted_batch);
+// `baseline` [E', T] (optional) is subtracted from the deviator's return-to-go; it must not depend on
+// the deviator's own actions (the trainer passes θ's return-to-go on the same draws).
+Gradient unified_solution_gradient(BidPolicy unified_solution, const Trajectory& weighted_batch,
+                                   const torch::Tensor& baseline = torch::Tensor());
 
 // Dual domain update (13): λ_i = [G_i(x*; θ) - G_i(θ) - ε]_+ (ε in return units here).
 std::vector<double> dual_update(const std::vector<double>& unified_returns, const std::vector<double>& theta_returns,

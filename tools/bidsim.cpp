@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
 
   bidsim::CommandList commands;
   bidsim::add_simulate_command(app, commands);
+#ifdef BIDSIM_HAVE_TORCH
+  bidsim::add_learning_commands(app, commands);
+#endif
 
   try {
     app.parse(argc, argv);

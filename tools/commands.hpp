@@ -40,5 +40,7 @@ struct Command {
 using CommandList = std::vector<Command>;
 
 void add_simulate_command(CLI::App& app, CommandList& commands);
+// `train` and `evaluate` (tools/cmd_train.cpp); registered only in builds with LibTorch.
+void add_learning_commands(CLI::App& app, CommandList& commands);
 
 }  // namespace bidsim
