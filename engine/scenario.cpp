@@ -359,6 +359,7 @@ Scenario parse_scenario(const std::string& text, const std::string& source,
   s.reward = static_cast<RewardKind>(r.choice("reward", {"value", "utility", "conversions"}));
   parse_policies(r, s);
   parse_deviations(r, s);
+  r.raw("learning");  // hyper-parameters of bidsim train / evaluate, validated strictly by rl/learning_config
   r.finish();
 
   if (s.values.model == ValueModel::file) {

@@ -258,7 +258,76 @@ def case_mesob_bad_input():
         expect(not os.path.exists(os.path.join(out, "summary.json")), "summary.json left behind")
 
 
+# --- learning commands (built with LibTorch) -----------------------------------------------------
+BPG10 = os.path.join(SOURCE, "scenarios", "bpg-10.yaml")
+TINY = ["--set", "market.envs=4", "--set", "market.steps=2", "--set", "impressions.per_step=10",
+        "--set", "learning.best_response.steps=2", "--set", "learning.best_response.envs_per_agent=2",
+        "--set", "learning.best_response.eval_envs_per_agent=2", "--set", "learning.dual_envs_per_agent=1"]
+
+
+def case_train_bad_input():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        expect_usage_error(["train", BPG10, "--algo", "maddpg", "--out", out], "--algo", "maddpg")
+        expect_usage_error(["train", BPG10, "--device", "cuda", "--iterations", "1", "--out", out], "--device cuda")
+        expect_usage_error(["train", BPG10, "--set", "learning.epsilom=0.1", "--out", out], "learning.epsilom")
+        expect_usage_error(["train", BPG10, "--set", "learning.xi=-1", "--out", out], "learning.xi")
+        expect_usage_error(["train", BPG10, "--resume", os.path.join(d, "none.pt"), "--out", out], "none.pt")
+        expect(not os.path.exists(out), "a failing train created its output directory")
+
+
+def case_evaluate_bad_input():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        expect_usage_error(["evaluate", os.path.join(d, "missing.pt"), BPG10, "--out", out], "missing.pt")
+        expect_usage_error(["evaluate", "--policy", "greedy", BPG10, "--out", out], "--policy", "greedy")
+        expect_usage_error(["evaluate", "--policy", "constant:-2", BPG10, "--out", out], "constant:-2")
+        expect_usage_error(["evaluate", "--out", out], "CHECKPOINT")
+        notckpt = os.path.join(d, "x.pt")
+        with open(notckpt, "w") as f:
+            f.write("not a checkpoint")
+        expect_usage_error(["evaluate", notckpt, BPG10], "x.pt")
+        expect(not os.path.exists(out), "a failing evaluate created its output directory")
+
+
+def case_train_resume_evaluate():
+    with tempfile.TemporaryDirectory() as d:
+        out, again = os.path.join(d, "out"), os.path.join(d, "again")
+        code, stdout, err = run("train", BPG10, *TINY, "--iterations", "2", "--out", out)
+        print(stdout, err)
+        expect(code == 0, f"train exit status {code}")
+        summary = read_summary(out)
+        for key in ("social_welfare", "revenue", "max_exploitability", "per_agent", "algorithm", "complies"):
+            expect(key in summary, f"summary.json lacks {key}")
+        for key in ("return", "exploitability", "unified_solution_return", "unified_ratio"):
+            expect(len(summary["per_agent"][key]) == 10, f"per_agent.{key} length")
+        with open(os.path.join(out, "train.csv")) as f:
+            lines = f.read().splitlines()
+        expect(lines[0].startswith("iteration,social_welfare,revenue,lambda_bar"), "train.csv header")
+        expect(len(lines) == 3, "train.csv: header + 2 rows")
+        # Resume to 3 iterations equals 3 straight iterations.
+        code, _, err = run("train", BPG10, *TINY, "--iterations", "3", "--resume", os.path.join(out, "checkpoint.pt"),
+                           "--out", out, "--quiet")
+        expect(code == 0, f"resume exit status {code}: {err}")
+        code, _, err = run("train", BPG10, *TINY, "--iterations", "3", "--out", again, "--quiet")
+        expect(code == 0, f"straight run exit status {code}: {err}")
+        with open(os.path.join(out, "train.csv")) as f, open(os.path.join(again, "train.csv")) as g:
+            strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows.read().splitlines()]  # drop seconds
+            expect(strip(f) == strip(g), "resumed train.csv differs from the uninterrupted run")
+        expect(read_summary(out)["social_welfare"] == read_summary(again)["social_welfare"], "resumed summary differs")
+        # Evaluate the checkpoint (its scenario and overrides travel with it) and a built-in policy.
+        ev = os.path.join(d, "ev")
+        code, stdout, err = run("evaluate", os.path.join(out, "checkpoint.pt"), "--out", ev)
+        print(stdout, err)
+        expect(code == 0, f"evaluate exit status {code}")
+        expect(read_summary(ev)["social_welfare"] > 0, "evaluate social welfare")
+        code, stdout, err = run("evaluate", "--policy", "constant:0.8", BPG10, *TINY, "--out", ev, "--quiet")
+        expect(code == 0, f"evaluate --policy exit status {code}: {err}")
+        expect(read_summary(ev)["policy"] == "constant:0.8", "policy label")
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+
 
 if __name__ == "__main__":
     if CASE not in CASES:

@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   bidsim::CommandList commands;
   bidsim::add_simulate_command(app, commands);
   bidsim::add_mesob_commands(app, commands);
+#ifdef BIDSIM_HAVE_TORCH
+  bidsim::add_learning_commands(app, commands);
+#endif
 
   try {
     app.parse(argc, argv);

@@ -41,5 +41,7 @@ using CommandList = std::vector<Command>;
 
 void add_simulate_command(CLI::App& app, CommandList& commands);
 void add_mesob_commands(CLI::App& app, CommandList& commands);
+// `train` and `evaluate` (tools/cmd_train.cpp); registered only in builds with LibTorch.
+void add_learning_commands(CLI::App& app, CommandList& commands);
 
 }  // namespace bidsim

@@ -1,0 +1,52 @@
+// Hyper-parameters of `bidsim train` / `bidsim evaluate`: the optional `learning:` section of a
+// scenario file (validated here, strictly, like every other section) plus the command-line flags.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bidsim::rl {
+
+enum class Algorithm { bpg, bpg_zero, independent, cooperative };  // order = YAML/CLI choice order
+enum class OptimizerKind { adam, sgd };
+
+const char* to_string(Algorithm);
+Algorithm parse_algorithm(const std::string& text);  // UsageError naming --algo otherwise
+
+struct BestResponseConfig {
+  int steps = 60;            // policy-gradient steps of each agent's best response
+  int envs_per_agent = 8;    // environments per evaluated agent in each best-response batch
+  int eval_envs_per_agent = 8;  // environments per agent when the final returns are measured
+  int hidden = 16;           // width of each agent's private residual network
+  double lr = 0.02;          // Adam step size
+  double initial_log_std = -1.0;  // exploration noise of the deviating agent, log of σ in log-multiplier space
+  int max_agents = 1000;     // above this many agents, a stated sample of agents is evaluated
+};
+
+struct LearningConfig {
+  Algorithm algorithm = Algorithm::bpg;
+  int iterations = 100;      // K outer iterations (Algorithm 1's repeat loop)
+  double epsilon = 0.08;     // ε of the ε-NE constraint, normalized by social welfare (Table 1)
+  double xi = 2.0;           // ξ of (8)-(11), normalized by social welfare like ε
+  OptimizerKind optimizer = OptimizerKind::adam;
+  double lr_policy = 0.01;   // α1 of (14): θ
+  double lr_unified_optimizer = 0.01;  // α2 of (14): ν̄
+  double lr_unified_solution = 0.01;   // step size of the policy gradient that learns x*
+  int unified_solution_steps = 2;      // x* policy-gradient steps per iteration (warm-started)
+  int dual_envs_per_agent = 1;         // environments per agent when G_i(x*; θ) of (13) is measured
+  int hidden = 64;                     // width of the two hidden layers of θ, ν̄ and x*
+  double initial_multiplier = 1.0;     // every policy starts as N(log of this, σ0²) in log-multiplier space
+  double initial_log_std = -1.0;       // log σ0
+  double min_log_std = -4.0;           // the learned log σ is clamped below here (keeps log-probs finite)
+  BestResponseConfig best_response;
+};
+
+// Reads the `learning:` section of `scenario_path` (after `overrides`, the same --set list the
+// market uses) into a LearningConfig; an absent section gives the defaults. ScenarioError on any
+// unknown key or out-of-range value, naming file, key, value and expectation.
+LearningConfig load_learning_config(const std::string& scenario_path, const std::vector<std::string>& overrides);
+LearningConfig parse_learning_config(const std::string& yaml_text, const std::string& source,
+                                     const std::vector<std::string>& overrides);
+
+}  // namespace bidsim::rl

@@ -1,0 +1,231 @@
+// Rollout collection over the batched Simulator and the policy-gradient estimators' building blocks.
+// On the CPU the engine's SoA buffers are wrapped with from_blob and copied once per step into the
+// preallocated [E,T,N,...] tensors (the engine overwrites them in the next step, so one copy is needed).
+#include "rl/rollout.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/market_state.hpp"
+
+namespace bidsim::rl {
+
+// splitmix64: every batch's noise is a pure function of the run seed and the batch counter, so a
+// resumed run reproduces it from the counters alone (no generator state to save).
+std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t key) {
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (key + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+double uniform_of(std::uint64_t seed, std::uint64_t key) {
+  return double(mix_seed(seed ^ 0x5DEECE66Dull, key) >> 11) * 0x1.0p-53;
+}
+
+namespace {
+
+constexpr double kMinLogMultiplier = -30.0;  // exp(-30): a bid of zero for every practical value
+constexpr double kMaxLogMultiplier = 10.0;   // exp(10) ≈ 2.2e4 × value: a cap that keeps floats finite
+
+}  // namespace
+
+Scenario with_envs(const Scenario& scenario, int envs) {
+  Scenario s = scenario;
+  s.market.envs = envs;
+  s.deviations.clear();
+  return s;
+}
+
+torch::Tensor Trajectory::deviating_envs() const {
+  return torch::nonzero(deviator >= 0).squeeze(1);
+}
+
+RolloutCollector::RolloutCollector(const Scenario& scenario, torch::Device device, std::uint64_t seed, int threads)
+    : simulator_(scenario, Device::cpu, threads),
+      device_(device),
+      seed_(seed),
+      envs_(scenario.market.envs),
+      agents_(scenario.agents.count),
+      steps_(scenario.market.steps) {}
+
+Trajectory RolloutCollector::collect(const RolloutRequest& rq) {
+  torch::NoGradGuard no_grad;
+  const int E = envs_, N = agents_, T = steps_, F = kObservationWidth;
+  if (!rq.deviator.empty() && static_cast<int>(rq.deviator.size()) != E)
+    throw std::invalid_argument("RolloutCollector::collect: deviator list has the wrong length");
+  if (!rq.base && !rq.builtin) throw std::invalid_argument("RolloutCollector::collect: no base policy");
+
+  const auto on_device = torch::TensorOptions().device(device_);
+  const auto f32 = on_device.dtype(torch::kFloat32);
+  Trajectory tr;
+  tr.envs = E, tr.steps = T, tr.agents = N;
+  tr.observation = torch::empty({E, T, N, F}, f32);
+  tr.action = torch::empty({E, T, N}, f32);
+  tr.base_mean = torch::empty({E, T, N}, f32);
+  tr.reward = torch::empty({E, T, N}, f32);
+  tr.cost = torch::empty({E, T, N}, f32);
+  std::vector<std::int64_t> deviator(E, -1);
+  for (int e = 0; e < static_cast<int>(rq.deviator.size()); ++e) {
+    const int d = rq.deviator[e];
+    if (d >= N) throw std::invalid_argument("RolloutCollector::collect: deviator out of range");
+    deviator[e] = d;
+  }
+  tr.deviator = torch::tensor(deviator, torch::kInt64).to(device_);
+  const torch::Tensor dev_envs = tr.deviating_envs();
+  const bool any_deviation = dev_envs.numel() > 0;
+  if (any_deviation && !rq.deviation) throw std::invalid_argument("RolloutCollector::collect: no deviation policy");
+  const torch::Tensor dev_agents = any_deviation ? tr.deviator.index_select(0, dev_envs) : torch::Tensor();
+  const torch::Tensor dev_rows = any_deviation ? dev_envs * N + dev_agents : torch::Tensor();  // rows of [E*N]
+
+  // Exploration noise of the whole batch, drawn at once from a generator keyed by (seed, noise_key).
+  at::Generator gen = at::detail::createCPUGenerator(mix_seed(seed_, rq.noise_key));
+  const torch::Tensor noise = torch::randn({T, E * N}, gen, torch::kFloat32).to(device_);
+  const torch::Tensor dev_noise =
+      any_deviation ? torch::randn({T, dev_envs.size(0)}, gen, torch::kFloat32).to(device_) : torch::Tensor();
+  const torch::Tensor all_agents = torch::arange(N, on_device.dtype(torch::kInt64)).repeat({E});  // [E*N]
+
+  simulator_.reset(rq.episode);
+  MarketState const* st = &simulator_.state();
+  std::vector<float> builtin_multipliers(static_cast<std::size_t>(E) * N);
+  if (rq.builtin) rq.builtin->reset();
+  tr.initial_observation =
+      torch::from_blob(const_cast<float*>(st->observation.data()), {E, N, F}, torch::kFloat32).to(device_).clone();
+  const torch::Tensor obs0_rows = tr.initial_observation.reshape({E * N, F});
+
+  for (int t = 0; t < T; ++t) {
+    st = &simulator_.state();
+    const torch::Tensor obs_host =
+        torch::from_blob(const_cast<float*>(st->observation.data()), {E, N, F}, torch::kFloat32);
+    tr.observation.select(1, t).copy_(obs_host);
+    const torch::Tensor obs_rows = tr.observation.select(1, t).reshape({E * N, F});
+
+    torch::Tensor base_mean, u;
+    if (rq.builtin) {
+      rq.builtin->act(*st, builtin_multipliers.data());
+      base_mean = torch::from_blob(builtin_multipliers.data(), {E * N}, torch::kFloat32)
+                      .to(device_)
+                      .clamp_min(std::exp(kMinLogMultiplier))
+                      .log();
+      u = base_mean.clone();
+    } else {
+      const ActionDistribution d = rq.base({obs_rows, obs0_rows, all_agents, torch::Tensor()});
+      base_mean = d.mean.reshape({E * N});
+      u = rq.deterministic_base ? base_mean.clone()
+                                : base_mean + torch::exp(d.log_std.reshape({E * N})) * noise[t];
+    }
+    if (any_deviation) {
+      const torch::Tensor dev_mean_base = base_mean.index_select(0, dev_rows);
+      const ActionDistribution d = rq.deviation({obs_rows.index_select(0, dev_rows), obs0_rows.index_select(0, dev_rows),
+                                                 dev_agents, dev_mean_base});
+      const torch::Tensor du = rq.deterministic_deviation ? d.mean : d.mean + torch::exp(d.log_std) * dev_noise[t];
+      u.index_copy_(0, dev_rows, du.reshape({-1}));
+    }
+    tr.base_mean.select(1, t).copy_(base_mean.reshape({E, N}));
+    tr.action.select(1, t).copy_(u.reshape({E, N}));
+
+    const torch::Tensor multipliers =
+        torch::exp(u.clamp(kMinLogMultiplier, kMaxLogMultiplier)).to(torch::kCPU, torch::kFloat32).contiguous();
+    simulator_.step(multipliers.data_ptr<float>());
+    st = &simulator_.state();
+    tr.reward.select(1, t).copy_(
+        torch::from_blob(const_cast<double*>(st->step_reward.data()), {E, N}, torch::kFloat64));
+    tr.cost.select(1, t).copy_(
+        torch::from_blob(const_cast<double*>(st->step_cost.data()), {E, N}, torch::kFloat64));
+  }
+  return tr;
+}
+
+torch::Tensor reward_to_go(const torch::Tensor& rewards) {
+  return torch::flip(torch::cumsum(torch::flip(rewards, {1}), 1), {1});
+}
+
+torch::Tensor leave_one_out_advantage(const torch::Tensor& q) {
+  const auto E = q.size(0);
+  if (E < 2) return q;
+  return q - (q.sum(0, true) - q) / double(E - 1);
+}
+
+torch::Tensor log_prob_all(const Actor& actor, const Trajectory& tr) {
+  const int E = tr.envs, T = tr.steps, N = tr.agents;
+  const auto F = tr.observation.size(3);
+  const torch::Tensor obs = tr.observation.reshape({-1, F});
+  const torch::Tensor obs0 = tr.initial_observation.unsqueeze(1).expand({E, T, N, F}).reshape({-1, F});
+  const torch::Tensor agent =
+      torch::arange(N, tr.observation.options().dtype(torch::kInt64)).repeat({E * T});
+  const ActionDistribution d = actor({obs, obs0, agent, tr.base_mean.reshape({-1})});
+  return gaussian_log_prob(tr.action.reshape({-1}), d).reshape({E, T, N});
+}
+
+torch::Tensor deviator_series(const torch::Tensor& x, const Trajectory& tr) {
+  const torch::Tensor envs = tr.deviating_envs();
+  const torch::Tensor agents = tr.deviator.index_select(0, envs);
+  const torch::Tensor rows = x.index_select(0, envs);  // [E',T,N,...]
+  const auto T = x.size(1);
+  return rows.gather(2, agents.view({-1, 1, 1}).expand({agents.size(0), T, 1})).squeeze(2);
+}
+
+torch::Tensor log_prob_deviator(const Actor& actor, const Trajectory& tr) {
+  const torch::Tensor envs = tr.deviating_envs();
+  const torch::Tensor agents = tr.deviator.index_select(0, envs);
+  const auto Ed = envs.size(0);
+  const int T = tr.steps, N = tr.agents;
+  const auto F = tr.observation.size(3);
+  // Row (e', t) of the flattened [E,T,N] layout: (env·T + t)·N + agent.
+  const torch::Tensor t_index = torch::arange(T, envs.options()).view({1, T});
+  const torch::Tensor rows = ((envs.view({-1, 1}) * T + t_index) * N + agents.view({-1, 1})).reshape({-1});
+  const torch::Tensor obs = tr.observation.reshape({-1, F}).index_select(0, rows);
+  const torch::Tensor obs0 =
+      tr.initial_observation.reshape({-1, F}).index_select(0, (envs * N + agents)).repeat_interleave(T, 0);
+  const ActionDistribution d = actor({obs, obs0, agents.repeat_interleave(T), tr.base_mean.reshape({-1}).index_select(0, rows)});
+  return gaussian_log_prob(tr.action.reshape({-1}).index_select(0, rows), d).reshape({Ed, T});
+}
+
+torch::Tensor non_deviator_mask(const Trajectory& tr) {
+  torch::Tensor mask = torch::ones({tr.envs, tr.agents}, tr.reward.options());
+  const torch::Tensor envs = tr.deviating_envs();
+  if (envs.numel() > 0)
+    mask.index_put_({envs, tr.deviator.index_select(0, envs)}, torch::zeros({envs.size(0)}, mask.options()));
+  return mask;
+}
+
+std::vector<int> sample_deviators(const std::vector<double>& kappa, int envs, double offset) {
+  double total = 0;
+  for (double k : kappa) total += k;
+  if (!(total > 0)) throw std::invalid_argument("sample_deviators: the sample ratios sum to zero");
+  std::vector<int> out(envs);
+  double cumulative = 0;
+  int agent = 0;
+  const int n = static_cast<int>(kappa.size());
+  for (int e = 0; e < envs; ++e) {
+    const double point = (e + offset) / envs * total;
+    while (agent < n - 1 && cumulative + kappa[agent] <= point) cumulative += kappa[agent++];
+    out[e] = agent;
+  }
+  return out;
+}
+
+std::vector<int> every_agent(int agents, int reps) {
+  std::vector<int> out(static_cast<std::size_t>(agents) * reps);
+  for (std::size_t e = 0; e < out.size(); ++e) out[e] = static_cast<int>(e / reps);
+  return out;
+}
+
+std::vector<double> mean_by_deviator(const torch::Tensor& per_env, const Trajectory& tr, int agents) {
+  std::vector<double> sum(agents, 0.0), count(agents, 0.0);
+  const std::vector<double> x = to_vector(per_env);
+  const std::vector<double> d = to_vector(tr.deviator);
+  for (std::size_t e = 0; e < d.size(); ++e)
+    if (d[e] >= 0) { sum[int(d[e])] += x[e]; count[int(d[e])] += 1; }
+  for (int i = 0; i < agents; ++i) sum[i] = count[i] > 0 ? sum[i] / count[i] : 0.0;
+  return sum;
+}
+
+std::vector<double> to_vector(const torch::Tensor& t) {
+  const torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat64).contiguous().reshape({-1});
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+}  // namespace bidsim::rl

@@ -1,0 +1,129 @@
+// Training algorithms on one rollout collector: BPG (Algorithm 1 of the BPG paper: weighted POMDP,
+// unified solution x*, dual update (13), primal update (11)/(14)), its §6.3 ablation bpg_zero, and the
+// independent / cooperative baselines. Checkpoints hold everything a bit-identical resume needs.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/config_types.hpp"
+#include "rl/learning_config.hpp"
+#include "rl/policy.hpp"
+#include "rl/rollout.hpp"
+
+namespace bidsim::rl {
+
+using Gradient = std::vector<torch::Tensor>;  // one tensor per parameter of a module, same order
+
+// --- the gradient terms (Table 4), as Monte Carlo policy-gradient estimates ------------------------
+// All are ascent directions of returns: ∇ of an expected return, never of a loss.
+
+// L1(θ) = Σ_i (1+λ_i) ∇θ G_i(θ) (eq. 29/33): every agent's log-prob times the (1+λ)-weighted social
+// return-to-go, on a batch where every agent follows θ. λ = 0 gives the cooperative gradient.
+Gradient cooperative_gradient(BidPolicy theta, const Trajectory& all_theta, const std::vector<double>& lambda);
+// Σ_i ∇θ G_i(θ) with each agent credited only with its own return-to-go (the independent baseline).
+Gradient independent_gradient(BidPolicy theta, const Trajectory& all_theta);
+// L_s(θ, ν̄) and L'_g(θ, ν̄) (Table 4, eq. 12) from one batch where agent d_e of env e follows ν̄ and the
+// others θ, with d_e drawn from κ_i = λ_i/λ̄: Σ_i λ_i E_i[·] = λ̄ E_{i~κ}[·].
+struct CompetitiveGradients {
+  Gradient ls;  // over θ's parameters: the other agents' log-probs × the deviator's return-to-go
+  Gradient lg;  // over ν̄'s parameters: the deviator's log-probs × its return-to-go
+};
+CompetitiveGradients competitive_gradients(BidPolicy theta, BidPolicy deviating, const Trajectory& deviation_batch,
+                                           double lambda_bar);
+// L*_w(θ) = ∇θ G_w(x; θ)|x=x* (Table 4): as L_s without the λ̄ factor, x* deviating in the weighted POMDP.
+Gradient weighted_pomdp_gradient(BidPolicy theta, BidPolicy unified_solution, const Trajectory& weighted_batch);
+// ∇x G_w(x; θ): the standard policy gradient that learns the unified solution x* (Algorithm 1, step 2).
+// `baseline` [E', T] (optional) is subtracted from the deviator's return-to-go; it must not depend on
+// the deviator's own actions (the trainer passes θ's return-to-go on the same draws).
+Gradient unified_solution_gradient(BidPolicy unified_solution, const Trajectory& weighted_batch,
+                                   const torch::Tensor& baseline = torch::Tensor());
+
+// Dual domain update (13): λ_i = [G_i(x*; θ) - G_i(θ) - ε]_+ (ε in return units here).
+std::vector<double> dual_update(const std::vector<double>& unified_returns, const std::vector<double>& theta_returns,
+                                double epsilon_abs);
+// Algorithm 1, step 5: κ_i = λ_i / λ̄; empty when λ̄ = 0 (the caller keeps its previous κ, see C.2.1).
+std::vector<double> sample_ratios(const std::vector<double>& lambda);
+
+// The primal direction of (11); with λ̄ = 0 it degenerates to Δθ = -L1, Δν̄ = 0 (eq. 41, C.2.1).
+struct PrimalStep {
+  Gradient delta_theta;
+  Gradient delta_nu;  // empty when ν̄ is not updated
+};
+PrimalStep primal_direction(const Gradient& l1, const Gradient& ls, const Gradient& lg, const Gradient& lw,
+                            double xi_abs, double lambda_bar);
+
+double norm_of(const Gradient& g);  // ‖g‖₂ over all tensors; 0 for an empty gradient
+
+// --- the trainer -----------------------------------------------------------------------------------
+
+struct IterationRecord {
+  int iteration = 0;
+  double social_welfare = 0, revenue = 0;  // mean over the θ batch's environments
+  double lambda_bar = 0;                   // λ̄ after the dual update (13)
+  double max_lambda_normalized = 0;        // max_i λ_i / social welfare
+  double unified_solution_return = 0;      // G_w(x*; θ) on the last weighted-POMDP batch
+  double xi_over_lambda_bar = 0;           // ξ/λ̄ of (11) (0 when λ̄ = 0)
+  double norm_l1 = 0, norm_ls = 0, norm_lg = 0, norm_lw = 0;
+  double policy_log_std = 0;
+  double seconds = 0;
+};
+
+class Trainer {
+ public:
+  // `scenario.market.envs` is the rollout batch E. Seeds torch's global generator (initial weights).
+  Trainer(const Scenario& scenario, const LearningConfig& config, torch::Device device, std::uint64_t seed,
+          int threads = 0);
+
+  IterationRecord iterate();  // one iteration of config.algorithm
+  int iteration() const { return iteration_; }
+
+  // Atomic (temporary file + rename). `metadata` strings (scenario path, overrides) travel along.
+  void save(const std::string& path, const std::vector<std::pair<std::string, std::string>>& metadata = {}) const;
+  void load(const std::string& path);
+
+  BidPolicy policy() const { return theta_; }
+  BidPolicy unified_optimizer() const { return nu_; }
+  BidPolicy unified_solution() const { return x_; }
+  const std::vector<double>& lambda() const { return lambda_; }
+  const std::vector<double>& kappa() const { return kappa_; }
+  const LearningConfig& config() const { return config_; }
+
+ private:
+  Trajectory collect(RolloutCollector& collector, const Actor& deviation, const std::vector<int>& deviators,
+                     std::uint64_t episode);
+  void learn_unified_solution(IterationRecord& record);                  // Algorithm 1, steps 1-2
+  void measure_dual(double social_welfare, IterationRecord& record);     // step 3, eq. (13)
+  void apply(torch::optim::Optimizer& optimizer, BidPolicy module, const Gradient& delta);
+
+  LearningConfig config_;
+  torch::Device device_;
+  std::uint64_t seed_;
+  int agents_;
+  BidPolicy theta_{nullptr}, nu_{nullptr}, x_{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> theta_opt_, nu_opt_, x_opt_;
+  std::unique_ptr<RolloutCollector> batch_;  // E = scenario envs: θ batches, weighted-POMDP batches
+  std::unique_ptr<RolloutCollector> dual_;   // E = N × dual_envs_per_agent: every agent deviates with x*
+  std::vector<double> lambda_, kappa_;
+  int iteration_ = 0;
+  std::uint64_t episodes_ = 0;  // engine episodes used so far (market draws)
+  std::uint64_t batches_ = 0;   // noise keys used so far (exploration noise)
+};
+
+// What a checkpoint says about itself, read without building a trainer (evaluate, --resume).
+struct CheckpointInfo {
+  int iteration = 0, agents = 0;
+  std::uint64_t seed = 0;
+  Algorithm algorithm = Algorithm::bpg;
+  std::map<std::string, std::string> metadata;  // "scenario", "overrides" (one --set per line)
+};
+CheckpointInfo read_checkpoint_info(const std::string& path);  // UsageError when unreadable
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(OptimizerKind kind, BidPolicy module, double lr);
+
+}  // namespace bidsim::rl

@@ -1,0 +1,355 @@
+// Tests of rl/: every Table-4 gradient term against its exact value on a market whose returns have a
+// closed form, the dual / κ / λ̄ = 0 rules of Algorithm 1, exploitability of known policies, checkpoints.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "engine/errors.hpp"
+#include "engine/scenario.hpp"
+#include "rl/evaluate.hpp"
+#include "rl/learning_config.hpp"
+#include "rl/rollout.hpp"
+#include "rl/trainer.hpp"
+#include "test_support.hpp"
+
+// LibTorch brings glog's CHECK macro; Catch2's must win, so it is included last.
+#undef CHECK
+#include <catch2/catch.hpp>
+
+using namespace bidsim;
+using namespace bidsim::rl;
+
+namespace {
+
+// Two agents, one step, one impression, single-slot second price, values fixed at value_scale
+// (lognormal with σ = 0 is exactly 1), no budgets: agent i wins iff u_i + ln v_i > u_j + ln v_j.
+constexpr double kValue1 = 2.0, kValue2 = 1.0;
+Scenario closed_form_market(int envs) {
+  return parse_scenario(
+      "market: {envs: " + std::to_string(envs) + ", steps: 1}\n"
+      "agents: {count: 2, budget: .inf, value_scale: [2.0, 1.0]}\n"
+      "impressions: {per_step: 1}\n"
+      "values: {model: procedural, distribution: lognormal, sigma: 0.0}\n"
+      "mechanism: {type: second_price}\n"
+      "reward: value\n",
+      "closed-form");
+}
+
+// A policy with random (not initial) weights, so every parameter has a non-trivial gradient.
+BidPolicy random_policy(bool sees_initial_state, double log_std, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  PolicyOptions o;
+  o.hidden = 8;
+  o.sees_initial_state = sees_initial_state;
+  o.initial_log_std = log_std;
+  BidPolicy p(o);
+  torch::NoGradGuard no_grad;
+  for (auto& t : p->parameters()) t.add_(torch::randn_like(t) * 0.3);
+  return p;
+}
+
+// Mean log multiplier of each agent at its initial observation: [2], differentiable.
+torch::Tensor initial_means(BidPolicy p, const Trajectory& tr) {
+  const torch::Tensor obs = tr.initial_observation[0];  // [N,F]: the same in every env of this market
+  return p->forward({obs, obs, torch::arange(2), torch::Tensor()}).mean;
+}
+torch::Tensor policy_std(BidPolicy p, const Trajectory& tr) {
+  const torch::Tensor obs = tr.initial_observation[0];
+  return torch::exp(p->forward({obs, obs, torch::arange(2), torch::Tensor()}).log_std[0]);
+}
+
+torch::Tensor normal_cdf(const torch::Tensor& x) { return 0.5 * torch::erfc(-x / std::sqrt(2.0)); }
+
+// G_i when agent i acts with (mean_i, σ_i) and the other with (mean_j, σ_j): v_i Φ((m_i - m_j + ln v_i/v_j)/√(σ_i²+σ_j²)).
+torch::Tensor closed_form_return(int i, const torch::Tensor& mean_i, const torch::Tensor& std_i,
+                                 const torch::Tensor& mean_j, const torch::Tensor& std_j) {
+  const double vi = i == 0 ? kValue1 : kValue2, vj = i == 0 ? kValue2 : kValue1;
+  return vi * normal_cdf((mean_i - mean_j + std::log(vi / vj)) / torch::sqrt(std_i * std_i + std_j * std_j));
+}
+
+Gradient exact_gradient(const torch::Tensor& objective, BidPolicy p) {
+  return torch::autograd::grad({objective}, p->parameters(), {}, true, false, true);
+}
+
+// ‖estimate - exact‖ relative to ‖exact‖.
+double relative_error(const Gradient& estimate, const Gradient& exact) {
+  double diff = 0, norm = 0;
+  for (std::size_t k = 0; k < exact.size(); ++k) {
+    const torch::Tensor e = exact[k].defined() ? exact[k] : torch::zeros_like(estimate[k]);
+    diff += (estimate[k] - e).pow(2).sum().item<double>();
+    norm += e.pow(2).sum().item<double>();
+  }
+  return std::sqrt(diff / norm);
+}
+
+constexpr int kEnvs = 40000;  // Monte Carlo batch: standard error ≈ 2% of the gradient norm
+constexpr double kTolerance = 0.08;
+
+Trajectory rollout(RolloutCollector& c, BidPolicy base, BidPolicy deviation, const std::vector<int>& deviators,
+                   std::uint64_t key) {
+  RolloutRequest rq;
+  rq.base = actor_of(base);
+  if (deviation) rq.deviation = actor_of(deviation);
+  rq.deviator = deviators;
+  rq.episode = key;
+  rq.noise_key = key;
+  return c.collect(rq);
+}
+
+}  // namespace
+
+TEST_CASE("collector returns [E,T,N,...] tensors matching the engine and is deterministic", "[rl][rollout]") {
+  const Scenario s = parse_scenario(
+      "market: {envs: 3, steps: 4}\nagents: {count: 5, budget: 50}\nimpressions: {per_step: 30}\n", "small");
+  RolloutCollector a(s, torch::kCPU, 11), b(s, torch::kCPU, 11);
+  const BidPolicy theta = random_policy(false, -1.0, 3);
+  const Trajectory t1 = rollout(a, theta, nullptr, {}, 0), t2 = rollout(b, theta, nullptr, {}, 0);
+  CHECK(t1.observation.sizes() == torch::IntArrayRef({3, 4, 5, kObservationWidth}));
+  CHECK(t1.action.sizes() == torch::IntArrayRef({3, 4, 5}));
+  CHECK(t1.reward.sizes() == torch::IntArrayRef({3, 4, 5}));
+  CHECK(torch::equal(t1.action, t2.action));
+  CHECK(torch::equal(t1.reward, t2.reward));
+  CHECK(t1.reward.sum().item<double>() > 0);
+  const Trajectory t3 = rollout(a, theta, nullptr, {}, 1);
+  CHECK_FALSE(torch::equal(t1.action, t3.action));  // another noise key, other actions
+  // Returns equal the engine's own episode totals G_i.
+  const MarketState& st = [&]() -> const MarketState& {
+    static Simulator sim(s, Device::cpu);
+    sim.reset(1);
+    const torch::Tensor m = torch::exp(t3.action.clamp(-30, 10)).contiguous();
+    for (int t = 0; t < 4; ++t) {
+      const torch::Tensor step = m.select(1, t).contiguous();
+      sim.step(step.data_ptr<float>());
+    }
+    return sim.state();
+  }();
+  const std::vector<double> g = to_vector(t3.returns());
+  for (std::size_t k = 0; k < g.size(); ++k) CHECK(g[k] == Approx(st.reward[k]).epsilon(1e-5));
+}
+
+TEST_CASE("reward-to-go and the leave-one-out baseline", "[rl][estimators]") {
+  const torch::Tensor r = torch::tensor({1.0, 2.0, 3.0}).view({1, 3});
+  CHECK(torch::allclose(reward_to_go(r), torch::tensor({6.0, 5.0, 3.0}).view({1, 3})));
+  const torch::Tensor q = torch::tensor({1.0, 2.0, 6.0});
+  CHECK(torch::allclose(leave_one_out_advantage(q), torch::tensor({1.0 - 4.0, 2.0 - 3.5, 6.0 - 1.5})));
+}
+
+TEST_CASE("each Table-4 gradient term matches its closed form", "[rl][gradients]") {
+  RolloutCollector collector(closed_form_market(kEnvs), torch::kCPU, 5);
+  const BidPolicy theta = random_policy(false, std::log(0.5), 1);
+  const BidPolicy nu = random_policy(true, std::log(0.6), 2);
+  // (1+λ_i) v_i must differ between the agents, or the weighted welfare of L1 is constant.
+  const std::vector<double> lambda = {1.0, 0.5};
+  const double lambda_bar = 1.5;
+  const std::vector<double> kappa = sample_ratios(lambda);
+
+  SECTION("L1, the cooperative gradient (eq. 33)") {
+    const Trajectory tr = rollout(collector, theta, nullptr, {}, 0);
+    const torch::Tensor m = initial_means(theta, tr), sd = policy_std(theta, tr);
+    const torch::Tensor objective = (1 + lambda[0]) * closed_form_return(0, m[0], sd, m[1], sd) +
+                                    (1 + lambda[1]) * closed_form_return(1, m[1], sd, m[0], sd);
+    const Gradient est = cooperative_gradient(theta, tr, lambda), ex = exact_gradient(objective, theta);
+    CHECK(relative_error(est, ex) < kTolerance);
+  }
+  SECTION("independent: each agent's return through its own action only") {
+    const Trajectory tr = rollout(collector, theta, nullptr, {}, 1);
+    const torch::Tensor m = initial_means(theta, tr), sd = policy_std(theta, tr);
+    const torch::Tensor objective = closed_form_return(0, m[0], sd, m[1].detach(), sd.detach()) +
+                                    closed_form_return(1, m[1], sd, m[0].detach(), sd.detach());
+    CHECK(relative_error(independent_gradient(theta, tr), exact_gradient(objective, theta)) < kTolerance);
+  }
+  SECTION("L_s and L'_g with ν̄ deviating in the weighted POMDP (eq. 12)") {
+    const Trajectory tr = rollout(collector, theta, nu, sample_deviators(kappa, kEnvs, 0.5), 2);
+    const torch::Tensor m = initial_means(theta, tr), sd = policy_std(theta, tr);
+    const torch::Tensor n = initial_means(nu, tr), sn = policy_std(nu, tr);
+    const torch::Tensor objective = lambda[0] * closed_form_return(0, n[0], sn, m[1], sd) +
+                                    lambda[1] * closed_form_return(1, n[1], sn, m[0], sd);
+    const CompetitiveGradients c = competitive_gradients(theta, nu, tr, lambda_bar);
+    CHECK(relative_error(c.ls, exact_gradient(objective, theta)) < kTolerance);
+    CHECK(relative_error(c.lg, exact_gradient(objective, nu)) < kTolerance);
+  }
+  SECTION("L*_w and the unified-solution gradient in the weighted POMDP") {
+    const BidPolicy x = nu;
+    const Trajectory tr = rollout(collector, theta, x, sample_deviators(kappa, kEnvs, 0.5), 3);
+    const torch::Tensor m = initial_means(theta, tr), sd = policy_std(theta, tr);
+    const torch::Tensor n = initial_means(x, tr), sn = policy_std(x, tr);
+    // G_w(x; θ) = Σ_i κ_i G_i(x; θ) (eq. 37)
+    const torch::Tensor objective = kappa[0] * closed_form_return(0, n[0], sn, m[1], sd) +
+                                    kappa[1] * closed_form_return(1, n[1], sn, m[0], sd);
+    CHECK(relative_error(weighted_pomdp_gradient(theta, x, tr), exact_gradient(objective, theta)) < kTolerance);
+    CHECK(relative_error(unified_solution_gradient(x, tr), exact_gradient(objective, x)) < kTolerance);
+  }
+}
+
+TEST_CASE("dual update (13), sample ratios and the primal direction (11)", "[rl][bpg]") {
+  CHECK(dual_update({5.0, 1.0, 3.0}, {2.0, 2.0, 2.5}, 1.0) == std::vector<double>{2.0, 0.0, 0.0});
+  CHECK(sample_ratios({0.0, 1.0, 3.0}) == std::vector<double>{0.0, 0.25, 0.75});
+  CHECK(sample_ratios({0.0, 0.0}).empty());
+
+  const std::vector<int> d = sample_deviators({0.0, 0.25, 0.75}, 100, 0.5);
+  CHECK(std::count(d.begin(), d.end(), 0) == 0);
+  CHECK(std::count(d.begin(), d.end(), 1) == 25);
+  CHECK(std::count(d.begin(), d.end(), 2) == 75);
+
+  const Gradient l1{torch::tensor({1.0})}, ls{torch::tensor({2.0})}, lg{torch::tensor({3.0})}, lw{torch::tensor({4.0})};
+  const PrimalStep step = primal_direction(l1, ls, lg, lw, /*xi=*/1.0, /*lambda_bar=*/2.0);
+  CHECK(step.delta_theta[0].item<double>() == Approx(1.0 * 4.0 + (1 - 0.5) * 2.0 - 1.0));
+  CHECK(step.delta_nu[0].item<double>() == Approx((1 - 0.5) * 3.0));
+
+  SECTION("λ̄ = 0 degenerates to Δθ = -L1, Δν̄ = 0 (eq. 41)") {
+    const PrimalStep zero = primal_direction(l1, {}, {}, {}, 1.0, 0.0);
+    CHECK(zero.delta_theta[0].item<double>() == -1.0);
+    CHECK(zero.delta_nu.empty());
+  }
+}
+
+namespace {
+
+Scenario small_market() {
+  return parse_scenario(
+      "seed: 3\nmarket: {envs: 8, steps: 3}\nagents: {count: 3, budget: [20, 30, 40], value_scale: [1, 1.5, 2]}\n"
+      "impressions: {per_step: 20}\nmechanism: {type: second_price}\n",
+      "small");
+}
+
+LearningConfig small_config(Algorithm a, double epsilon) {
+  LearningConfig c;
+  c.algorithm = a;
+  c.epsilon = epsilon;
+  c.hidden = 8;
+  c.unified_solution_steps = 1;
+  return c;
+}
+
+std::vector<torch::Tensor> all_parameters(const Trainer& t) {
+  std::vector<torch::Tensor> out;
+  for (BidPolicy p : {t.policy(), t.unified_optimizer(), t.unified_solution()})
+    for (const auto& x : p->parameters()) out.push_back(x.detach().clone());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("BPG iteration: λ̄ = 0 leaves ν̄ and κ alone; λ̄ > 0 sets κ = λ/λ̄", "[rl][bpg]") {
+  SECTION("a loose ε satisfies every constraint: λ̄ = 0") {
+    Trainer t(small_market(), small_config(Algorithm::bpg, /*epsilon=*/10.0), torch::kCPU, 1);
+    const auto before = all_parameters(t);
+    const IterationRecord r = t.iterate();
+    const auto after = all_parameters(t);
+    CHECK(r.lambda_bar == 0.0);
+    CHECK(r.norm_ls == 0.0);
+    CHECK(r.norm_lw == 0.0);
+    CHECK(r.norm_l1 > 0.0);
+    CHECK(t.kappa() == std::vector<double>(3, 1.0 / 3));
+    const std::size_t theta_count = t.policy()->parameters().size(), nu_count = t.unified_optimizer()->parameters().size();
+    bool theta_moved = false, nu_moved = false;
+    for (std::size_t k = 0; k < theta_count; ++k) theta_moved |= !torch::equal(before[k], after[k]);
+    for (std::size_t k = theta_count; k < theta_count + nu_count; ++k) nu_moved |= !torch::equal(before[k], after[k]);
+    CHECK(theta_moved);
+    CHECK_FALSE(nu_moved);
+  }
+  SECTION("ε = 0 with a learned x*: some λ_i > 0 and κ follows λ") {
+    LearningConfig c = small_config(Algorithm::bpg, 0.0);
+    c.initial_multiplier = 0.3;  // θ starts far below what pays: x* finds unilateral gains quickly
+    c.unified_solution_steps = 3;
+    c.lr_unified_solution = 0.1;
+    Trainer t(small_market(), c, torch::kCPU, 2);
+    const IterationRecord r = t.iterate();
+    REQUIRE(r.lambda_bar > 0.0);
+    CHECK(r.norm_ls > 0.0);
+    CHECK(r.norm_lg > 0.0);
+    CHECK(r.norm_lw > 0.0);
+    for (std::size_t i = 0; i < 3; ++i) CHECK(t.kappa()[i] == Approx(t.lambda()[i] / r.lambda_bar));
+  }
+}
+
+TEST_CASE("checkpoint resume equals an uninterrupted run", "[rl][checkpoint]") {
+  bidsim_test::TempDir dir;
+  for (Algorithm a : {Algorithm::bpg, Algorithm::independent}) {
+    const LearningConfig c = small_config(a, 0.0);
+    Trainer straight(small_market(), c, torch::kCPU, 9);
+    for (int k = 0; k < 4; ++k) straight.iterate();
+
+    Trainer first(small_market(), c, torch::kCPU, 9);
+    first.iterate();
+    first.iterate();
+    first.save(dir.file("ckpt.pt"));
+    Trainer resumed(small_market(), c, torch::kCPU, 9);
+    resumed.load(dir.file("ckpt.pt"));
+    CHECK(resumed.iteration() == 2);
+    resumed.iterate();
+    resumed.iterate();
+
+    const auto p = all_parameters(straight), q = all_parameters(resumed);
+    REQUIRE(p.size() == q.size());
+    for (std::size_t k = 0; k < p.size(); ++k) CHECK(torch::equal(p[k], q[k]));
+    CHECK(straight.lambda() == resumed.lambda());
+    CHECK(straight.kappa() == resumed.kappa());
+  }
+  SECTION("a checkpoint of another algorithm or seed is refused") {
+    Trainer t(small_market(), small_config(Algorithm::bpg, 0.0), torch::kCPU, 9);
+    t.save(dir.file("bpg.pt"));
+    Trainer other(small_market(), small_config(Algorithm::cooperative, 0.0), torch::kCPU, 9);
+    CHECK_THROWS_AS(other.load(dir.file("bpg.pt")), UsageError);
+    Trainer reseeded(small_market(), small_config(Algorithm::bpg, 0.0), torch::kCPU, 10);
+    CHECK_THROWS_AS(reseeded.load(dir.file("bpg.pt")), UsageError);
+    CHECK(read_checkpoint_info(dir.file("bpg.pt")).agents == 3);
+  }
+}
+
+namespace {
+
+// Single-slot second price, utility = value - cost, budgets that never bind: truthful bidding is a
+// dominant strategy, so no unilateral deviation gains on any draw.
+Scenario utility_market() {
+  return parse_scenario(
+      "seed: 4\nmarket: {envs: 1, steps: 2}\nagents: {count: 3, budget: .inf, value_scale: [1, 1.2, 0.8]}\n"
+      "impressions: {per_step: 10}\nvalues: {sigma: 0.5}\nmechanism: {type: second_price}\nreward: utility\n",
+      "utility");
+}
+
+LearningConfig best_response_config() {
+  LearningConfig c;
+  c.best_response.steps = 60;
+  c.best_response.envs_per_agent = 16;
+  c.best_response.eval_envs_per_agent = 16;
+  c.best_response.lr = 0.02;
+  c.best_response.initial_log_std = -1.0;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("exploitability: truthful second price is an equilibrium, shading is not", "[rl][exploitability]") {
+  const Scenario market = utility_market();
+  const LearningConfig c = best_response_config();
+  const EvaluationResult truthful = evaluate_policy(with_builtin_policy(market, "truthful"), {Actor(), "truthful"},
+                                                    Actor(), c, torch::kCPU, 1);
+  REQUIRE(truthful.agents.size() == 3);
+  CHECK(truthful.social_welfare > 0);
+  CHECK(truthful.max_exploitability == Approx(0.0).margin(1e-9));
+
+  const EvaluationResult shaded = evaluate_policy(with_builtin_policy(market, "constant:0.6"),
+                                                  {Actor(), "constant:0.6"}, Actor(), c, torch::kCPU, 1);
+  for (double gain : shaded.exploitability) CHECK(gain > 0.0);
+  CHECK(shaded.max_exploitability > 0.01);
+
+  CHECK_THROWS_AS(with_builtin_policy(market, "constant:-1"), UsageError);
+  CHECK_THROWS_AS(with_builtin_policy(market, "greedy"), UsageError);
+}
+
+TEST_CASE("learning: section is parsed strictly", "[rl][config]") {
+  const LearningConfig c = parse_learning_config("learning: {algorithm: cooperative, epsilon: 0.04, best_response: {steps: 3}}\n",
+                                                 "x.yaml", {"learning.xi=3"});
+  CHECK(c.algorithm == Algorithm::cooperative);
+  CHECK(c.epsilon == 0.04);
+  CHECK(c.xi == 3.0);
+  CHECK(c.best_response.steps == 3);
+  CHECK_THROWS_AS(parse_learning_config("learning: {epsilom: 0.1}\n", "x.yaml", {}), ScenarioError);
+  CHECK_THROWS_AS(parse_learning_config("learning: {epsilon: -1}\n", "x.yaml", {}), ScenarioError);
+  CHECK(parse_learning_config("market: {envs: 2}\n", "x.yaml", {}).algorithm == Algorithm::bpg);
+  // The market loader accepts the section (it belongs to rl/).
+  CHECK(parse_scenario("learning: {epsilon: 0.1}\n", "x.yaml").agents.count == 10);
+}

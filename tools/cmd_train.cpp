@@ -1,0 +1,315 @@
+// `bidsim train` (BPG, bpg_zero, independent, cooperative) and `bidsim evaluate` (a checkpoint or a
+// built-in policy): progress on stdout, DIR/train.csv per iteration, DIR/summary.json, DIR/checkpoint.pt.
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "engine/errors.hpp"
+#include "engine/scenario.hpp"
+#include "rl/evaluate.hpp"
+#include "rl/learning_config.hpp"
+#include "rl/trainer.hpp"
+#include "tools/commands.hpp"
+#include "tools/output.hpp"
+
+namespace bidsim {
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace bidsim::rl;
+
+// The engine steps on the CPU in this version; the policies go where LibTorch can put them.
+torch::Device torch_device(const std::string& text) {
+  const Device d = parse_device(text);
+  if (d == Device::cuda) {
+    if (!torch::cuda::is_available())
+      throw UsageError("--device cuda: LibTorch sees no CUDA device (this LibTorch may be a CPU build); use --device cpu");
+    return torch::Device(torch::kCUDA);
+  }
+  if (d == Device::automatic && torch::cuda::is_available()) return torch::Device(torch::kCUDA);
+  return torch::Device(torch::kCPU);
+}
+
+std::string join_lines(const std::vector<std::string>& v) {
+  std::string out;
+  for (const std::string& s : v) out += (out.empty() ? "" : "\n") + s;
+  return out;
+}
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string line; std::getline(ss, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+const char* kTrainHeader =
+    "iteration,social_welfare,revenue,lambda_bar,max_lambda_normalized,xi_over_lambda_bar,unified_solution_return,"
+    "norm_l1,norm_ls,norm_lg,norm_lw,policy_log_std,seconds";
+
+std::string csv_row(const IterationRecord& r) {
+  std::ostringstream o;
+  o << std::setprecision(9) << r.iteration << ',' << r.social_welfare << ',' << r.revenue << ',' << r.lambda_bar << ','
+    << r.max_lambda_normalized << ',' << r.xi_over_lambda_bar << ',' << r.unified_solution_return << ',' << r.norm_l1
+    << ',' << r.norm_ls << ',' << r.norm_lg << ',' << r.norm_lw << ',' << r.policy_log_std << ',' << r.seconds;
+  return o.str();
+}
+
+nlohmann::json evaluation_json(const EvaluationResult& e, int agents) {
+  nlohmann::json j;
+  j["social_welfare"] = e.social_welfare;
+  j["revenue"] = e.revenue;
+  j["max_exploitability"] = e.max_exploitability;
+  j["evaluated_agents"] = e.agents;
+  j["best_response"] = {{"steps", e.best_response_steps},
+                        {"envs_per_agent", e.envs_per_agent},
+                        {"eval_envs_per_agent", e.eval_envs_per_agent}};
+  nlohmann::json pa;
+  pa["return"] = e.returns;
+  pa["cost"] = e.costs;
+  // Aligned with evaluated_agents (all agents unless N > best_response.max_agents).
+  std::vector<double> normalized;
+  for (double g : e.exploitability) normalized.push_back(e.social_welfare > 0 ? g / e.social_welfare : 0.0);
+  pa["exploitability"] = e.exploitability;
+  pa["exploitability_normalized"] = normalized;
+  pa["paired_return"] = e.base_returns;
+  pa["best_response_return"] = e.best_response_returns;
+  if (!e.unified_returns.empty()) {
+    std::vector<double> ratio;
+    for (std::size_t k = 0; k < e.unified_returns.size(); ++k)
+      ratio.push_back(e.best_response_returns[k] > 0 ? e.unified_returns[k] / e.best_response_returns[k] : 0.0);
+    pa["unified_solution_return"] = e.unified_returns;  // R(x*) of Table 3
+    pa["unified_ratio"] = ratio;                        // R(x*)/R*
+  }
+  j["per_agent"] = pa;
+  j["agents"] = agents;
+  j["evaluation_seconds"] = e.seconds;
+  return j;
+}
+
+void print_evaluation(const EvaluationResult& e, double epsilon, bool with_epsilon) {
+  std::cout << "  evaluation  social welfare " << e.social_welfare << "   revenue " << e.revenue
+            << "   max exploitability " << e.max_exploitability << " of social welfare (eq. 15";
+  if (with_epsilon) std::cout << (e.max_exploitability <= epsilon ? ", within" : ", above") << " epsilon " << epsilon;
+  std::cout << ")\n  best responses: " << e.agents.size() << " agents x " << e.envs_per_agent << " envs, "
+            << e.best_response_steps << " policy-gradient steps, " << std::fixed << std::setprecision(1) << e.seconds
+            << " s\n" << std::defaultfloat;
+}
+
+// --- train ---------------------------------------------------------------------------------------
+
+struct TrainOptions {
+  CommonOptions common;
+  std::string algo, resume;
+  double epsilon = -1, xi = -1;
+  int iterations = -1, checkpoint_every = 10;
+};
+
+int run_train(const TrainOptions& o) {
+  const std::string path = o.common.scenario.empty() ? scenario_path("default.yaml") : o.common.scenario;
+  std::vector<std::string> overrides = overrides_of(o.common);
+  // Resuming without --seed continues with the checkpoint's seed.
+  std::uint64_t seed = 0;
+  std::optional<CheckpointInfo> resume_info;
+  if (!o.resume.empty()) {
+    resume_info = read_checkpoint_info(o.resume);
+    if (o.common.seed < 0) overrides.push_back("seed=" + std::to_string(resume_info->seed));
+  }
+  const Scenario scenario = load_scenario(path, overrides);
+  seed = scenario.seed;
+  LearningConfig config = load_learning_config(path, overrides);
+  if (!o.algo.empty()) config.algorithm = parse_algorithm(o.algo);
+  if (o.epsilon >= 0) config.epsilon = o.epsilon;
+  if (o.xi >= 0) config.xi = o.xi;
+  if (o.iterations >= 0) config.iterations = o.iterations;
+  const torch::Device device = torch_device(o.common.device);
+  Trainer trainer(scenario, config, device, seed, o.common.threads);
+  if (resume_info) trainer.load(o.resume);  // refuses another algorithm, seed or agent count
+  if (!o.common.out.empty()) prepare_output_dir(o.common.out);
+
+  std::vector<std::string> rows;
+  if (resume_info && !o.common.out.empty()) {  // keep the rows of the run being resumed, if they are here
+    std::ifstream old(fs::path(o.common.out) / "train.csv");
+    std::string line;
+    std::getline(old, line);
+    while (std::getline(old, line))
+      if (!line.empty() && std::stoi(line.substr(0, line.find(','))) <= trainer.iteration()) rows.push_back(line);
+  }
+  const std::vector<std::pair<std::string, std::string>> metadata = {{"scenario", path},
+                                                                      {"overrides", join_lines(overrides)}};
+  auto write_progress = [&] {
+    if (o.common.out.empty()) return;
+    std::string csv = std::string(kTrainHeader) + "\n";
+    for (const std::string& r : rows) csv += r + "\n";
+    write_file_atomic(o.common.out, "train.csv", csv);
+    trainer.save((fs::path(o.common.out) / "checkpoint.pt").string(), metadata);
+  };
+
+  if (!o.common.quiet)
+    std::cout << "bidsim train: " << to_string(config.algorithm) << " on " << scenario.name << " (" << path << "), "
+              << scenario.agents.count << " agents x " << scenario.market.envs << " envs x " << scenario.market.steps
+              << " steps, seed " << seed << ", epsilon " << config.epsilon << ", policies on " << device.str()
+              << ", market on cpu\n";
+  const int report_every = std::max(1, config.iterations / 20);
+  double train_seconds = 0;
+  IterationRecord last;
+  while (trainer.iteration() < config.iterations) {
+    last = trainer.iterate();
+    train_seconds += last.seconds;
+    rows.push_back(csv_row(last));
+    if (!o.common.quiet && (last.iteration % report_every == 0 || last.iteration == config.iterations))
+      std::cout << "  iter " << std::setw(5) << last.iteration << "  welfare " << std::setw(10) << last.social_welfare
+                << "  revenue " << std::setw(10) << last.revenue << "  lambda_bar " << std::setw(9) << last.lambda_bar
+                << "  |L1| " << last.norm_l1 << "  |Ls| " << last.norm_ls << "  |Lg'| " << last.norm_lg << "  |Lw*| "
+                << last.norm_lw << "  " << std::fixed << std::setprecision(3) << last.seconds << " s\n"
+                << std::defaultfloat;
+    if (o.checkpoint_every > 0 && last.iteration % o.checkpoint_every == 0) write_progress();
+  }
+  write_progress();
+
+  const bool bpg_family = config.algorithm == Algorithm::bpg || config.algorithm == Algorithm::bpg_zero;
+  const EvaluationResult e = evaluate_policy(scenario, {actor_of(trainer.policy()), "checkpoint"},
+                                             bpg_family ? actor_of(trainer.unified_solution()) : Actor(), config,
+                                             device, seed, o.common.threads);
+  if (!o.common.quiet) print_evaluation(e, config.epsilon, bpg_family);
+  else std::cout << "social_welfare " << e.social_welfare << " max_exploitability " << e.max_exploitability << "\n";
+  if (!o.common.out.empty()) {
+    nlohmann::json j = evaluation_json(e, scenario.agents.count);
+    j["command"] = "train";
+    j["algorithm"] = to_string(config.algorithm);
+    j["scenario"] = path;
+    j["seed"] = seed;
+    j["iterations"] = trainer.iteration();
+    j["epsilon"] = config.epsilon;
+    j["xi"] = config.xi;
+    j["complies"] = e.max_exploitability <= config.epsilon;
+    j["lambda_bar"] = last.lambda_bar;
+    j["train_seconds"] = train_seconds;
+    j["device"] = device.str();
+    write_file_atomic(o.common.out, "summary.json", j.dump(2) + "\n");
+    if (!o.common.quiet)
+      std::cout << "wrote " << o.common.out << "/summary.json, train.csv and checkpoint.pt\n";
+  }
+  return 0;
+}
+
+// --- evaluate ------------------------------------------------------------------------------------
+
+struct EvaluateOptions {
+  std::vector<std::string> inputs;  // [CHECKPOINT] [SCENARIO]
+  std::string policy;
+  std::vector<std::string> sets;
+  long long seed = -1;
+  std::string device = "auto", out;
+  int threads = 0;
+  bool quiet = false;
+};
+
+int run_evaluate(const EvaluateOptions& o) {
+  std::string checkpoint, path;
+  std::vector<std::string> overrides;
+  std::optional<CheckpointInfo> info;
+  if (!o.policy.empty()) {
+    if (o.inputs.size() > 1)
+      throw UsageError("evaluate: with --policy give at most one positional argument (the scenario), got " +
+                       std::to_string(o.inputs.size()));
+    path = o.inputs.empty() ? scenario_path("default.yaml") : o.inputs[0];
+  } else {
+    if (o.inputs.empty() || o.inputs.size() > 2)
+      throw UsageError("evaluate: expected CHECKPOINT [SCENARIO] or --policy NAME [SCENARIO]");
+    checkpoint = o.inputs[0];
+    info = read_checkpoint_info(checkpoint);
+    path = o.inputs.size() == 2 ? o.inputs[1] : info->metadata["scenario"];
+    if (path.empty()) throw UsageError(checkpoint + ": the checkpoint names no scenario; give one after it");
+    overrides = split_lines(info->metadata["overrides"]);
+  }
+  for (const std::string& s : o.sets) overrides.push_back(s);
+  if (o.seed >= 0) overrides.push_back("seed=" + std::to_string(o.seed));
+  Scenario scenario = load_scenario(path, overrides);
+  LearningConfig config = load_learning_config(path, overrides);
+  const torch::Device device = torch_device(o.device);
+
+  std::unique_ptr<Trainer> trainer;
+  BasePolicy base;
+  Actor unified;
+  if (info) {
+    config.algorithm = info->algorithm;
+    trainer = std::make_unique<Trainer>(scenario, config, device, info->seed, o.threads);
+    trainer->load(checkpoint);
+    base = {actor_of(trainer->policy()), checkpoint};
+    if (info->algorithm == Algorithm::bpg || info->algorithm == Algorithm::bpg_zero)
+      unified = actor_of(trainer->unified_solution());
+  } else {
+    scenario = with_builtin_policy(scenario, o.policy);
+    base = {Actor(), o.policy};
+  }
+  if (!o.out.empty()) prepare_output_dir(o.out);
+  if (!o.quiet)
+    std::cout << "bidsim evaluate: " << base.label << " on " << scenario.name << " (" << path << "), "
+              << scenario.agents.count << " agents, seed " << scenario.seed << "\n";
+  const EvaluationResult e = evaluate_policy(scenario, base, unified, config, device, scenario.seed, o.threads);
+  if (!o.quiet) print_evaluation(e, config.epsilon, false);
+  else std::cout << "social_welfare " << e.social_welfare << " max_exploitability " << e.max_exploitability << "\n";
+  if (!o.out.empty()) {
+    nlohmann::json j = evaluation_json(e, scenario.agents.count);
+    j["command"] = "evaluate";
+    j["policy"] = base.label;
+    j["scenario"] = path;
+    j["seed"] = scenario.seed;
+    j["device"] = device.str();
+    write_file_atomic(o.out, "summary.json", j.dump(2) + "\n");
+    if (!o.quiet) std::cout << "wrote " << o.out << "/summary.json\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_learning_commands(CLI::App& app, CommandList& commands) {
+  auto t = std::make_shared<TrainOptions>();
+  CLI::App* train = app.add_subcommand(
+      "train",
+      "Learn a shared bidding policy: bpg (Algorithm 1 of the BPG paper: max social welfare s.t. epsilon-Nash),\n"
+      "bpg_zero (its ablation), independent (each agent its own return) or cooperative (social welfare).\n"
+      "Then measures exploitability by batched best responses. Outputs with --out DIR: DIR/train.csv (one row\n"
+      "per iteration), DIR/summary.json, DIR/checkpoint.pt (resume with --resume).");
+  add_common_options(*train, t->common, "default.yaml");
+  train->add_option("--algo", t->algo, "bpg, bpg_zero, independent or cooperative (default: learning.algorithm, bpg)");
+  train->add_option("--epsilon", t->epsilon, "epsilon of the epsilon-NE constraint, normalized by social welfare")
+      ->check(CLI::NonNegativeNumber);
+  train->add_option("--xi", t->xi, "xi of eq. (11), normalized by social welfare")->check(CLI::NonNegativeNumber);
+  train->add_option("--iterations", t->iterations, "outer iterations K")->check(CLI::NonNegativeNumber);
+  train->add_option("--resume", t->resume, "continue from a checkpoint.pt (same scenario, algorithm and seed)");
+  train->add_option("--checkpoint-every", t->checkpoint_every, "write train.csv and checkpoint.pt every K iterations")
+      ->check(CLI::NonNegativeNumber);
+  commands.push_back({train, [t] { return run_train(*t); }});
+
+  auto e = std::make_shared<EvaluateOptions>();
+  CLI::App* evaluate = app.add_subcommand(
+      "evaluate",
+      "Measure a joint policy: social welfare, revenue and per-agent exploitability (best response with the\n"
+      "others fixed; max normalized by social welfare, eq. 15). The policy is a checkpoint.pt from `train`\n"
+      "(its scenario is used unless another is given) or --policy truthful | constant:X | scenario.");
+  evaluate->add_option("inputs", e->inputs, "CHECKPOINT [SCENARIO], or [SCENARIO] with --policy");
+  evaluate->add_option("--policy", e->policy, "built-in policy for every agent: truthful, constant:X, or scenario");
+  evaluate->add_option("--set", e->sets, "Override a scenario key (repeatable)")->take_all()->allow_extra_args(false);
+  evaluate->add_option("--seed", e->seed, "Random seed (same as --set seed=S)")->check(CLI::NonNegativeNumber);
+  evaluate->add_option("--device", e->device, "auto, cpu or cuda (where the policies run)");
+  evaluate->add_option("--out", e->out, "Directory for summary.json");
+  evaluate->add_option("--threads", e->threads, "CPU threads of the market (0 = all cores)")->check(CLI::NonNegativeNumber);
+  evaluate->add_flag("--quiet", e->quiet, "Print only the one-line result");
+  commands.push_back({evaluate, [e] { return run_evaluate(*e); }});
+}
+
+}  // namespace bidsim
