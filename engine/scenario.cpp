@@ -287,12 +287,7 @@ double host_bytes(const Scenario& s, long long max_impressions, int candidates) 
   return bytes + per_thread * 4;
 }
 
-}  // namespace
-
-Scenario parse_scenario(const std::string& text, const std::string& source,
-                        const std::vector<std::string>& overrides, const std::string& base_dir) {
-  YAML::Node root = load_yaml_text(text, source, overrides);
-
+Scenario parse_root(const YAML::Node& root, const std::string& source, const std::string& base_dir) {
   Scenario s;
   s.source = source;
   YamlReader r(root, "", source);
@@ -383,14 +378,17 @@ Scenario parse_scenario(const std::string& text, const std::string& source,
   return s;
 }
 
+}  // namespace
+
+Scenario parse_scenario(const std::string& text, const std::string& source,
+                        const std::vector<std::string>& overrides, const std::string& base_dir) {
+  return parse_root(load_yaml_text(text, source, overrides), source, base_dir);
+}
+
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) throw ScenarioError(path + ": cannot open scenario file");
-  std::stringstream text;
-  text << in.rdbuf();
   const auto slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  return parse_scenario(text.str(), path, overrides, dir);
+  return parse_root(load_yaml_file(path, overrides), path, dir);
 }
 
 void load_value_file(const std::string& path, int steps, int agents, FileValues& out) {

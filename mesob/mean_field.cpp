@@ -92,8 +92,9 @@ Welfare welfare_of(const AuctionGame& game, const Flow& flow) {
 
 ExploitabilityResult exploitability(const AuctionGame& game, const Policy& policy) {
   const int S = game.states(), A = game.actions(), SA = game.pairs(), T = game.horizon();
-  const Flow L = population_flow(game, policy);
   ExploitabilityResult out;
+  out.flow = population_flow(game, policy);
+  const Flow& L = out.flow;
   out.best_response.assign(L.size(), 0.0);
   out.value_policy.assign(static_cast<std::size_t>(T + 1) * S, 0.0);
   out.value_best.assign(static_cast<std::size_t>(T + 1) * S, 0.0);

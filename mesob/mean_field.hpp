@@ -28,6 +28,7 @@ struct FlowMetrics {
 
 struct ExploitabilityResult {
   double exploitability = 0;          // Σ_s μ0(s) (V*_0(s) − V^π_0(s)), eq. (5)
+  Flow flow;                          // Γ(π), the population the best response answers
   Policy best_response;               // a deterministic best response to Γ(π) (lowest index on ties)
   std::vector<double> value_policy;   // [T+1][S] V^π_t
   std::vector<double> value_best;     // [T+1][S] V*_t

@@ -4,9 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "engine/yaml_reader.hpp"
 
@@ -19,11 +17,8 @@ std::vector<double> grid(YamlReader& r, const std::string& key, double lo, doubl
   if (!r.has(key)) r.fail(key, "missing, expected a list of numbers or {linspace: [first, last, count]}");
   const YAML::Node n = r.raw(key);
   if (n.IsSequence()) {
-    std::vector<double> out;
-    for (std::size_t k = 0; k < n.size(); ++k)
-      out.push_back(r.number_of(n[k], r.path(key) + "[" + std::to_string(k) + "]", lo, hi));
-    if (out.empty()) r.fail_value(r.path(key), n, "a non-empty list");
-    return out;
+    if (n.size() == 0) r.fail_value(r.path(key), n, "a non-empty list");
+    return r.number_list(key, lo, hi);
   }
   YamlReader m(n, r.path(key), r.source());
   const YAML::Node spec = m.raw("linspace");
@@ -190,11 +185,7 @@ void parse_bridge(YamlReader& root, MesobScenario& sc) {
   r.finish();
 }
 
-}  // namespace
-
-MesobScenario parse_mesob_scenario(const std::string& text, const std::string& source,
-                                   const std::vector<std::string>& overrides) {
-  YAML::Node root = load_yaml_text(text, source, overrides);
+MesobScenario parse_root(const YAML::Node& root, const std::string& source) {
   MesobScenario sc;
   sc.source = source;
   YamlReader r(root, "", source);
@@ -210,12 +201,15 @@ MesobScenario parse_mesob_scenario(const std::string& text, const std::string& s
   return sc;
 }
 
+}  // namespace
+
+MesobScenario parse_mesob_scenario(const std::string& text, const std::string& source,
+                                   const std::vector<std::string>& overrides) {
+  return parse_root(load_yaml_text(text, source, overrides), source);
+}
+
 MesobScenario load_mesob_scenario(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) throw ScenarioError(path + ": cannot open scenario file");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_mesob_scenario(text.str(), path, overrides);
+  return parse_root(load_yaml_file(path, overrides), path);
 }
 
 }  // namespace bidsim::mesob

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 #include "engine/rng.hpp"
 
@@ -54,16 +55,18 @@ bool should_record(const SolverConfig& c, int iteration) {
 
 // Fills the policy-level fields of a result (exploitability and welfare of Γ(π)).
 void finish_policy(const AuctionGame& game, SolveResult& r) {
-  r.flow = population_flow(game, r.policy);
-  r.exploitability = exploitability(game, r.policy).exploitability;
+  ExploitabilityResult e = exploitability(game, r.policy);
+  r.exploitability = e.exploitability;
+  r.flow = std::move(e.flow);
   r.welfare = welfare_of(game, r.flow);
 }
 
 IterationRecord policy_record(const AuctionGame& game, const Policy& policy, int iteration) {
   IterationRecord rec;
   rec.iteration = iteration;
-  rec.exploitability = exploitability(game, policy).exploitability;
-  rec.welfare = welfare_of(game, population_flow(game, policy)).value;
+  const ExploitabilityResult e = exploitability(game, policy);
+  rec.exploitability = e.exploitability;
+  rec.welfare = welfare_of(game, e.flow).value;
   rec.objective = rec.exploitability;
   return rec;
 }
