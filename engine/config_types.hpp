@@ -22,6 +22,12 @@ inline constexpr int kMaxSlots = 8;
 struct MarketConfig {
   int envs = 1;     // E: independent environments (episodes) simulated side by side
   int steps = 24;   // T: bidding steps per episode
+  // Sharding (set by MPI launches, never a YAML key): this process simulates environments
+  // [first_env, first_env + envs) of a batch of `total_envs`; every draw is keyed by the global index,
+  // so a batch gives the same results however it is split. total_envs = 0 means unsharded (= envs).
+  int first_env = 0;
+  int total_envs = 0;
+  int batch_envs() const { return total_envs > 0 ? total_envs : envs; }
 };
 
 // Agents' static context. Every vector has exactly `count` entries after loading.

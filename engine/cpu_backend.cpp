@@ -101,7 +101,7 @@ class CpuBackend final : public Backend {
     st_.step = 0;
     std::int64_t max_m = 0;
     for (int e = 0; e < E; ++e) {
-      const std::uint32_t genv = global_env(episode, E, e);
+      const std::uint32_t genv = global_env(episode, s_.market, e);
       episode_impressions(s_, genv, &st_.impressions[static_cast<std::size_t>(e) * T]);
       if (s_.values.model == ValueModel::auctionnet) auctionnet_episode(s_, genv, e, an_);
       for (int t = 0; t < T; ++t)
@@ -479,7 +479,7 @@ class CpuBackend final : public Backend {
 
   void step_env(int e, const float* multipliers, Scratch& w) {
     const int N = st_.agents, t = st_.step;
-    const std::uint32_t genv = global_env(st_.episode, st_.envs, e);
+    const std::uint32_t genv = global_env(st_.episode, s_.market, e);
     const int M = st_.impressions[static_cast<std::size_t>(e) * st_.steps + t];
     const std::size_t base = st_.index(e, 0);
     for (int i = 0; i < N; ++i) {

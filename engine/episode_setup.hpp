@@ -31,9 +31,11 @@ struct CategoryMembers {
 };
 CategoryMembers category_members(const AgentsConfig& agents);
 
-// Global environment index of env `e` in episode `episode`: every draw is keyed by it.
-inline std::uint32_t global_env(std::uint64_t episode, int envs, int e) {
-  return static_cast<std::uint32_t>(episode * static_cast<std::uint64_t>(envs) + e);
+// Global environment index of local env `e` in episode `episode`: every draw is keyed by it.
+// A shard's env e is env first_env + e of the whole batch (MarketConfig).
+inline std::uint32_t global_env(std::uint64_t episode, const MarketConfig& market, int e) {
+  return static_cast<std::uint32_t>(episode * static_cast<std::uint64_t>(market.batch_envs()) +
+                                    static_cast<std::uint64_t>(market.first_env + e));
 }
 
 }  // namespace bidsim

@@ -55,10 +55,10 @@ Simulator::~Simulator() = default;
 
 void Simulator::reset(std::uint64_t episode) {
   // Draws key the global environment episode x E + e into 24 bits of the Philox counter.
-  const std::uint64_t last_env = (episode + 1) * static_cast<std::uint64_t>(scenario_.market.envs);
+  const std::uint64_t last_env = (episode + 1) * static_cast<std::uint64_t>(scenario_.market.batch_envs());
   if (last_env > (1u << 24))
     throw UsageError("Simulator::reset: episode " + std::to_string(episode) + " with " +
-                     std::to_string(scenario_.market.envs) + " environments exceeds 2^24 environment draws");
+                     std::to_string(scenario_.market.batch_envs()) + " environments exceeds 2^24 environment draws");
   backend_->reset(episode);
 }
 
