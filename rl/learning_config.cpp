@@ -39,6 +39,10 @@ LearningConfig read(const YAML::Node& root, const std::string& source) {
   c.lr_unified_solution = r.number("lr_unified_solution", c.lr_unified_solution, 0.0, 1e3);
   c.unified_solution_steps = static_cast<int>(r.integer("unified_solution_steps", c.unified_solution_steps, 1, 10'000));
   c.dual_envs_per_agent = static_cast<int>(r.integer("dual_envs_per_agent", c.dual_envs_per_agent, 1, 4096));
+  c.dual_max_envs = static_cast<int>(r.integer("dual_max_envs", c.dual_max_envs, 1, 1 << 20));
+  if (c.dual_max_envs < c.dual_envs_per_agent)
+    r.fail("dual_max_envs", std::to_string(c.dual_max_envs) + " is below dual_envs_per_agent (" +
+                                std::to_string(c.dual_envs_per_agent) + "), expected at least one agent per batch");
   c.hidden = static_cast<int>(r.integer("hidden", c.hidden, 1, 4096));
   c.initial_multiplier = r.number("initial_multiplier", c.initial_multiplier, 1e-6, 1e6);
   c.initial_log_std = r.number("initial_log_std", c.initial_log_std, -10.0, 3.0);

@@ -28,13 +28,16 @@ struct LearningConfig {
   Algorithm algorithm = Algorithm::bpg;
   int iterations = 100;      // K outer iterations (Algorithm 1's repeat loop)
   double epsilon = 0.08;     // ε of the ε-NE constraint, normalized by social welfare (Table 1)
-  double xi = 2.0;           // ξ of (8)-(11), normalized by social welfare like ε
+  double xi = 0.2;           // ξ of (8)-(11), normalized by social welfare like ε; must exceed λ̄/SW (see README)
   OptimizerKind optimizer = OptimizerKind::adam;
   double lr_policy = 0.01;   // α1 of (14): θ
   double lr_unified_optimizer = 0.01;  // α2 of (14): ν̄
   double lr_unified_solution = 0.01;   // step size of the policy gradient that learns x*
   int unified_solution_steps = 2;      // x* policy-gradient steps per iteration (warm-started)
   int dual_envs_per_agent = 1;         // environments per agent when G_i(x*; θ) of (13) is measured
+  // Cap on the dual batch: when N × dual_envs_per_agent exceeds it, each iteration measures a rotating
+  // block of agents (the others keep their last λ_i), so an iteration's cost follows the batch, not N.
+  int dual_max_envs = 256;
   int hidden = 64;                     // width of the two hidden layers of θ, ν̄ and x*
   double initial_multiplier = 1.0;     // every policy starts as N(log of this, σ0²) in log-multiplier space
   double initial_log_std = -1.0;       // log σ0

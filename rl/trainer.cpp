@@ -168,9 +168,11 @@ Trainer::Trainer(const Scenario& scenario, const LearningConfig& config, torch::
   nu_opt_ = make_optimizer(config.optimizer, nu_, config.lr_unified_optimizer);
   x_opt_ = make_optimizer(config.optimizer, x_, config.lr_unified_solution);
   batch_ = std::make_unique<RolloutCollector>(with_envs(scenario, scenario.market.envs), device, seed, threads);
-  if (config.algorithm == Algorithm::bpg || config.algorithm == Algorithm::bpg_zero)
-    dual_ = std::make_unique<RolloutCollector>(with_envs(scenario, agents_ * config.dual_envs_per_agent), device,
+  if (config.algorithm == Algorithm::bpg || config.algorithm == Algorithm::bpg_zero) {
+    dual_block_ = std::min(agents_, std::max(1, config.dual_max_envs / config.dual_envs_per_agent));
+    dual_ = std::make_unique<RolloutCollector>(with_envs(scenario, dual_block_ * config.dual_envs_per_agent), device,
                                                seed, threads);
+  }
   lambda_.assign(agents_, 0.0);
   kappa_.assign(agents_, 1.0 / agents_);  // Algorithm 1's initialization κ_i = 1/N
 }
@@ -214,14 +216,24 @@ void Trainer::learn_unified_solution(IterationRecord& record) {
 void Trainer::measure_dual(double social_welfare, IterationRecord& record) {
   // Step 3, eq. (13): G_i(x*; θ) with agent i deviating to x* in its own envs, against G_i(θ) on the
   // same market draws (same engine episode), so the difference is not drowned by market noise.
+  // With more agents than the dual batch holds, agents [first, first + block) (mod N) are measured this
+  // iteration and the others keep their last λ_i: every agent is refreshed each ⌈N / block⌉ iterations.
   const std::uint64_t episode = episodes_++;
-  const std::vector<int> deviators = every_agent(agents_, config_.dual_envs_per_agent);
+  const int per = config_.dual_envs_per_agent;
+  const int first = static_cast<int>((static_cast<std::int64_t>(iteration_) * dual_block_) % agents_);
+  std::vector<int> deviators = every_agent(dual_block_, per);
+  for (int& d : deviators) d = (first + d) % agents_;
   const Trajectory deviated = collect(*dual_, actor_of(x_), deviators, episode);
   const Trajectory base = collect(*dual_, Actor(), {}, episode);
   const torch::Tensor unified_return = deviator_series(deviated.reward, deviated).sum(1);  // [E]
   const torch::Tensor own_return = deviator_series(base.reward, deviated).sum(1);
-  lambda_ = dual_update(mean_by_deviator(unified_return, deviated, agents_),
-                        mean_by_deviator(own_return, deviated, agents_), config_.epsilon * social_welfare);
+  const std::vector<double> measured = dual_update(mean_by_deviator(unified_return, deviated, agents_),
+                                                   mean_by_deviator(own_return, deviated, agents_),
+                                                   config_.epsilon * social_welfare);
+  for (int k = 0; k < dual_block_; ++k) {
+    const int i = (first + k) % agents_;
+    lambda_[i] = measured[i];
+  }
   record.lambda_bar = std::accumulate(lambda_.begin(), lambda_.end(), 0.0);
   const double max_lambda = *std::max_element(lambda_.begin(), lambda_.end());
   record.max_lambda_normalized = social_welfare > 0 ? max_lambda / social_welfare : 0.0;

@@ -108,7 +108,8 @@ class Trainer {
   BidPolicy theta_{nullptr}, nu_{nullptr}, x_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> theta_opt_, nu_opt_, x_opt_;
   std::unique_ptr<RolloutCollector> batch_;  // E = scenario envs: θ batches, weighted-POMDP batches
-  std::unique_ptr<RolloutCollector> dual_;   // E = N × dual_envs_per_agent: every agent deviates with x*
+  std::unique_ptr<RolloutCollector> dual_;   // E = block × dual_envs_per_agent: a block of agents deviates with x*
+  int dual_block_ = 0;                       // agents measured per iteration (N when the batch allows)
   std::vector<double> lambda_, kappa_;
   int iteration_ = 0;
   std::uint64_t episodes_ = 0;  // engine episodes used so far (market draws)

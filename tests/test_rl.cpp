@@ -265,6 +265,27 @@ TEST_CASE("BPG iteration: λ̄ = 0 leaves ν̄ and κ alone; λ̄ > 0 sets κ = 
   }
 }
 
+TEST_CASE("a capped dual batch measures a rotating block of agents and keeps the others' λ", "[rl][bpg]") {
+  LearningConfig c = small_config(Algorithm::bpg, 0.0);
+  c.initial_multiplier = 0.3;  // as above: x* gains quickly, so measured λ_i are positive
+  c.unified_solution_steps = 3;
+  c.lr_unified_solution = 0.1;
+  c.dual_envs_per_agent = 1;
+  c.dual_max_envs = 2;  // 3 agents, 2 per iteration: agents {0, 1}, then {2, 0}, then {1, 2}
+  Trainer t(small_market(), c, torch::kCPU, 2);
+  t.iterate();
+  const std::vector<double> first = t.lambda();
+  CHECK(first[2] == 0.0);  // never measured yet
+  REQUIRE(first[0] + first[1] > 0.0);
+  t.iterate();
+  const std::vector<double> second = t.lambda();
+  CHECK(second[1] == first[1]);  // not in the block {2, 0}: kept
+  t.iterate();
+  CHECK(t.lambda()[0] == second[0]);  // not in the block {1, 2}: kept
+  CHECK_THROWS_AS(parse_learning_config("learning: {dual_envs_per_agent: 4, dual_max_envs: 2}\n", "x.yaml", {}),
+                  ScenarioError);
+}
+
 TEST_CASE("checkpoint resume equals an uninterrupted run", "[rl][checkpoint]") {
   bidsim_test::TempDir dir;
   for (Algorithm a : {Algorithm::bpg, Algorithm::independent}) {
