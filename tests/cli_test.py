@@ -143,7 +143,7 @@ def case_simulate_default():
         check_summary_keys(summary, 100)
         expect(summary["envs"] == 2, "--set market.envs=2 not applied")
         expect(summary["steps"] == 24, "steps")
-        expect(summary["impressions"] == 24 * 2000, "impressions per env")
+        expect(summary["impressions"] == 24 * 400, "impressions per env")
         expect(summary["social_welfare"] > 0, "social welfare")
         expect(os.path.isfile(os.path.join(out, "steps.csv")), "no steps.csv")
         with open(os.path.join(out, "steps.csv")) as f:

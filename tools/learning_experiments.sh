@@ -1,41 +1,62 @@
 #!/usr/bin/env bash
-# Small, rerunnable learning experiments (CPU): the four algorithms on scenarios/bpg-10.yaml at one ε,
-# and the BPG iteration time against N. Writes results/learning/*/summary.json, train.csv and table.md.
-# Usage: tools/learning_experiments.sh [BIDSIM] [ITERATIONS] [SEEDS]
+# The learning experiments of README "Learning", rerunnable on a CPU (results/learning/):
+#   table1  BPG paper Table-1 analogue on scenarios/bpg-100.yaml: independent, cooperative, and bpg /
+#           bpg_zero over an ε grid, several seeds; social welfare, max exploitability (eq. 15),
+#           compliance rate, revenue (mean ± std over seeds).
+#   table3  Table-3 analogue on scenarios/bpg-10.yaml: R(x*) against each agent's best response R*.
+#   timing  BPG iteration time against N = 10, 100, 1000 at a fixed rollout batch.
+# Usage: tools/learning_experiments.sh [table1|table3|timing|report|all] [BIDSIM]
+# Environment: SEEDS (default "1 2"), JOBS (parallel runs, default 2), ITERATIONS (table1, default 40).
 set -euo pipefail
-BIDSIM=${1:-build/tools/bidsim}
-ITERATIONS=${2:-60}
-SEEDS=${3:-"1"}
+cd "$(dirname "$0")/.."
+what=${1:-all}
+BIDSIM=${2:-build/tools/bidsim}
+SEEDS=${SEEDS:-"1 2"}
+JOBS=${JOBS:-2}
+ITERATIONS=${ITERATIONS:-40}
 OUT=results/learning
 export OMP_WAIT_POLICY=passive
 mkdir -p "$OUT"
-for seed in $SEEDS; do
-  for algo in independent cooperative bpg_zero bpg; do
-    "$BIDSIM" train scenarios/bpg-10.yaml --algo "$algo" --epsilon 0.08 --iterations "$ITERATIONS" --seed "$seed" \
-      --out "$OUT/bpg10-$algo-seed$seed" --quiet
-  done
-done
-# Iteration time vs N: 3 BPG iterations each, no evaluation.
-for n in 10 100; do  # N = 1000 runs, but its dual batch (N envs) takes minutes per iteration on 2 cores
-  "$BIDSIM" train scenarios/bpg-100.yaml --set agents.count=$n --iterations 3 --seed 1 \
-    --set learning.best_response.steps=0 --set learning.best_response.max_agents=10 \
-    --out "$OUT/timing-n$n" --quiet
-done
-python3 - "$OUT" <<'PY'
-import csv, json, os, sys
-out = sys.argv[1]
-rows = ["| run | social welfare | revenue | max exploitability (eq. 15) | complies (ε=0.08) | train s |", "|---|---|---|---|---|---|"]
-for d in sorted(os.listdir(out)):
-    p = os.path.join(out, d, "summary.json")
-    if d.startswith("bpg10-") and os.path.isfile(p):
-        s = json.load(open(p))
-        rows.append(f"| {d} | {s['social_welfare']:.1f} | {s['revenue']:.1f} | {s['max_exploitability']:.3f} | {s['complies']} | {s['train_seconds']:.1f} |")
-rows += ["", "| N agents | envs | mean BPG iteration s (iterations 2-3) |", "|---|---|---|"]
-for n in (10, 100):
-    p = os.path.join(out, f"timing-n{n}", "train.csv")
-    if os.path.isfile(p):
-        t = [float(r["seconds"]) for r in csv.DictReader(open(p))][1:]
-        rows.append(f"| {n} | 32 | {sum(t)/len(t):.3f} |")
-open(os.path.join(out, "table.md"), "w").write("\n".join(rows) + "\n")
-print("\n".join(rows))
-PY
+
+# One run per line: "DIR ARGS...", run JOBS at a time with one thread each; finished runs are skipped.
+run_all() {
+  while read -r dir args; do
+    [ -f "$OUT/$dir/summary.json" ] && continue
+    echo "$dir $args"
+  done | xargs -P "$JOBS" -L 1 sh -c 'd=$1; shift; echo "run $d"; "'"$BIDSIM"'" "$@" --threads 1 --quiet --out "'"$OUT"'/$d" > "'"$OUT"'/$d.log" 2>&1 || echo "FAILED $d (see '"$OUT"'/$d.log)"' sh
+}
+
+table1() {
+  # Cheaper evaluation than the scenario's defaults so the whole table fits in about an hour of two cores:
+  # 30 best-response steps with 2 envs per agent, final returns on 4 envs per agent.
+  local br="--set learning.best_response.steps=30 --set learning.best_response.envs_per_agent=2"
+  local common="train scenarios/bpg-100.yaml --iterations $ITERATIONS $br --set learning.best_response.eval_envs_per_agent=4"
+  for seed in $SEEDS; do
+    for algo in independent cooperative; do echo "t1-$algo-s$seed $common --algo $algo --seed $seed"; done
+    for eps in 0.16 0.12 0.08 0.04 0.005 0; do echo "t1-bpg-e$eps-s$seed $common --algo bpg --epsilon $eps --seed $seed"; done
+    for eps in 0.04 0.005 0; do echo "t1-bpg_zero-e$eps-s$seed $common --algo bpg_zero --epsilon $eps --seed $seed"; done
+  done | run_all
+}
+
+table3() {
+  echo "t3-bpg10 train scenarios/bpg-10.yaml --algo bpg --epsilon 0.08 --seed 1" | run_all
+}
+
+timing() {
+  # 3 iterations each, no evaluation; the rollout batch (32 envs, dual batch capped at 256) is fixed.
+  for n in 10 100 1000; do
+    echo "timing-n$n train scenarios/bpg-100.yaml --set agents.count=$n --iterations 3 --seed 1" \
+         "--set learning.best_response.steps=0 --set learning.best_response.max_agents=10"
+  done | JOBS=1 run_all
+}
+
+report() { python3 tools/learning_report.py "$OUT"; }
+
+case "$what" in
+  table1) table1 ;;
+  table3) table3 ;;
+  timing) timing ;;
+  report) report ;;
+  all) table1; table3; timing; report ;;
+  *) echo "usage: $0 [table1|table3|timing|report|all] [BIDSIM]" >&2; exit 2 ;;
+esac

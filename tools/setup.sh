@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-stop set-up for a fresh Debian/Ubuntu machine: installs what is missing (apt, idempotent),
 # builds Release, then runs the default job (`run`) or the whole test suite (`test`).
-#   tools/setup.sh run  [bidsim simulate args...]   e.g. tools/setup.sh run --out out/default
+#   tools/setup.sh run  [bidsim train args...]   simulate the default scenario's built-in bidders, then
+#                                                learn with BPG on it, e.g. tools/setup.sh run --out out/default
 #   tools/setup.sh test [ctest args...]
 #   tools/setup.sh build
 set -euo pipefail
@@ -40,7 +41,12 @@ cmake --build "$build_dir" -j "$jobs"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 
 case "$mode" in
-  run)   exec "$build_dir/tools/bidsim" simulate scenarios/default.yaml "$@" ;;
+  run)
+    "$build_dir/tools/bidsim" simulate scenarios/default.yaml
+    if "$build_dir/tools/bidsim" train --help >/dev/null 2>&1; then  # built with LibTorch
+      echo
+      exec "$build_dir/tools/bidsim" train scenarios/default.yaml "$@"
+    fi ;;
   test)  cd "$build_dir" && exec ctest --output-on-failure -j "$jobs" "$@" ;;
   build) ;;
   *)     echo "usage: tools/setup.sh run|test|build [args...]" >&2; exit 2 ;;

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Tables and a plot from the runs of tools/learning_experiments.sh (plain python3, no plotting library).
+Writes DIR/table1.md, DIR/table3.md, DIR/timing.md and DIR/table1.svg; prints the tables.
+usage: learning_report.py DIR"""
+import csv, json, math, os, re, statistics, sys
+
+out = sys.argv[1]
+
+
+def load(name):
+    p = os.path.join(out, name, "summary.json")
+    return json.load(open(p)) if os.path.isfile(p) else None
+
+
+def train_rows(name):
+    p = os.path.join(out, name, "train.csv")
+    return list(csv.DictReader(open(p))) if os.path.isfile(p) else []
+
+
+def mean_std(xs, digits):
+    if not xs:
+        return "–"
+    m = statistics.mean(xs)
+    s = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+# --- Table 1 ----------------------------------------------------------------------------------------
+groups = {}  # (algo, eps or None) -> [run names]
+for d in sorted(os.listdir(out)):
+    m = re.fullmatch(r"t1-(independent|cooperative|bpg|bpg_zero)(?:-e([0-9.]+))?-s(\d+)", d)
+    if m and load(d):
+        groups.setdefault((m.group(1), m.group(2)), []).append(d)
+order = {"independent": 0, "cooperative": 1, "bpg_zero": 2, "bpg": 3}
+keys = sorted(groups, key=lambda k: (order[k[0]], -float(k[1] or 0)))
+t1 = ["| algorithm | ε | seeds | social welfare | max exploitability (eq. 15) | compliance rate | revenue | iterations with λ̄ > 0 |",
+      "|---|---|---|---|---|---|---|---|"]
+points = []
+for k in keys:
+    runs = [load(d) for d in groups[k]]
+    sw = [r["social_welfare"] for r in runs]
+    ex = [r["max_exploitability"] for r in runs]
+    rev = [r["revenue"] for r in runs]
+    algo, eps = k
+    if eps is None:
+        compliance, binding = "/", "/"
+    else:
+        compliance = f"{100 * sum(x <= float(eps) for x in ex) / len(ex):.0f}%"
+        it = [row for d in groups[k] for row in train_rows(d)]
+        binding = f"{100 * sum(float(r['lambda_bar']) > 0 for r in it) / max(len(it), 1):.0f}%"
+    t1.append(f"| {algo} | {eps or '/'} | {len(runs)} | {mean_std(sw, 1)} | {mean_std(ex, 4)} | {compliance} | {mean_std(rev, 1)} | {binding} |")
+    points.append((algo, eps, statistics.mean(ex), statistics.mean(sw)))
+open(os.path.join(out, "table1.md"), "w").write("\n".join(t1) + "\n")
+print("\n".join(t1))
+
+# --- the plot: social welfare against max exploitability, one marker per (algorithm, ε) -------------
+if points:
+    W, H, L, R, T, B = 640, 400, 80, 150, 30, 50
+    xs = [p[2] for p in points]
+    ys = [p[3] for p in points]
+    x0, x1 = 0.0, max(xs) * 1.1 or 1.0
+    y0, y1 = min(ys), max(ys)
+    pad = (y1 - y0) * 0.1 or 1.0
+    y0, y1 = y0 - pad, y1 + pad
+    X = lambda x: L + (x - x0) / (x1 - x0) * (W - L - R)
+    Y = lambda y: H - B - (y - y0) / (y1 - y0) * (H - T - B)
+    colors = {"independent": "#1f77b4", "cooperative": "#2ca02c", "bpg_zero": "#ff7f0e", "bpg": "#d62728"}
+    s = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{W}' height='{H}' font-family='sans-serif' font-size='11'>",
+         "<rect width='100%' height='100%' fill='white'/>",
+         f"<text x='{(W - R + L) / 2}' y='18' text-anchor='middle' font-size='13'>bpg-100: social welfare vs max exploitability (means over seeds)</text>",
+         f"<rect x='{L}' y='{T}' width='{W - L - R}' height='{H - T - B}' fill='none' stroke='#444'/>"]
+    for k in range(6):
+        x = x0 + k * (x1 - x0) / 5
+        y = y0 + k * (y1 - y0) / 5
+        s.append(f"<text x='{X(x):.1f}' y='{H - B + 16}' text-anchor='middle'>{x:.3f}</text>")
+        s.append(f"<text x='{L - 6}' y='{Y(y) + 4:.1f}' text-anchor='end'>{y:.0f}</text>"
+                 f"<line x1='{L}' y1='{Y(y):.1f}' x2='{W - R}' y2='{Y(y):.1f}' stroke='#eee'/>")
+    s.append(f"<text x='{(W - R + L) / 2}' y='{H - 12}' text-anchor='middle'>max exploitability / social welfare (eq. 15)</text>")
+    s.append(f"<text transform='translate(16,{(H - B + T) / 2}) rotate(-90)' text-anchor='middle'>social welfare</text>")
+    for algo, eps, x, y in points:
+        c = colors[algo]
+        s.append(f"<circle cx='{X(x):.1f}' cy='{Y(y):.1f}' r='4' fill='{c}'/>")
+        if eps is not None:
+            s.append(f"<text x='{X(x) + 6:.1f}' y='{Y(y) - 5:.1f}' fill='{c}' font-size='9'>ε={eps}</text>")
+    for i, (name, c) in enumerate(colors.items()):
+        s.append(f"<circle cx='{W - R + 17}' cy='{T + 13 + 16 * i}' r='4' fill='{c}'/><text x='{W - R + 27}' y='{T + 17 + 16 * i}'>{name}</text>")
+    s.append("</svg>")
+    open(os.path.join(out, "table1.svg"), "w").write("\n".join(s) + "\n")
+
+# --- Table 3 ----------------------------------------------------------------------------------------
+t3run = load("t3-bpg10")
+if t3run:
+    pa = t3run["per_agent"]
+    n = len(pa["unified_solution_return"])
+    head = "| agent | " + " | ".join(str(i + 1) for i in range(n)) + " |"
+    t3 = [head, "|---" * (n + 1) + "|",
+          "| R(x*) | " + " | ".join(f"{v:.1f}" for v in pa["unified_solution_return"]) + " |",
+          "| R* (best response) | " + " | ".join(f"{v:.1f}" for v in pa["best_response_return"]) + " |",
+          "| R(x*)/R* | " + " | ".join(f"{100 * v:.1f}%" for v in pa["unified_ratio"]) + " |"]
+    open(os.path.join(out, "table3.md"), "w").write("\n".join(t3) + "\n")
+    print("\n" + "\n".join(t3))
+
+# --- iteration time against N -----------------------------------------------------------------------
+tm = ["| N agents | rollout batch E | s per BPG iteration (iterations 2-3) | ms per iteration per agent |", "|---|---|---|---|"]
+for n in (10, 100, 1000):
+    rows = train_rows(f"timing-n{n}")
+    if len(rows) >= 2:
+        t = statistics.mean(float(r["seconds"]) for r in rows[1:])
+        tm.append(f"| {n} | 32 | {t:.3f} | {1000 * t / n:.2f} |")
+open(os.path.join(out, "timing.md"), "w").write("\n".join(tm) + "\n")
+print("\n" + "\n".join(tm))
