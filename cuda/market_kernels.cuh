@@ -427,15 +427,11 @@ __global__ void pass_cost_kernel(MarketView v) {
 // The decision at the top of each pass of cpu_backend.cpp auctionnet_overspend (or the truncate
 // rule): one block per env ORs its agents' overspend flags.
 __global__ void env_decide_kernel(MarketView v, bool auctionnet_rule) {
-  __shared__ int any_over;
   const int e = blockIdx.x;
   if (v.env_done[e]) return;  // uniform per block
-  if (threadIdx.x == 0) any_over = 0;
-  __syncthreads();
   int mine = 0;
   for (int i = threadIdx.x; i < v.N; i += blockDim.x) mine |= v.over[static_cast<std::size_t>(e) * v.N + i];
-  if (mine) any_over = 1;  // benign: every writer stores 1
-  __syncthreads();
+  const int any_over = __syncthreads_or(mine);
   if (threadIdx.x != 0) return;
   if (!any_over) {
     v.env_mode[e] = kEnvIdle;
