@@ -159,6 +159,42 @@ class CudaBackend final : public Backend {
     return st_;
   }
 
+  // See time_auction_kernel() in cuda_backend.hpp.
+  AuctionKernelTiming time_first_pass(const float* multipliers, int repeats) {
+    const cudaStream_t stream = ctx_.stream();
+    d_multiplier_in_.upload(multipliers, static_cast<std::size_t>(E_) * N_, stream);
+    const MarketView v = view(0);
+    prepare_agents_kernel<<<grid_for(static_cast<std::int64_t>(E_) * N_, kElementThreads), kElementThreads, 0, stream>>>(v);
+    BIDSIM_CUDA_CHECK_LAUNCH("prepare_agents_kernel");
+    launch_auction(v, true);  // warm-up
+    cudaEvent_t start, stop;
+    BIDSIM_CUDA_CHECK(cudaEventCreate(&start));
+    BIDSIM_CUDA_CHECK(cudaEventCreate(&stop));
+    BIDSIM_CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int r = 0; r < repeats; ++r) launch_auction(v, true);
+    BIDSIM_CUDA_CHECK(cudaEventRecord(stop, stream));
+    BIDSIM_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    BIDSIM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    AuctionKernelTiming timing;
+    timing.milliseconds = ms / repeats;
+    const std::int64_t M = impression_offset_[E_];
+    const std::int64_t rows = s_.values.model == ValueModel::file
+        ? s_.values.file.row_offset[s_.values.file.step_offset[0] + st_.impressions[0]] - s_.values.file.row_offset[s_.values.file.step_offset[0]]
+        : M * C_;
+    timing.bids = s_.values.model == ValueModel::file ? rows * E_ : rows;
+    // Reads: each candidate row (file: agent + value), the row offsets, multiplier + active per
+    // (env, agent), AuctionNet's per-agent mean/std; writes: the outcomes and the bid counts.
+    std::int64_t bytes = static_cast<std::int64_t>(E_) * N_ * (sizeof(float) + 1 + 2 * sizeof(std::int32_t)) +
+                         M * S_ * static_cast<std::int64_t>(sizeof(SlotOutcome));
+    if (s_.values.model == ValueModel::file) bytes += timing.bids * 8 + (M + E_) * 8;
+    if (s_.values.model == ValueModel::auctionnet) bytes += static_cast<std::int64_t>(E_) * N_ * 8;
+    timing.bytes = bytes;
+    return timing;
+  }
+
   DeviceTensorView device_tensor(MarketTensor which) override {
     DeviceTensorView view;
     view.stream = ctx_.stream();
@@ -545,6 +581,12 @@ class CudaBackend final : public Backend {
 };
 
 }  // namespace
+
+AuctionKernelTiming time_auction_kernel(const Scenario& scenario, const float* multipliers, int repeats) {
+  if (device_count() == 0) throw UsageError("time_auction_kernel: no CUDA device is available on this machine");
+  CudaBackend backend(scenario);
+  return backend.time_first_pass(multipliers, repeats > 0 ? repeats : 1);
+}
 
 std::unique_ptr<Backend> make_cuda_backend(const Scenario& scenario) {
   if (device_count() == 0) throw UsageError("--device cuda: no CUDA device is available on this machine");
