@@ -204,7 +204,7 @@ bidsim::Scenario scaling_market(int agents) {
   const bool sparse = agents >= 100000;
   const int impressions = std::max(agents, 10000);
   std::string yaml = "name: scaling\nmarket: {envs: 1, steps: 4}\nagents: {count: " + std::to_string(agents) +
-                     ", categories: 8, budget: {uniform: [5, 50]}, value_scale: {uniform: [0.5, 1.5]}}\n"
+                     ", categories: 8, budget: {uniform: [20, 200]}, value_scale: {uniform: [0.5, 1.5]}}\n"
                      "impressions: {per_step: " + std::to_string(impressions) + "}\n"
                      "values: {model: procedural, distribution: lognormal, sigma: 0.6, cross_category: 0.3}\n"
                      "mechanism: {type: gsp, slots: 3, exposure: [1, 0.8, 0.6], reserve: 0.01}\n"
