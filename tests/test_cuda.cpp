@@ -166,7 +166,7 @@ std::string random_market_yaml(std::mt19937& rng, int N, int M, bool sparse, boo
 
 }  // namespace
 
-TEST_CASE("Device::cuda without a device is a clear UsageError; auto falls back to the CPU", "[cuda]") {
+TEST_CASE("Device::cuda without a device is a clear UsageError and auto falls back to the CPU", "[cuda]") {
   const Scenario s = bidsim::load_scenario(scenario_path("default.yaml"));
   if (bidsim::cuda_device_present()) {
     Simulator automatic(s, Device::automatic);
