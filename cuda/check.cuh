@@ -1,5 +1,5 @@
 // Throwing CUDA error check with file:line, the call text and the error name; a non-throwing
-// variant for destructors. Only for .cu files.
+// variant for destructors; a launch check after every kernel launch. Only for .cu files.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -24,3 +24,7 @@
       std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,           \
                    cudaGetErrorName(bidsim_status_));                                     \
   } while (0)
+
+// After `kernel<<<...>>>(...)`: reports a bad configuration at the launch site (asynchronous
+// faults surface at the next synchronizing call, which is checked too).
+#define BIDSIM_CUDA_CHECK_LAUNCH(name) BIDSIM_CUDA_CHECK(cudaPeekAtLastError())

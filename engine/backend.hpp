@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
+#include "engine/device_view.hpp"
+#include "engine/errors.hpp"
 #include "engine/market_state.hpp"
 
 namespace bidsim {
@@ -16,8 +19,20 @@ class Backend {
   virtual void reset(std::uint64_t episode) = 0;
   // Runs one step with bid multipliers a_{e,i} ([E][N], host memory); negative values act as 0.
   virtual void step(const float* multipliers) = 0;
-  // Host view of the state after the last reset/step.
+  // Host view of the state after the last reset/step (a device backend copies it when asked).
   virtual const MarketState& state() = 0;
+  // Next step to run (0..T), without materializing the host state.
+  virtual int step_index() const = 0;
+
+  // Device-resident backends only (the CPU backend refuses): zero-copy views of the per-step
+  // buffers, and a step that reads its multipliers from MarketTensor::multipliers on the device.
+  virtual bool device_resident() const { return false; }
+  virtual DeviceTensorView device_tensor(MarketTensor) {
+    throw UsageError(std::string("device tensors: the ") + name() + " backend keeps its state in host memory");
+  }
+  virtual void step_on_device() {
+    throw UsageError(std::string("step_on_device: the ") + name() + " backend keeps its state in host memory");
+  }
 };
 
 }  // namespace bidsim

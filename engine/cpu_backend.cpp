@@ -94,6 +94,7 @@ class CpuBackend final : public Backend {
 
   const char* name() const override { return "cpu"; }
   const MarketState& state() override { return st_; }
+  int step_index() const override { return st_.step; }
 
   void reset(std::uint64_t episode) override {
     const int E = st_.envs, N = st_.agents, T = st_.steps;
@@ -195,11 +196,6 @@ class CpuBackend final : public Backend {
     }
   }
 
-  int impression_category(std::uint32_t genv, int t, int j) const {
-    if (s_.agents.categories <= 1) return 0;
-    const Draw d = draw(s_.seed, Purpose::impression_category, genv, t, j, 0);
-    return static_cast<int>(uniform_below(d[0], s_.agents.categories));
-  }
 
   // Value of `agent` for impression j from its value word.
   float value_of(int e, int t, int agent, int category, std::uint32_t word) const {
@@ -207,10 +203,8 @@ class CpuBackend final : public Backend {
       const std::size_t k = (static_cast<std::size_t>(e) * st_.steps + t) * st_.agents + agent;
       return auctionnet_pvalue(an_.mean[k], an_.std_dev[k], word);
     }
-    const ProceduralValues& p = s_.values.procedural;
-    float v = value_scale_[agent] * procedural_noise(p.distribution, sigma_, word);
-    if (s_.agents.category[agent] != category) v *= cross_category_;
-    return v;
+    return procedural_value(value_scale_[agent], s_.agents.category[agent], category,
+                            s_.values.procedural.distribution, sigma_, cross_category_, word);
   }
 
   // Draws impression j's candidates and values (inactive agents get 0) into row storage.
@@ -222,7 +216,7 @@ class CpuBackend final : public Backend {
       return {&f.agent[begin], &f.value[begin], static_cast<int>(end - begin)};
     }
     float* value = cache_values_ ? &w.value_cache[static_cast<std::size_t>(j) * C_] : w.cand_value.data();
-    const int category = needs_category_ ? impression_category(genv, t, j) : 0;
+    const int category = needs_category_ ? impression_category(s_.seed, genv, t, j, s_.agents.categories) : 0;
     if (s_.candidates.mode == CandidateMode::dense) {
       const int N = st_.agents;
       const std::uint8_t* active = w.active.data();

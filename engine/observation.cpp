@@ -37,26 +37,18 @@ ObservationContext ObservationContext::from(const Scenario& s) {
   return ctx;
 }
 
+AgentObservationStatics ObservationContext::statics(int i) const {
+  const bool bounded = std::isfinite(budget[i]);
+  return {category[i], value_scale[i], budget_level[i], cpa_level[i],
+          bounded && budget[i] > 0 ? budget[i] : 1.0, bounded};
+}
+
 void write_observations(const ObservationContext& ctx, MarketState& st, int e, int step) {
-  const int N = st.agents, T = st.steps, t = step;
-  for (int i = 0; i < N; ++i) {
+  for (int i = 0; i < st.agents; ++i) {
     const std::size_t a = st.index(e, i);
-    float* o = &st.observation[a * kObservationWidth];
-    const bool bounded = std::isfinite(ctx.budget[i]);
-    const double budget = bounded && ctx.budget[i] > 0 ? ctx.budget[i] : 1.0;
-    const double elapsed = double(t) / T;
-    o[kObsTimeLeft] = float(T - t) / float(T);
-    o[kObsBudgetLeft] = bounded ? float(st.remaining_budget[a] / budget) : 1.0f;
-    o[kObsLastWinRate] = st.step_bid_count[a] > 0 ? float(st.step_wins[a]) / float(st.step_bid_count[a]) : 0.0f;
-    o[kObsLastSpendShare] = float(st.step_cost[a] / budget);
-    o[kObsLastValueShare] = float(st.step_value[a] / budget);
-    o[kObsLastPricePerWin] = st.step_wins[a] > 0 ? float(st.step_cost[a] / st.step_wins[a]) : 0.0f;
-    o[kObsMeanWinRate] = st.bid_count[a] > 0 ? float(double(st.wins[a]) / double(st.bid_count[a])) : 0.0f;
-    o[kObsSpendPace] = t > 0 && bounded ? float((st.cost[a] / budget) / elapsed) : 1.0f;
-    o[kObsCategory] = ctx.category[i];
-    o[kObsValueScale] = ctx.value_scale[i];
-    o[kObsBudgetLevel] = ctx.budget_level[i];
-    o[kObsCpaTarget] = ctx.cpa_level[i];
+    const AgentObservationState s{st.remaining_budget[a], st.step_cost[a], st.step_value[a], st.cost[a],
+                                  st.step_wins[a], st.step_bid_count[a], st.wins[a], st.bid_count[a]};
+    observe_agent(ctx.statics(i), s, step, st.steps, &st.observation[a * kObservationWidth]);
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include "engine/config_types.hpp"
 #include "engine/market_state.hpp"
+#include "engine/observation_physics.hpp"
 
 namespace bidsim {
 
@@ -17,6 +18,7 @@ struct ObservationContext {
   std::vector<double> budget;      // [N] initial budgets
 
   static ObservationContext from(const Scenario& scenario);
+  AgentObservationStatics statics(int agent) const;  // what observe_agent needs of agent's context
 };
 
 // Writes observations of env `e` as seen before step `step` (state.step unless a step is in flight).

@@ -8,6 +8,7 @@
 
 #include "engine/config_types.hpp"
 #include "engine/host_device.hpp"
+#include "engine/portable_math.hpp"
 #include "engine/rng.hpp"
 
 namespace bidsim {
@@ -154,12 +155,12 @@ BIDSIM_HD double normal_quantile(double p) {
   if (p <= 0.0) return -HUGE_VAL;
   if (p >= 1.0) return HUGE_VAL;
   if (p < p_low) {
-    const double q = sqrt(-2.0 * log(p));
+    const double q = sqrt(-2.0 * portable_log(p));
     return (((((c0 * q + c1) * q + c2) * q + c3) * q + c4) * q + c5) /
            ((((d0 * q + d1) * q + d2) * q + d3) * q + 1.0);
   }
   if (p > 1.0 - p_low) {
-    const double q = sqrt(-2.0 * log(1.0 - p));
+    const double q = sqrt(-2.0 * portable_log(1.0 - p));
     return -(((((c0 * q + c1) * q + c2) * q + c3) * q + c4) * q + c5) /
            ((((d0 * q + d1) * q + d2) * q + d3) * q + 1.0);
   }
@@ -190,10 +191,28 @@ BIDSIM_HD float clamp01(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x
 BIDSIM_HD float procedural_noise(ProceduralDistribution dist, float sigma, std::uint32_t word) {
   switch (dist) {
     case ProceduralDistribution::uniform: return 2.0f * uniform_open24(word);
-    case ProceduralDistribution::exponential: return -logf(uniform_open24(word));
+    case ProceduralDistribution::exponential: return -portable_logf(uniform_open24(word));
     case ProceduralDistribution::lognormal:
-    default: return expf(sigma * standard_normal(word) - 0.5f * sigma * sigma);
+    default: return portable_expf(sigma * standard_normal(word) - 0.5f * sigma * sigma);
   }
+}
+
+// Procedural value of `agent` for an impression of `impression_category` from its value word
+// (both backends): advertiser size x mean-1 noise, scaled down for another category's impression.
+BIDSIM_HD float procedural_value(float value_scale, int agent_category, int impression_category,
+                                 ProceduralDistribution dist, float sigma, float cross_category,
+                                 std::uint32_t word) {
+  float v = value_scale * procedural_noise(dist, sigma, word);
+  if (agent_category != impression_category) v *= cross_category;
+  return v;
+}
+
+// Category of impression j (0 with a single category): one counter-based draw.
+BIDSIM_HD int impression_category(std::uint64_t seed, std::uint32_t genv, int t, int j, int categories) {
+  if (categories <= 1) return 0;
+  const Draw d = draw(seed, Purpose::impression_category, genv, static_cast<std::uint32_t>(t),
+                      static_cast<std::uint32_t>(j), 0);
+  return static_cast<int>(uniform_below(d[0], static_cast<std::uint32_t>(categories)));
 }
 
 // AuctionNet pValue of one (impression, agent): N(mean, std) clipped to [0, 1].

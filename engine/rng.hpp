@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "engine/host_device.hpp"
+#include "engine/portable_math.hpp"
 
 namespace bidsim {
 
@@ -57,10 +58,11 @@ BIDSIM_HD float uniform_open24(std::uint32_t word) {
 // Standard normal from ONE word by inversion: z = sqrt(2) erfinv(2u - 1), with Giles' single-precision
 // erfinv ("Approximating the erfinv function", GPU Computing Gems, 2011). One log instead of
 // Box-Muller's log + sqrt + sincos, and one word instead of two, so a Philox call serves four draws.
+// The log is portable_logf so host and device draw the same bits (portable_math.hpp).
 BIDSIM_HD float standard_normal(std::uint32_t word) {
   const float u = uniform_open24(word);
   const float x = 2.0f * u - 1.0f;
-  float w = -logf(4.0f * u * (1.0f - u));  // = -log((1 - x)(1 + x)) without cancellation
+  float w = -portable_logf(4.0f * u * (1.0f - u));  // = -log((1 - x)(1 + x)) without cancellation
   float p;
   if (w < 5.0f) {
     w = w - 2.5f;

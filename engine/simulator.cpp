@@ -4,6 +4,7 @@
 #include "engine/cpu_backend.hpp"
 
 #ifdef BIDSIM_HAVE_CUDA
+#include "cuda/cuda_backend.hpp"
 #include "cuda/device.hpp"
 #endif
 
@@ -34,15 +35,18 @@ bool cuda_device_present() {
 
 namespace {
 
-// `auto` picks the CPU backend until the CUDA market step exists (cuda/, a later issue); an
-// explicit `cuda` says plainly why it cannot run.
+// `cuda` builds the CUDA backend or says plainly why it cannot; `auto` picks it when this build has
+// it and a device is present, else the CPU backend.
 std::unique_ptr<Backend> make_backend(const Scenario& scenario, Device device, int threads) {
   if (device == Device::cuda) {
     if (!cuda_backend_built())
       throw UsageError("--device cuda: this bidsim was built without the CUDA backend (no nvcc at configure time)");
     if (!cuda_device_present()) throw UsageError("--device cuda: no CUDA device is available on this machine");
-    throw UsageError("--device cuda: the CUDA market backend is not implemented in this version; use --device cpu");
   }
+#ifdef BIDSIM_HAVE_CUDA
+  if (device == Device::cuda || (device == Device::automatic && cuda_device_present()))
+    return cuda::make_cuda_backend(scenario);
+#endif
   return make_cpu_backend(scenario, threads);
 }
 
@@ -67,6 +71,11 @@ void Simulator::step(const float* multipliers) {
   backend_->step(multipliers);
 }
 
-bool Simulator::done() { return backend_->state().step >= backend_->state().steps; }
+bool Simulator::done() { return backend_->step_index() >= scenario_.market.steps; }
+
+void Simulator::step_on_device() {
+  if (done()) throw std::logic_error("Simulator::step_on_device: the episode is over; call reset()");
+  backend_->step_on_device();
+}
 
 }  // namespace bidsim

@@ -36,7 +36,16 @@ class Simulator {
   // One step with multipliers [E][N]; throws std::logic_error after the last step.
   void step(const float* multipliers);
   bool done();
+  // Host copy of the state (a device backend copies it from the device only when asked).
   const MarketState& state() { return backend_->state(); }
+  int step_index() const { return backend_->step_index(); }
+
+  // Device-resident backends (cuda): zero-copy views of the per-step buffers (device_view.hpp) and a
+  // step that reads the multipliers already written into MarketTensor::multipliers. The CPU backend
+  // throws UsageError.
+  bool device_resident() const { return backend_->device_resident(); }
+  DeviceTensorView device_tensor(MarketTensor which) { return backend_->device_tensor(which); }
+  void step_on_device();
 
  private:
   const Scenario scenario_;  // owned copy: the backend keeps a reference to it

@@ -1,0 +1,307 @@
+// CUDA backend throughput, timed with CUDA events (manual time): the auction kernel's bytes/s as a
+// fraction of the device-to-device copy bandwidth measured in the same run, a whole AuctionNet-preset
+// episode, and a scaling sweep N = 1e3 .. 1e6 (sparse candidates from 1e5) in agent-steps/s and bid
+// evaluations/s with peak device memory, next to the CPU backend on the same arguments. Each
+// benchmark skips with a message when no device is present. BIDSIM_PEER_DUMP=path also writes the
+// inputs and outputs of one market step for bench/peers/torch_market.py.
+#include <benchmark/benchmark.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_backend.hpp"
+#include "engine/policies.hpp"
+#include "engine/scenario.hpp"
+#include "engine/simulator.hpp"
+
+namespace {
+
+std::string scenario_path(const char* name) { return std::string(BIDSIM_SOURCE_DIR) + "/scenarios/" + name; }
+
+bool skip_without_device(benchmark::State& state) {
+  if (bidsim::cuda_device_present()) return false;
+  state.SkipWithError("no CUDA device: skipped");
+  return true;
+}
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) {
+    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(status));
+    std::exit(1);
+  }
+}
+
+// Device memory in use now (total - free), bytes.
+double device_memory_used() {
+  std::size_t free_bytes = 0, total_bytes = 0;
+  check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+  return static_cast<double>(total_bytes - free_bytes);
+}
+
+// Device-to-device copy bandwidth, bytes read + written per second (1 GiB buffers, median of 10).
+double copy_bandwidth() {
+  static double measured = 0;
+  if (measured > 0) return measured;
+  const std::size_t bytes = std::size_t{1} << 30;
+  void *a = nullptr, *b = nullptr;
+  check(cudaMalloc(&a, bytes), "cudaMalloc");
+  check(cudaMalloc(&b, bytes), "cudaMalloc");
+  check(cudaMemset(a, 1, bytes), "cudaMemset");
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  check(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice), "warm-up copy");
+  std::vector<float> ms(10);
+  for (float& x : ms) {
+    cudaEventRecord(start);
+    cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    cudaEventElapsedTime(&x, start, stop);
+  }
+  std::sort(ms.begin(), ms.end());
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaFree(a);
+  cudaFree(b);
+  measured = 2.0 * bytes / (ms[ms.size() / 2] * 1e-3);
+  return measured;
+}
+
+void BM_DeviceCopyBandwidth(benchmark::State& state) {
+  if (skip_without_device(state)) return;
+  for (auto _ : state) state.SetIterationTime(2.0 * (std::size_t{1} << 30) / copy_bandwidth());
+  state.counters["bytes/s"] = copy_bandwidth();
+}
+BENCHMARK(BM_DeviceCopyBandwidth)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// A file-valued market built in memory (no CSV): M impressions of K candidates each, values
+// continuous in (0, 1), one step. The auction reads 8 bytes per candidate: a memory-bound kernel.
+bidsim::Scenario file_market(int agents, int impressions, int candidates, int slots, std::uint32_t seed) {
+  bidsim::Scenario s = bidsim::parse_scenario(
+      "name: file-bench\nmarket: {envs: 1, steps: 1}\nagents: {count: " + std::to_string(agents) +
+          ", budget: .inf}\nmechanism: {type: " + (slots > 1 ? "gsp" : "second_price") +
+          ", slots: " + std::to_string(slots) + ", reserve: 0.01}\nbudget: {overspend: truncate}\n",
+      "file-bench");
+  bidsim::FileValues& f = s.values.file;
+  s.values.model = bidsim::ValueModel::file;
+  f.impressions = {impressions};
+  f.step_offset = {0, impressions};
+  f.row_offset.resize(static_cast<std::size_t>(impressions) + 1);
+  f.agent.resize(static_cast<std::size_t>(impressions) * candidates);
+  f.value.resize(f.agent.size());
+  f.max_candidates = candidates;
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> value(0.001f, 1.0f);
+  for (int j = 0; j <= impressions; ++j) f.row_offset[j] = static_cast<std::int64_t>(j) * candidates;
+  for (std::size_t r = 0; r < f.agent.size(); ++r) {
+    // Distinct agents per row: a random start and a stride coprime with the agent count.
+    const std::size_t j = r / candidates, k = r % candidates;
+    f.agent[r] = static_cast<std::int32_t>((j * 2654435761u + k * 97u) % static_cast<std::size_t>(agents));
+    f.value[r] = value(rng);
+  }
+  return s;
+}
+
+void BM_AuctionKernel(benchmark::State& state) {
+  if (skip_without_device(state)) return;
+  const int candidates = static_cast<int>(state.range(0)), slots = static_cast<int>(state.range(1));
+  const int agents = 4099;  // prime, so the stride in file_market gives distinct agents per row
+  const bidsim::Scenario s = file_market(agents, 1 << 21, candidates, slots, 7);
+  const std::vector<float> multipliers(agents, 1.0f);
+  bidsim::cuda::AuctionKernelTiming timing;
+  for (auto _ : state) {
+    timing = bidsim::cuda::time_auction_kernel(s, multipliers.data(), 20);
+    state.SetIterationTime(timing.milliseconds * 1e-3);
+  }
+  const double rate = timing.bytes / (timing.milliseconds * 1e-3);
+  state.counters["bytes/s"] = rate;
+  state.counters["copy_bytes/s"] = copy_bandwidth();
+  state.counters["fraction_of_copy"] = rate / copy_bandwidth();
+  state.counters["bids/s"] = timing.bids / (timing.milliseconds * 1e-3);
+}
+BENCHMARK(BM_AuctionKernel)->ArgNames({"candidates", "slots"})->Args({32, 1})->Args({32, 3})->Args({128, 3})
+    ->UseManualTime()->Iterations(3)->Unit(benchmark::kMicrosecond);
+
+// The procedural dense auction probe on the AuctionNet preset's first tick (compute-bound: values
+// are drawn, not read; bytes/s is reported for completeness).
+void BM_AuctionKernelAuctionNet(benchmark::State& state) {
+  if (skip_without_device(state)) return;
+  const bidsim::Scenario s = bidsim::load_scenario(scenario_path("auctionnet.yaml"), {"market.envs=64"});
+  const std::vector<float> multipliers(static_cast<std::size_t>(s.market.envs) * s.agents.count, 100.0f);
+  bidsim::cuda::AuctionKernelTiming timing;
+  for (auto _ : state) {
+    timing = bidsim::cuda::time_auction_kernel(s, multipliers.data(), 20);
+    state.SetIterationTime(timing.milliseconds * 1e-3);
+  }
+  state.counters["bids/s"] = timing.bids / (timing.milliseconds * 1e-3);
+  state.counters["fraction_of_copy"] = timing.bytes / (timing.milliseconds * 1e-3) / copy_bandwidth();
+}
+BENCHMARK(BM_AuctionKernelAuctionNet)->UseManualTime()->Iterations(3)->Unit(benchmark::kMicrosecond);
+
+// Whole AuctionNet-preset episodes on the device. policies=host: the built-in policies act on the
+// host state every step (the `simulate` path, a state copy per step); policies=device: constant
+// CPA-style multipliers written once into the device view, T steps with no host round trip.
+void BM_CudaAuctionNetEpisode(benchmark::State& state) {
+  if (skip_without_device(state)) return;
+  const bool host_policies = state.range(0) == 1;
+  const bidsim::Scenario s = bidsim::load_scenario(scenario_path("auctionnet.yaml"));
+  bidsim::Simulator sim(s, bidsim::Device::cuda);
+  bidsim::BuiltinPolicies policies(s);
+  std::vector<float> multipliers(static_cast<std::size_t>(s.market.envs) * s.agents.count, 80.0f);
+  const bidsim::DeviceTensorView in = sim.device_tensor(bidsim::MarketTensor::multipliers);
+  const cudaStream_t stream = static_cast<cudaStream_t>(in.stream);
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::uint64_t episode = 0;
+  double impressions = 0, passes = 0;
+  for (auto _ : state) {
+    sim.reset(episode++);
+    policies.reset();
+    check(cudaMemcpyAsync(in.data, multipliers.data(), multipliers.size() * sizeof(float), cudaMemcpyHostToDevice, stream),
+          "multipliers");
+    check(cudaStreamSynchronize(stream), "sync");
+    cudaEventRecord(start, stream);
+    while (!sim.done()) {
+      if (host_policies) {
+        policies.act(sim.state(), multipliers.data());
+        sim.step(multipliers.data());
+      } else {
+        sim.step_on_device();
+      }
+    }
+    cudaEventRecord(stop, stream);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms * 1e-3);
+    const bidsim::MarketState& st = sim.state();
+    for (std::size_t k = 0; k < st.impressions.size(); ++k) {
+      impressions += st.impressions[k];
+      passes += st.passes[k];
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  state.counters["auctions/s"] = benchmark::Counter(impressions, benchmark::Counter::kIsRate);
+  state.counters["passes/step"] = passes / (state.iterations() * s.market.steps);
+}
+BENCHMARK(BM_CudaAuctionNetEpisode)->ArgName("host_policies")->Arg(0)->Arg(1)->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The scaling market: E = 1, T = 4, M = max(N, 1e4) impressions per step, finite budgets (the
+// AuctionNet overspend rule runs), dense up to 1e4 agents, sparse K = 32 within category above.
+bidsim::Scenario scaling_market(int agents) {
+  const bool sparse = agents >= 100000;
+  const int impressions = std::max(agents, 10000);
+  std::string yaml = "name: scaling\nmarket: {envs: 1, steps: 4}\nagents: {count: " + std::to_string(agents) +
+                     ", categories: 8, budget: {uniform: [20, 200]}, value_scale: {uniform: [0.5, 1.5]}}\n"
+                     "impressions: {per_step: " + std::to_string(impressions) + "}\n"
+                     "values: {model: procedural, distribution: lognormal, sigma: 0.6, cross_category: 0.3}\n"
+                     "mechanism: {type: gsp, slots: 3, exposure: [1, 0.8, 0.6], reserve: 0.01}\n"
+                     "budget: {floor: 0.1, overspend: auctionnet}\n";
+  if (sparse) yaml += "candidates: {mode: sparse, per_impression: 32, within_category: true}\n";
+  return bidsim::parse_scenario(yaml, "scaling");
+}
+
+void run_scaling(benchmark::State& state, bidsim::Device device) {
+  const int agents = static_cast<int>(state.range(0));
+  const bidsim::Scenario s = scaling_market(agents);
+  const double before = device == bidsim::Device::cuda ? device_memory_used() : 0;
+  bidsim::Simulator sim(s, device, 0);
+  std::vector<float> multipliers(static_cast<std::size_t>(agents), 0.8f);
+  double peak = 0, bids = 0;
+  const int candidates = s.candidates.mode == bidsim::CandidateMode::sparse ? s.candidates.per_impression : agents;
+  std::uint64_t episode = 0;
+  for (auto _ : state) {
+    sim.reset(episode++);
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!sim.done()) sim.step(multipliers.data());
+    const bidsim::MarketState& st = sim.state();  // waits for the device
+    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (device == bidsim::Device::cuda) peak = std::max(peak, device_memory_used() - before);
+    for (int x : st.impressions) bids += static_cast<double>(x) * candidates;
+  }
+  const double steps = static_cast<double>(state.iterations()) * s.market.steps;
+  state.counters["agent_steps/s"] = benchmark::Counter(steps * agents, benchmark::Counter::kIsRate);
+  state.counters["bid_evals/s"] = benchmark::Counter(bids, benchmark::Counter::kIsRate);
+  if (device == bidsim::Device::cuda) state.counters["device_MiB"] = peak / (1 << 20);
+}
+
+// Wall time around T steps, ending with the state copy (the device work is synchronized by it).
+void BM_CudaScaling(benchmark::State& state) {
+  if (skip_without_device(state)) return;
+  run_scaling(state, bidsim::Device::cuda);
+}
+BENCHMARK(BM_CudaScaling)->ArgName("agents")->Arg(1000)->Arg(10000)->Arg(100000)->Arg(1000000)
+    ->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void BM_CpuScaling(benchmark::State& state) { run_scaling(state, bidsim::Device::cpu); }
+BENCHMARK(BM_CpuScaling)->ArgName("agents")->Arg(1000)->Arg(10000)->Arg(100000)->Arg(1000000)
+    ->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// One market step for the PyTorch peer: the file market's inputs and the CUDA backend's per-agent
+// outputs, plus its step time (CUDA events, median of 20), written to $BIDSIM_PEER_DUMP.
+void BM_PeerStep(benchmark::State& state) {
+  if (skip_without_device(state)) return;
+  const int agents = 4099, impressions = 1 << 18, candidates = 32, slots = 3;
+  const bidsim::Scenario s = file_market(agents, impressions, candidates, slots, 11);
+  std::vector<float> multipliers(agents);
+  std::mt19937 rng(5);
+  for (float& m : multipliers) m = std::uniform_real_distribution<float>(0.5f, 1.5f)(rng);
+  bidsim::Simulator sim(s, bidsim::Device::cuda);
+  const bidsim::DeviceTensorView in = sim.device_tensor(bidsim::MarketTensor::multipliers);
+  const cudaStream_t stream = static_cast<cudaStream_t>(in.stream);
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::vector<float> ms;
+  for (auto _ : state) {
+    sim.reset(0);
+    check(cudaMemcpyAsync(in.data, multipliers.data(), agents * sizeof(float), cudaMemcpyHostToDevice, stream), "in");
+    cudaEventRecord(start, stream);
+    sim.step_on_device();
+    cudaEventRecord(stop, stream);
+    cudaEventSynchronize(stop);
+    float x = 0;
+    cudaEventElapsedTime(&x, start, stop);
+    ms.push_back(x);
+    state.SetIterationTime(x * 1e-3);
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median_ms = ms[ms.size() / 2];
+  state.counters["bids/s"] = static_cast<double>(impressions) * candidates / (median_ms * 1e-3);
+  const char* path = std::getenv("BIDSIM_PEER_DUMP");
+  if (!path) return;
+  // Layout (little-endian): int32 N, M, K, S; float64 reserve; float64 cuda_step_ms;
+  // int32 agent[M*K]; float32 value[M*K]; float32 multiplier[N];
+  // int64 wins[N]; float64 cost[N]; float64 value_won[N]; int32 bid_count[N].
+  const bidsim::MarketState& st = sim.state();
+  std::ofstream out(path, std::ios::binary);
+  const std::int32_t header[4] = {agents, impressions, candidates, slots};
+  const double reserve = s.mechanism.reserve;
+  out.write(reinterpret_cast<const char*>(header), sizeof header);
+  out.write(reinterpret_cast<const char*>(&reserve), sizeof reserve);
+  out.write(reinterpret_cast<const char*>(&median_ms), sizeof median_ms);
+  out.write(reinterpret_cast<const char*>(s.values.file.agent.data()), s.values.file.agent.size() * 4);
+  out.write(reinterpret_cast<const char*>(s.values.file.value.data()), s.values.file.value.size() * 4);
+  out.write(reinterpret_cast<const char*>(multipliers.data()), multipliers.size() * 4);
+  out.write(reinterpret_cast<const char*>(st.wins.data()), st.wins.size() * 8);
+  out.write(reinterpret_cast<const char*>(st.cost.data()), st.cost.size() * 8);
+  out.write(reinterpret_cast<const char*>(st.value.data()), st.value.size() * 8);
+  out.write(reinterpret_cast<const char*>(st.step_bid_count.data()), st.step_bid_count.size() * 4);
+}
+BENCHMARK(BM_PeerStep)->UseManualTime()->Iterations(20)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

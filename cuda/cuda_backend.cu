@@ -1,0 +1,596 @@
+// The CUDA market backend: the whole step on the device, state resident across steps, the host copy
+// made only when state() is asked. Same semantics as engine/cpu_backend.cpp, step for step:
+//   prepare agents -> first auction pass -> overspend rule passes -> conversions -> settle ->
+//   revenue -> observations. Kernels are in market_kernels.cuh; this file sizes buffers and launches.
+#include "cuda/cuda_backend.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cuda/check.cuh"
+#include "cuda/cuda_context.cuh"
+#include "cuda/device.hpp"
+#include "cuda/device_buffer.cuh"
+#include "cuda/market_kernels.cuh"
+#include "cuda/radix_sort.cuh"
+#include "engine/episode_setup.hpp"
+#include "engine/errors.hpp"
+#include "engine/observation.hpp"
+
+namespace bidsim::cuda {
+namespace {
+
+// Bits needed to write x (0 -> 0).
+int bit_width(std::uint64_t x) {
+  int bits = 0;
+  while (x) {
+    ++bits;
+    x >>= 1;
+  }
+  return bits;
+}
+
+unsigned grid_for(std::int64_t n, int block) { return static_cast<unsigned>((n + block - 1) / block); }
+
+constexpr std::size_t kDefaultSharedBytes = 48 * 1024;
+// Bid counting in a per-block shared histogram pays off while it is small; above, global atomics.
+constexpr int kMaxSharedCountAgents = 8192;
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const Scenario& scenario) : s_(scenario) {
+    const int E = s_.market.envs, N = s_.agents.count, T = s_.market.steps, S = s_.mechanism.slots;
+    E_ = E;
+    N_ = N;
+    T_ = T;
+    S_ = S;
+    C_ = candidates_per_impression(s_);
+    const std::uint64_t buckets = static_cast<std::uint64_t>(E) * N * S;
+    if (buckets >= (std::uint64_t{1} << 32) - 1)
+      throw UsageError("--device cuda: market.envs x agents.count x mechanism.slots = " + std::to_string(buckets) +
+                       ", expected below 2^32 for the CUDA backend (use fewer environments per batch)");
+    capacity_ = S + 1 <= 4 ? S + 1 : kMaxSlots + 1;
+    sparse_ = s_.candidates.mode == CandidateMode::sparse && s_.values.model != ValueModel::file;
+    const int K = sparse_ ? s_.candidates.per_impression : 0;
+    shared_bid_count_ = N <= kMaxSharedCountAgents;
+    shared_bytes_ = (static_cast<std::size_t>(shared_bid_count_ ? N : 0) + static_cast<std::size_t>(kAuctionWarpsPerBlock) * K) *
+                    sizeof(std::int32_t);
+    int optin = 0;
+    BIDSIM_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, ctx_.device()));
+    if (shared_bytes_ > static_cast<std::size_t>(optin) && shared_bid_count_) {
+      shared_bid_count_ = false;  // give the sparse rows all the shared memory
+      shared_bytes_ = static_cast<std::size_t>(kAuctionWarpsPerBlock) * K * sizeof(std::int32_t);
+    }
+    if (shared_bytes_ > static_cast<std::size_t>(optin))
+      throw UsageError("--device cuda: candidates.per_impression = " + std::to_string(K) + ", expected at most " +
+                       std::to_string(optin / (kAuctionWarpsPerBlock * sizeof(std::int32_t))) +
+                       " for the CUDA backend (one shared-memory row per warp)");
+    if (shared_bytes_ > kDefaultSharedBytes) raise_shared_limit();
+
+    allocate_constants();
+    allocate_state();
+    reset(0);
+  }
+
+  const char* name() const override { return "cuda"; }
+  int step_index() const override { return st_.step; }
+  bool device_resident() const override { return true; }
+
+  void reset(std::uint64_t episode) override {
+    const int E = E_, N = N_, T = T_;
+    const cudaStream_t stream = ctx_.stream();
+    ctx_.synchronize();  // host staging vectors below may still feed an earlier copy
+    st_.episode = episode;
+    st_.step = 0;
+    std::vector<std::uint32_t> genv(E);
+    for (int e = 0; e < E; ++e) {
+      genv[e] = global_env(episode, s_.market, e);
+      episode_impressions(s_, genv[e], &st_.impressions[static_cast<std::size_t>(e) * T]);
+      if (s_.values.model == ValueModel::auctionnet) auctionnet_episode(s_, genv[e], e, an_);
+    }
+    // Flat impression and auction-tile offsets of every step: [T][E+1].
+    impression_offset_.assign(static_cast<std::size_t>(T) * (E + 1), 0);
+    tile_offset_.assign(static_cast<std::size_t>(T) * (E + 1), 0);
+    std::int64_t max_impressions = 0;
+    for (int t = 0; t < T; ++t) {
+      std::int64_t* io = &impression_offset_[static_cast<std::size_t>(t) * (E + 1)];
+      std::int32_t* to = &tile_offset_[static_cast<std::size_t>(t) * (E + 1)];
+      std::int64_t tiles = 0;
+      for (int e = 0; e < E; ++e) {
+        const std::int64_t M = st_.impressions[static_cast<std::size_t>(e) * T + t];
+        io[e + 1] = io[e] + M;
+        tiles += (M + kImpressionsPerBlock - 1) / kImpressionsPerBlock;
+        if (tiles > INT32_MAX) throw UsageError("--device cuda: too many impressions in one step for the CUDA backend");
+        to[e + 1] = static_cast<std::int32_t>(tiles);
+      }
+      max_impressions = std::max(max_impressions, io[E]);
+    }
+    if (max_impressions * S_ >= INT32_MAX)
+      throw UsageError("--device cuda: " + std::to_string(max_impressions) + " impressions x " + std::to_string(S_) +
+                       " slots in one step, expected below 2^31 for the CUDA backend (fewer environments per batch)");
+    size_step_scratch(max_impressions);
+
+    d_genv_.upload(genv, stream);
+    d_impression_offset_.upload(impression_offset_, stream);
+    d_tile_offset_.upload(tile_offset_, stream);
+    if (s_.values.model == ValueModel::auctionnet) {
+      d_an_mean_.upload(an_.mean, stream);
+      d_an_std_.upload(an_.std_dev, stream);
+      d_an_sigma_mean_.upload(an_.sigma_mean, stream);
+      d_an_bound_lo_.upload(an_.bound_lo, stream);
+      d_an_bound_hi_.upload(an_.bound_hi, stream);
+      d_an_cdf_lo_.upload(an_.cdf_lo, stream);
+      d_an_cdf_hi_.upload(an_.cdf_hi, stream);
+    }
+    std::vector<double> budgets(static_cast<std::size_t>(E) * N);
+    for (int e = 0; e < E; ++e)
+      std::copy(s_.agents.budget.begin(), s_.agents.budget.end(), budgets.begin() + static_cast<std::size_t>(e) * N);
+    d_remaining_.upload(budgets, stream);
+    for (auto* b : {&d_cost_, &d_value_, &d_conversions_, &d_reward_, &d_step_cost_, &d_step_value_,
+                    &d_step_conversions_, &d_step_reward_})
+      b->zero(stream);
+    for (auto* b : {&d_wins_, &d_exposures_, &d_bid_count_}) b->zero(stream);
+    for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_bid_count_, &d_passes_}) b->zero(stream);
+    d_multiplier_.zero(stream);
+    d_revenue_.zero(stream);
+    const MarketView v = view(0);
+    if (E * static_cast<std::int64_t>(N) > 0) {
+      observations_kernel<<<grid_for(static_cast<std::int64_t>(E) * N, kElementThreads), kElementThreads, 0, stream>>>(v, 0);
+      BIDSIM_CUDA_CHECK_LAUNCH("observations_kernel");
+    }
+    host_current_ = false;
+  }
+
+  void step(const float* multipliers) override {
+    if (st_.step >= T_) return;  // the episode is over; the facade reports this as an error
+    d_multiplier_in_.upload(multipliers, static_cast<std::size_t>(E_) * N_, ctx_.stream());
+    run_step();
+  }
+
+  void step_on_device() override {
+    if (st_.step >= T_) return;
+    run_step();
+  }
+
+  const MarketState& state() override {
+    if (!host_current_) download_state();
+    return st_;
+  }
+
+  // See time_auction_kernel() in cuda_backend.hpp.
+  AuctionKernelTiming time_first_pass(const float* multipliers, int repeats) {
+    const cudaStream_t stream = ctx_.stream();
+    d_multiplier_in_.upload(multipliers, static_cast<std::size_t>(E_) * N_, stream);
+    const MarketView v = view(0);
+    prepare_agents_kernel<<<grid_for(static_cast<std::int64_t>(E_) * N_, kElementThreads), kElementThreads, 0, stream>>>(v);
+    BIDSIM_CUDA_CHECK_LAUNCH("prepare_agents_kernel");
+    launch_auction(v, true);  // warm-up
+    cudaEvent_t start, stop;
+    BIDSIM_CUDA_CHECK(cudaEventCreate(&start));
+    BIDSIM_CUDA_CHECK(cudaEventCreate(&stop));
+    BIDSIM_CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int r = 0; r < repeats; ++r) launch_auction(v, true);
+    BIDSIM_CUDA_CHECK(cudaEventRecord(stop, stream));
+    BIDSIM_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    BIDSIM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    AuctionKernelTiming timing;
+    timing.milliseconds = ms / repeats;
+    const std::int64_t M = impression_offset_[E_];
+    const std::int64_t rows = s_.values.model == ValueModel::file
+        ? s_.values.file.row_offset[s_.values.file.step_offset[0] + st_.impressions[0]] - s_.values.file.row_offset[s_.values.file.step_offset[0]]
+        : M * C_;
+    timing.bids = s_.values.model == ValueModel::file ? rows * E_ : rows;
+    // Reads: each candidate row (file: agent + value), the row offsets, multiplier + active per
+    // (env, agent), AuctionNet's per-agent mean/std; writes: the outcomes and the bid counts.
+    std::int64_t bytes = static_cast<std::int64_t>(E_) * N_ * (sizeof(float) + 1 + 2 * sizeof(std::int32_t)) +
+                         M * S_ * static_cast<std::int64_t>(sizeof(SlotOutcome));
+    if (s_.values.model == ValueModel::file) bytes += timing.bids * 8 + (M + E_) * 8;
+    if (s_.values.model == ValueModel::auctionnet) bytes += static_cast<std::int64_t>(E_) * N_ * 8;
+    timing.bytes = bytes;
+    return timing;
+  }
+
+  DeviceTensorView device_tensor(MarketTensor which) override {
+    DeviceTensorView view;
+    view.stream = ctx_.stream();
+    view.device = ctx_.device();
+    view.shape = {E_, N_};
+    switch (which) {
+      case MarketTensor::multipliers: view.data = d_multiplier_in_.data(); view.dtype = DType::float32; break;
+      case MarketTensor::observations:
+        view.data = d_observation_.data();
+        view.dtype = DType::float32;
+        view.shape.push_back(kObservationWidth);
+        break;
+      case MarketTensor::step_reward: view.data = d_step_reward_.data(); view.dtype = DType::float64; break;
+      case MarketTensor::step_cost: view.data = d_step_cost_.data(); view.dtype = DType::float64; break;
+      case MarketTensor::step_value: view.data = d_step_value_.data(); view.dtype = DType::float64; break;
+      case MarketTensor::remaining_budget: view.data = d_remaining_.data(); view.dtype = DType::float64; break;
+      case MarketTensor::reward: view.data = d_reward_.data(); view.dtype = DType::float64; break;
+    }
+    return view;
+  }
+
+ private:
+  void raise_shared_limit() {
+    const int bytes = static_cast<int>(shared_bytes_);
+    switch (capacity_) {
+      case 2: BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)); break;
+      case 3: BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_kernel<3>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)); break;
+      case 4: BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)); break;
+      default:
+        BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_kernel<kMaxSlots + 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    }
+  }
+
+  // Scenario constants: uploaded once.
+  void allocate_constants() {
+    const cudaStream_t stream = ctx_.stream();
+    std::vector<float> value_scale(s_.agents.value_scale.begin(), s_.agents.value_scale.end());
+    d_value_scale_.upload(value_scale, stream);
+    d_agent_category_.upload(s_.agents.category, stream);
+    const CategoryMembers members = category_members(s_.agents);
+    d_members_.upload(members.members, stream);
+    d_member_offset_.upload(members.offset, stream);
+    if (s_.values.model == ValueModel::file) {
+      const FileValues& f = s_.values.file;
+      d_file_step_offset_.upload(f.step_offset, stream);
+      d_file_row_offset_.upload(f.row_offset, stream);
+      d_file_agent_.upload(f.agent, stream);
+      d_file_value_.upload(f.value, stream);
+    }
+    const ObservationContext ctx = ObservationContext::from(s_);
+    std::vector<float> category, scale, level, cpa;
+    std::vector<double> denominator;
+    std::vector<std::uint8_t> bounded;
+    for (int i = 0; i < N_; ++i) {
+      const AgentObservationStatics c = ctx.statics(i);
+      category.push_back(c.category);
+      scale.push_back(c.value_scale);
+      level.push_back(c.budget_level);
+      cpa.push_back(c.cpa_level);
+      denominator.push_back(c.budget_denominator);
+      bounded.push_back(c.bounded ? 1 : 0);
+    }
+    d_obs_category_.upload(category, stream);
+    d_obs_value_scale_.upload(scale, stream);
+    d_obs_budget_level_.upload(level, stream);
+    d_obs_cpa_level_.upload(cpa, stream);
+    d_obs_budget_denominator_.upload(denominator, stream);
+    d_obs_bounded_.upload(bounded, stream);
+    ctx_.synchronize();  // the host vectors above go out of scope
+  }
+
+  // [E][N] state, its host mirror and the per-episode AuctionNet parameters.
+  void allocate_state() {
+    const std::size_t EN = static_cast<std::size_t>(E_) * N_;
+    st_.envs = E_;
+    st_.agents = N_;
+    st_.steps = T_;
+    for (auto* v : {&st_.remaining_budget, &st_.cost, &st_.value, &st_.conversions, &st_.reward, &st_.step_cost,
+                    &st_.step_value, &st_.step_conversions, &st_.step_reward})
+      v->assign(EN, 0.0);
+    for (auto* v : {&st_.wins, &st_.exposures, &st_.bid_count}) v->assign(EN, 0);
+    for (auto* v : {&st_.step_wins, &st_.step_exposures, &st_.step_bid_count}) v->assign(EN, 0);
+    st_.step_multiplier.assign(EN, 0.0f);
+    st_.observation.assign(EN * kObservationWidth, 0.0f);
+    st_.impressions.assign(static_cast<std::size_t>(E_) * T_, 0);
+    st_.passes.assign(static_cast<std::size_t>(E_) * T_, 0);
+    st_.revenue.assign(E_, 0.0);
+    for (auto* b : {&d_remaining_, &d_cost_, &d_value_, &d_conversions_, &d_reward_, &d_step_cost_, &d_step_value_,
+                    &d_step_conversions_, &d_step_reward_, &d_pass_cost_})
+      b->resize(EN);
+    for (auto* b : {&d_wins_, &d_exposures_, &d_bid_count_}) b->resize(EN);
+    for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_bid_count_}) b->resize(EN);
+    d_multiplier_in_.resize(EN);
+    d_multiplier_.resize(EN);
+    d_active_.resize(EN);
+    d_over_.resize(EN);
+    d_observation_.resize(EN * kObservationWidth);
+    d_passes_.resize(static_cast<std::size_t>(E_) * T_);
+    d_revenue_.resize(E_);
+    for (auto* b : {&d_env_mode_, &d_env_passes_, &d_env_done_}) b->resize(E_);
+    d_pending_.resize(1);
+    d_multiplier_in_.zero(ctx_.stream());
+    if (s_.values.model == ValueModel::auctionnet) {
+      an_.mean.assign(static_cast<std::size_t>(E_) * T_ * N_, 0.0f);
+      an_.std_dev.assign(an_.mean.size(), 0.0f);
+      for (auto* v : {&an_.sigma_mean, &an_.bound_lo, &an_.bound_hi}) v->assign(EN, 0.0f);
+      for (auto* v : {&an_.cdf_lo, &an_.cdf_hi}) v->assign(EN, 0.0);
+    }
+  }
+
+  // Per-step scratch for the largest step of this batch of episodes (grow-only).
+  void size_step_scratch(std::int64_t max_impressions) {
+    const cudaStream_t stream = ctx_.stream();
+    const std::size_t items = static_cast<std::size_t>(max_impressions) * S_;
+    d_outcome_.reserve(items);
+    d_converted_.reserve(items);
+    d_sort_keys_in_.reserve(items);
+    d_sort_keys_.reserve(items);
+    d_sort_values_in_.reserve(items);
+    d_sort_values_.reserve(items);
+    if (d_dirty_.reserve(static_cast<std::size_t>(max_impressions))) d_dirty_.zero(stream);
+    if (s_.budget.overspend == OverspendRule::auctionnet) {
+      const std::size_t words = (static_cast<std::size_t>(max_impressions) * C_ + 31) / 32;
+      if (d_dropped_.reserve(words)) d_dropped_.zero(stream);
+    }
+    ctx_.reserve_scratch(radix_sort_scratch_bytes(static_cast<std::int64_t>(items)));
+  }
+
+  MarketView view(int t) {
+    MarketView v{};
+    v.seed = s_.seed;
+    v.E = E_;
+    v.N = N_;
+    v.S = S_;
+    v.C = C_;
+    v.T = T_;
+    v.K = sparse_ ? s_.candidates.per_impression : 0;
+    v.categories = s_.agents.categories;
+    v.max_passes = s_.budget.max_passes;
+    v.model = s_.values.model;
+    v.mode = s_.values.model == ValueModel::file ? CandidateMode::dense : s_.candidates.mode;
+    v.distribution = s_.values.procedural.distribution;
+    v.reward = s_.reward;
+    v.within_category = s_.candidates.within_category;
+    v.needs_category = s_.agents.categories > 1 &&
+                       (s_.candidates.within_category || s_.values.model == ValueModel::procedural);
+    v.unsold_at_reserve = s_.mechanism.unsold_at_reserve;
+    v.cascade = s_.mechanism.exposure_cascade;
+    v.charge_on_exposure = s_.mechanism.charge_on_exposure;
+    v.always_exposed = true;
+    for (int k = 0; k < S_; ++k) {
+      v.exposure[k] = static_cast<float>(s_.mechanism.exposure[k]);
+      v.always_exposed = v.always_exposed && v.exposure[k] >= 1.0f;
+    }
+    v.shared_bid_count = shared_bid_count_;
+    v.sigma = static_cast<float>(s_.values.procedural.sigma);
+    v.cross_category = static_cast<float>(s_.values.procedural.cross_category);
+    v.bid_floor = qualifying_bid_floor(s_.mechanism.reserve);
+    v.sigma_cap = static_cast<float>(s_.values.auctionnet.sigma_ratio_cap);
+    v.reserve = s_.mechanism.reserve;
+    v.budget_floor = s_.budget.floor;
+    v.value_scale = d_value_scale_.data();
+    v.agent_category = d_agent_category_.data();
+    v.members = d_members_.data();
+    v.member_offset = d_member_offset_.data();
+    v.file_step_offset = d_file_step_offset_.data();
+    v.file_row_offset = d_file_row_offset_.data();
+    v.file_agent = d_file_agent_.data();
+    v.file_value = d_file_value_.data();
+    v.obs_category = d_obs_category_.data();
+    v.obs_value_scale = d_obs_value_scale_.data();
+    v.obs_budget_level = d_obs_budget_level_.data();
+    v.obs_cpa_level = d_obs_cpa_level_.data();
+    v.obs_budget_denominator = d_obs_budget_denominator_.data();
+    v.obs_bounded = d_obs_bounded_.data();
+    v.genv = d_genv_.data();
+    v.an_mean = d_an_mean_.data();
+    v.an_std = d_an_std_.data();
+    v.an_sigma_mean = d_an_sigma_mean_.data();
+    v.an_bound_lo = d_an_bound_lo_.data();
+    v.an_bound_hi = d_an_bound_hi_.data();
+    v.an_cdf_lo = d_an_cdf_lo_.data();
+    v.an_cdf_hi = d_an_cdf_hi_.data();
+    v.t = t;
+    const std::size_t row = static_cast<std::size_t>(t < T_ ? t : 0) * (E_ + 1);
+    v.items = impression_offset_.empty() ? 0 : impression_offset_[row + E_] * S_;
+    v.impression_offset = d_impression_offset_.data() + row;
+    v.tile_offset = d_tile_offset_.data() + row;
+    v.multiplier_in = d_multiplier_in_.data();
+    v.multiplier = d_multiplier_.data();
+    v.active = d_active_.data();
+    v.remaining = d_remaining_.data();
+    v.cost = d_cost_.data();
+    v.value = d_value_.data();
+    v.conversions = d_conversions_.data();
+    v.reward_total = d_reward_.data();
+    v.wins = d_wins_.data();
+    v.exposures = d_exposures_.data();
+    v.bid_count = d_bid_count_.data();
+    v.step_cost = d_step_cost_.data();
+    v.step_value = d_step_value_.data();
+    v.step_conversions = d_step_conversions_.data();
+    v.step_reward = d_step_reward_.data();
+    v.step_wins = d_step_wins_.data();
+    v.step_exposures = d_step_exposures_.data();
+    v.step_bid_count = d_step_bid_count_.data();
+    v.observation = d_observation_.data();
+    v.passes = d_passes_.data();
+    v.revenue = d_revenue_.data();
+    v.outcome = d_outcome_.data();
+    v.converted = d_converted_.data();
+    v.dropped = d_dropped_.data();
+    v.dirty = d_dirty_.data();
+    v.sort_keys_in = d_sort_keys_in_.data();
+    v.sort_keys = d_sort_keys_.data();
+    v.sort_values_in = d_sort_values_in_.data();
+    v.sort_values = d_sort_values_.data();
+    v.pass_cost = d_pass_cost_.data();
+    v.over = d_over_.data();
+    v.env_mode = d_env_mode_.data();
+    v.env_passes = d_env_passes_.data();
+    v.env_done = d_env_done_.data();
+    v.pending = d_pending_.data();
+    return v;
+  }
+
+  void launch_auction(const MarketView& v, bool first_pass) {
+    const int tiles = tile_offset_[static_cast<std::size_t>(v.t) * (E_ + 1) + E_];
+    if (tiles == 0) return;
+    const cudaStream_t stream = ctx_.stream();
+    switch (capacity_) {
+      case 2: auction_kernel<2><<<tiles, kAuctionThreads, shared_bytes_, stream>>>(v, first_pass); break;
+      case 3: auction_kernel<3><<<tiles, kAuctionThreads, shared_bytes_, stream>>>(v, first_pass); break;
+      case 4: auction_kernel<4><<<tiles, kAuctionThreads, shared_bytes_, stream>>>(v, first_pass); break;
+      default: auction_kernel<kMaxSlots + 1><<<tiles, kAuctionThreads, shared_bytes_, stream>>>(v, first_pass);
+    }
+    BIDSIM_CUDA_CHECK_LAUNCH("auction_kernel");
+  }
+
+  void sort(const MarketView& v, int begin_bit, int end_bit) {
+    radix_sort_pairs(ctx_.scratch(), ctx_.scratch_bytes(), v.sort_keys_in, v.sort_keys, v.sort_values_in,
+                     v.sort_values, v.items, begin_bit, end_bit, ctx_.stream());
+  }
+
+  // One step with the multipliers already in d_multiplier_in_ (cpu_backend.cpp step_env for all envs).
+  void run_step() {
+    const cudaStream_t stream = ctx_.stream();
+    const int t = st_.step;
+    const MarketView v = view(t);
+    const std::int64_t agents = static_cast<std::int64_t>(E_) * N_;
+    const unsigned agent_grid = grid_for(agents, kElementThreads);
+    const unsigned item_grid = grid_for(v.items, kElementThreads);
+    const unsigned env_grid = grid_for(E_, kElementThreads);
+    const bool auctionnet_rule = s_.budget.overspend == OverspendRule::auctionnet;
+    const int owner_end_bit = 32 + bit_width(static_cast<std::uint64_t>(E_) * N_);
+    const int bucket_end_bit = 32 + bit_width(static_cast<std::uint64_t>(E_) * N_ * S_);
+    if (agents == 0) {
+      ++st_.step;
+      return;
+    }
+
+    prepare_agents_kernel<<<agent_grid, kElementThreads, 0, stream>>>(v);
+    BIDSIM_CUDA_CHECK_LAUNCH("prepare_agents_kernel");
+    launch_auction(v, true);
+    start_passes_kernel<<<env_grid, kElementThreads, 0, stream>>>(v);
+    BIDSIM_CUDA_CHECK_LAUNCH("start_passes_kernel");
+
+    // The overspend rule (cpu_backend.cpp auctionnet_overspend / truncate_overspend), all envs in
+    // lockstep: each pass settles the envs without overspenders; the host reads one flag per pass.
+    bool any_dropped = false;
+    for (;;) {
+      if (v.items > 0) {
+        owner_keys_kernel<<<item_grid, kElementThreads, 0, stream>>>(v);
+        BIDSIM_CUDA_CHECK_LAUNCH("owner_keys_kernel");
+        sort(v, 32, owner_end_bit);
+      }
+      pass_cost_kernel<<<agent_grid, kElementThreads, 0, stream>>>(v);
+      BIDSIM_CUDA_CHECK_LAUNCH("pass_cost_kernel");
+      d_pending_.zero(stream);
+      env_decide_kernel<<<E_, kElementThreads, 0, stream>>>(v, auctionnet_rule);
+      BIDSIM_CUDA_CHECK_LAUNCH("env_decide_kernel");
+      truncate_kernel<<<agent_grid, kElementThreads, 0, stream>>>(v);
+      BIDSIM_CUDA_CHECK_LAUNCH("truncate_kernel");
+      finish_truncate_kernel<<<env_grid, kElementThreads, 0, stream>>>(v);
+      BIDSIM_CUDA_CHECK_LAUNCH("finish_truncate_kernel");
+      if (!auctionnet_rule || ctx_.read_flag(v.pending) == 0) break;
+      any_dropped = true;
+      drop_keys_kernel<<<item_grid, kElementThreads, 0, stream>>>(v);
+      BIDSIM_CUDA_CHECK_LAUNCH("drop_keys_kernel");
+      sort(v, 0, bucket_end_bit);
+      mark_drops_kernel<<<item_grid, kElementThreads, 0, stream>>>(v);
+      BIDSIM_CUDA_CHECK_LAUNCH("mark_drops_kernel");
+      launch_auction(v, false);
+      advance_passes_kernel<<<env_grid, kElementThreads, 0, stream>>>(v);
+      BIDSIM_CUDA_CHECK_LAUNCH("advance_passes_kernel");
+    }
+    if (any_dropped) d_dropped_.zero(stream, (static_cast<std::size_t>(v.items / S_) * C_ + 31) / 32);
+
+    if (v.items > 0) {
+      conversions_kernel<<<item_grid, kElementThreads, 0, stream>>>(v);
+      BIDSIM_CUDA_CHECK_LAUNCH("conversions_kernel");
+    }
+    settle_kernel<<<agent_grid, kElementThreads, 0, stream>>>(v);
+    BIDSIM_CUDA_CHECK_LAUNCH("settle_kernel");
+    revenue_kernel<<<E_, kElementThreads, 0, stream>>>(v);
+    BIDSIM_CUDA_CHECK_LAUNCH("revenue_kernel");
+    observations_kernel<<<agent_grid, kElementThreads, 0, stream>>>(v, t + 1);
+    BIDSIM_CUDA_CHECK_LAUNCH("observations_kernel");
+    ++st_.step;
+    host_current_ = false;
+  }
+
+  void download_state() {
+    const cudaStream_t stream = ctx_.stream();
+    const std::size_t EN = static_cast<std::size_t>(E_) * N_;
+    d_remaining_.download(st_.remaining_budget.data(), EN, stream);
+    d_cost_.download(st_.cost.data(), EN, stream);
+    d_value_.download(st_.value.data(), EN, stream);
+    d_conversions_.download(st_.conversions.data(), EN, stream);
+    d_reward_.download(st_.reward.data(), EN, stream);
+    d_wins_.download(st_.wins.data(), EN, stream);
+    d_exposures_.download(st_.exposures.data(), EN, stream);
+    d_bid_count_.download(st_.bid_count.data(), EN, stream);
+    d_step_cost_.download(st_.step_cost.data(), EN, stream);
+    d_step_value_.download(st_.step_value.data(), EN, stream);
+    d_step_conversions_.download(st_.step_conversions.data(), EN, stream);
+    d_step_reward_.download(st_.step_reward.data(), EN, stream);
+    d_step_wins_.download(st_.step_wins.data(), EN, stream);
+    d_step_exposures_.download(st_.step_exposures.data(), EN, stream);
+    d_step_bid_count_.download(st_.step_bid_count.data(), EN, stream);
+    d_multiplier_.download(st_.step_multiplier.data(), EN, stream);
+    d_observation_.download(st_.observation.data(), EN * kObservationWidth, stream);
+    d_passes_.download(st_.passes.data(), static_cast<std::size_t>(E_) * T_, stream);
+    d_revenue_.download(st_.revenue.data(), E_, stream);
+    ctx_.synchronize();
+    host_current_ = true;
+  }
+
+  const Scenario& s_;
+  CudaContext ctx_;
+  int E_ = 0, N_ = 0, T_ = 0, S_ = 0, C_ = 0;
+  int capacity_ = 2;
+  bool sparse_ = false;
+  bool shared_bid_count_ = true;
+  std::size_t shared_bytes_ = 0;
+  bool host_current_ = false;
+  MarketState st_;
+  AuctionNetEpisode an_;
+  std::vector<std::int64_t> impression_offset_;  // [T][E+1], host copy
+  std::vector<std::int32_t> tile_offset_;        // [T][E+1], host copy
+
+  // scenario constants
+  DeviceBuffer<float> d_value_scale_;
+  DeviceBuffer<std::int32_t> d_agent_category_, d_members_, d_member_offset_;
+  DeviceBuffer<std::int64_t> d_file_step_offset_, d_file_row_offset_;
+  DeviceBuffer<std::int32_t> d_file_agent_;
+  DeviceBuffer<float> d_file_value_;
+  DeviceBuffer<float> d_obs_category_, d_obs_value_scale_, d_obs_budget_level_, d_obs_cpa_level_;
+  DeviceBuffer<double> d_obs_budget_denominator_;
+  DeviceBuffer<std::uint8_t> d_obs_bounded_;
+  // episode
+  DeviceBuffer<std::uint32_t> d_genv_;
+  DeviceBuffer<std::int64_t> d_impression_offset_;
+  DeviceBuffer<std::int32_t> d_tile_offset_;
+  DeviceBuffer<float> d_an_mean_, d_an_std_, d_an_sigma_mean_, d_an_bound_lo_, d_an_bound_hi_;
+  DeviceBuffer<double> d_an_cdf_lo_, d_an_cdf_hi_;
+  // state [E][N]
+  DeviceBuffer<float> d_multiplier_in_, d_multiplier_;
+  DeviceBuffer<std::uint8_t> d_active_, d_over_;
+  DeviceBuffer<double> d_remaining_, d_cost_, d_value_, d_conversions_, d_reward_;
+  DeviceBuffer<double> d_step_cost_, d_step_value_, d_step_conversions_, d_step_reward_, d_pass_cost_;
+  DeviceBuffer<std::int64_t> d_wins_, d_exposures_, d_bid_count_;
+  DeviceBuffer<std::int32_t> d_step_wins_, d_step_exposures_, d_step_bid_count_;
+  DeviceBuffer<float> d_observation_;
+  DeviceBuffer<std::int32_t> d_passes_;
+  DeviceBuffer<double> d_revenue_;
+  DeviceBuffer<std::int32_t> d_env_mode_, d_env_passes_, d_env_done_, d_pending_;
+  // step scratch
+  DeviceBuffer<SlotOutcome> d_outcome_;
+  DeviceBuffer<std::uint8_t> d_converted_, d_dirty_;
+  DeviceBuffer<std::uint32_t> d_dropped_;
+  DeviceBuffer<std::uint64_t> d_sort_keys_in_, d_sort_keys_;
+  DeviceBuffer<std::uint32_t> d_sort_values_in_, d_sort_values_;
+};
+
+}  // namespace
+
+AuctionKernelTiming time_auction_kernel(const Scenario& scenario, const float* multipliers, int repeats) {
+  if (device_count() == 0) throw UsageError("time_auction_kernel: no CUDA device is available on this machine");
+  CudaBackend backend(scenario);
+  return backend.time_first_pass(multipliers, repeats > 0 ? repeats : 1);
+}
+
+std::unique_ptr<Backend> make_cuda_backend(const Scenario& scenario) {
+  if (device_count() == 0) throw UsageError("--device cuda: no CUDA device is available on this machine");
+  return std::make_unique<CudaBackend>(scenario);
+}
+
+}  // namespace bidsim::cuda

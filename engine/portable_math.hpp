@@ -1,0 +1,148 @@
+// log and exp written out in plain IEEE arithmetic (fdlibm's e_log.c / e_exp.c), host+device.
+// Why: glibc's logf/expf and CUDA's differ in the last bit on some inputs, so values drawn by the
+// CPU and CUDA backends would differ by an ulp and, rarely, flip an auction. These use only +, -, *,
+// / and bit operations, so with FMA contraction off (g++ -std=c++17 default; nvcc --fmad=false, set
+// in cuda/CMakeLists.txt) both backends compute the same bits. Accuracy: < 1 ulp in double; the
+// float versions round the double result, so they are correctly rounded except in rare near-ties.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "engine/host_device.hpp"
+
+namespace bidsim {
+namespace portable_detail {
+
+BIDSIM_HD std::uint32_t high_word(double x) {
+  std::uint64_t bits;
+  memcpy(&bits, &x, sizeof bits);
+  return static_cast<std::uint32_t>(bits >> 32);
+}
+BIDSIM_HD std::uint32_t low_word(double x) {
+  std::uint64_t bits;
+  memcpy(&bits, &x, sizeof bits);
+  return static_cast<std::uint32_t>(bits);
+}
+BIDSIM_HD double with_high_word(double x, std::uint32_t high) {
+  std::uint64_t bits;
+  memcpy(&bits, &x, sizeof bits);
+  bits = (bits & 0xffffffffull) | (static_cast<std::uint64_t>(high) << 32);
+  double y;
+  memcpy(&y, &bits, sizeof y);
+  return y;
+}
+BIDSIM_HD double bits_to_double(std::uint64_t bits) {
+  double y;
+  memcpy(&y, &bits, sizeof y);
+  return y;
+}
+
+}  // namespace portable_detail
+
+// Natural logarithm (fdlibm __ieee754_log): log(0) = -inf, log(x < 0) = NaN.
+BIDSIM_HD double portable_log(double x) {
+  using namespace portable_detail;
+  const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10,
+               two54 = 1.80143985094819840000e+16;
+  const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01,
+               Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01,
+               Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01,
+               Lg7 = 1.479819860511658591e-01;
+  std::int32_t hx = static_cast<std::int32_t>(high_word(x));
+  const std::uint32_t lx = low_word(x);
+  std::int32_t k = 0;
+  if (hx < 0x00100000) {  // x < 2^-1022: zero, negative or subnormal
+    if (((hx & 0x7fffffff) | static_cast<std::int32_t>(lx)) == 0)
+      return -bits_to_double(0x7ff0000000000000ull);  // -inf
+    if (hx < 0) return bits_to_double(0x7ff8000000000000ull);  // NaN
+    k -= 54;
+    x *= two54;
+    hx = static_cast<std::int32_t>(high_word(x));
+  }
+  if (hx >= 0x7ff00000) return x + x;  // inf or NaN
+  k += (hx >> 20) - 1023;
+  hx &= 0x000fffff;
+  const std::int32_t i0 = (hx + 0x95f64) & 0x100000;
+  x = with_high_word(x, static_cast<std::uint32_t>(hx | (i0 ^ 0x3ff00000)));  // x or x/2 in [sqrt(2)/2, sqrt(2))
+  k += i0 >> 20;
+  const double f = x - 1.0;
+  if ((0x000fffff & (2 + hx)) < 3) {  // |f| < 2^-20
+    if (f == 0.0) {
+      if (k == 0) return 0.0;
+      const double dk = k;
+      return dk * ln2_hi + dk * ln2_lo;
+    }
+    const double R = f * f * (0.5 - 0.33333333333333333 * f);
+    if (k == 0) return f - R;
+    const double dk = k;
+    return dk * ln2_hi - ((R - dk * ln2_lo) - f);
+  }
+  const double s = f / (2.0 + f);
+  const double dk = k;
+  const double z = s * s;
+  std::int32_t i = hx - 0x6147a;
+  const double w = z * z;
+  const std::int32_t j = 0x6b851 - hx;
+  const double t1 = w * (Lg2 + w * (Lg4 + w * Lg6));
+  const double t2 = z * (Lg1 + w * (Lg3 + w * (Lg5 + w * Lg7)));
+  i |= j;
+  const double R = t2 + t1;
+  if (i > 0) {
+    const double hfsq = 0.5 * f * f;
+    if (k == 0) return f - (hfsq - s * (hfsq + R));
+    return dk * ln2_hi - ((hfsq - (s * (hfsq + R) + dk * ln2_lo)) - f);
+  }
+  if (k == 0) return f - s * (f - R);
+  return dk * ln2_hi - ((s * (f - R) - dk * ln2_lo) - f);
+}
+
+// Exponential (fdlibm __ieee754_exp): overflows to +inf above 709.78, underflows to 0 below -745.13.
+BIDSIM_HD double portable_exp(double x) {
+  using namespace portable_detail;
+  const double o_threshold = 7.09782712893383973096e+02, u_threshold = -7.45133219101941108420e+02;
+  const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10,
+               inv_ln2 = 1.44269504088896338700e+00, twom1000 = 9.33263618503218878990e-302;
+  const double P1 = 1.66666666666666019037e-01, P2 = -2.77777777770155933842e-03,
+               P3 = 6.61375632143793436117e-05, P4 = -1.65339022054652515390e-06,
+               P5 = 4.13813679705723846039e-08;
+  std::uint32_t hx = high_word(x);
+  const int negative = static_cast<int>((hx >> 31) & 1u);
+  hx &= 0x7fffffffu;
+  if (hx >= 0x40862E42u) {  // |x| >= 709.78, or not finite
+    if (hx >= 0x7ff00000u) {
+      if (((hx & 0xfffffu) | low_word(x)) != 0) return x + x;  // NaN
+      return negative ? 0.0 : x;                                // exp(+-inf) = inf, 0
+    }
+    if (x > o_threshold) return bits_to_double(0x7ff0000000000000ull);
+    if (x < u_threshold) return 0.0;
+  }
+  double hi = 0.0, lo = 0.0;
+  int k = 0;
+  if (hx > 0x3fd62e42u) {  // |x| > 0.5 ln2: reduce to x - k ln2
+    if (hx < 0x3FF0A2B2u) {  // and |x| < 1.5 ln2
+      hi = negative ? x + ln2_hi : x - ln2_hi;
+      lo = negative ? -ln2_lo : ln2_lo;
+      k = negative ? -1 : 1;
+    } else {
+      k = static_cast<int>(inv_ln2 * x + (negative ? -0.5 : 0.5));
+      const double t = k;
+      hi = x - t * ln2_hi;  // t * ln2_hi is exact here
+      lo = t * ln2_lo;
+    }
+    x = hi - lo;
+  } else if (hx < 0x3e300000u) {  // |x| < 2^-28
+    return 1.0 + x;
+  }
+  const double t = x * x;
+  const double c = x - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5))));
+  if (k == 0) return 1.0 - ((x * c) / (c - 2.0) - x);
+  const double y = 1.0 - ((lo - (x * c) / (2.0 - c)) - hi);
+  if (k >= -1021) return with_high_word(y, high_word(y) + (static_cast<std::uint32_t>(k) << 20));
+  return with_high_word(y, high_word(y) + (static_cast<std::uint32_t>(k + 1000) << 20)) * twom1000;
+}
+
+BIDSIM_HD float portable_logf(float x) { return static_cast<float>(portable_log(static_cast<double>(x))); }
+BIDSIM_HD float portable_expf(float x) { return static_cast<float>(portable_exp(static_cast<double>(x))); }
+
+}  // namespace bidsim

@@ -1,0 +1,329 @@
+// CUDA backend against the CPU reference, on every market scenario in scenarios/ and on generated
+// markets (N = 1, 31, 32, 33, large; dense, sparse, file values; both overspend rules), plus run-to-run
+// bit identity and the zero-copy device views. Tagged [cuda]; without a device each case WARNs and
+// returns, except the "no device" case, which checks the refusal path instead.
+//
+// Tolerances: every field of MarketState must be bit-identical except `revenue`. Why this is
+// achievable: the kernels call the same host+device physics (physics.hpp, rng.hpp), log/exp are
+// portable_math.hpp (plain IEEE + - * /), FMA contraction is off on both sides (g++ -std=c++17,
+// nvcc --fmad=false), and each agent's money is summed by one thread in the CPU's (impression, slot)
+// order. Revenue is the one reduction over agents done as a parallel tree on the GPU; the CPU adds
+// agents in order, so the two may differ by double rounding: relative 1e-12 (about 4500 ulp of
+// slack, far below any real bug, which moves revenue by at least one float price ~1e-7 relative).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/policies.hpp"
+#include "engine/scenario.hpp"
+#include "engine/simulator.hpp"
+#include "test_support.hpp"
+
+#ifdef BIDSIM_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace {
+
+using bidsim::Device;
+using bidsim::MarketState;
+using bidsim::Scenario;
+using bidsim::Simulator;
+
+bool skip_without_device() {
+  if (bidsim::cuda_device_present()) return false;
+  WARN("no CUDA device: skipped");
+  return true;
+}
+
+std::string scenario_path(const std::string& name) {
+  return std::string(BIDSIM_SOURCE_DIR) + "/scenarios/" + name;
+}
+
+// First element where two arrays differ, as "field[index]: cpu vs cuda", or "" when equal.
+template <class T>
+std::string first_difference(const char* field, const std::vector<T>& cpu, const std::vector<T>& gpu) {
+  if (cpu.size() != gpu.size()) return std::string(field) + ": sizes differ";
+  for (std::size_t k = 0; k < cpu.size(); ++k)
+    if (std::memcmp(&cpu[k], &gpu[k], sizeof(T)) != 0) {
+      std::ostringstream o;
+      o.precision(17);
+      o << field << "[" << k << "]: cpu " << cpu[k] << " vs cuda " << gpu[k];
+      return o.str();
+    }
+  return "";
+}
+
+// Every field bit-identical except revenue (relative 1e-12, see the top of this file).
+std::string state_difference(const MarketState& c, const MarketState& g) {
+  if (c.step != g.step || c.envs != g.envs || c.agents != g.agents) return "shape or step differs";
+  std::string d;
+#define BIDSIM_COMPARE(field) \
+  if ((d = first_difference(#field, c.field, g.field)).size()) return d;
+  BIDSIM_COMPARE(remaining_budget) BIDSIM_COMPARE(cost) BIDSIM_COMPARE(value) BIDSIM_COMPARE(conversions)
+  BIDSIM_COMPARE(reward) BIDSIM_COMPARE(wins) BIDSIM_COMPARE(exposures) BIDSIM_COMPARE(bid_count)
+  BIDSIM_COMPARE(step_cost) BIDSIM_COMPARE(step_value) BIDSIM_COMPARE(step_conversions)
+  BIDSIM_COMPARE(step_reward) BIDSIM_COMPARE(step_wins) BIDSIM_COMPARE(step_exposures)
+  BIDSIM_COMPARE(step_bid_count) BIDSIM_COMPARE(step_multiplier) BIDSIM_COMPARE(observation)
+  BIDSIM_COMPARE(impressions) BIDSIM_COMPARE(passes)
+#undef BIDSIM_COMPARE
+  for (std::size_t e = 0; e < c.revenue.size(); ++e)
+    if (std::fabs(c.revenue[e] - g.revenue[e]) > 1e-12 * std::fabs(c.revenue[e])) {
+      std::ostringstream o;
+      o.precision(17);
+      o << "revenue[" << e << "]: cpu " << c.revenue[e] << " vs cuda " << g.revenue[e];
+      return o.str();
+    }
+  return "";
+}
+
+// What a comparison exercised, so a test can require that it reached the interesting paths.
+struct Coverage {
+  long long wins = 0, exposures = 0, extra_passes = 0, bids = 0;
+};
+
+// Runs the scenario's episode on both backends with the same multipliers (the built-in policies
+// acting on the CPU state, perturbed by `noise` to reach negative/zero/NaN actions) and compares the
+// whole state after reset and after every step. Returns what it covered.
+Coverage compare_backends(const Scenario& scenario, std::uint64_t episode, bool noisy_actions) {
+  Simulator cpu(scenario, Device::cpu, 0);
+  Simulator gpu(scenario, Device::cuda);
+  REQUIRE(std::string(gpu.backend_name()) == "cuda");
+  bidsim::BuiltinPolicies policies(scenario);
+  cpu.reset(episode);
+  gpu.reset(episode);
+  policies.reset();
+  {
+    const std::string d = state_difference(cpu.state(), gpu.state());
+    INFO("after reset: " << d);
+    REQUIRE(d.empty());
+  }
+  std::mt19937 rng(static_cast<unsigned>(episode) * 7919u + 17u);
+  const std::size_t EN = static_cast<std::size_t>(scenario.market.envs) * scenario.agents.count;
+  std::vector<float> multipliers(EN);
+  Coverage cover;
+  for (int t = 0; t < scenario.market.steps; ++t) {
+    policies.act(cpu.state(), multipliers.data());
+    if (noisy_actions)
+      for (float& a : multipliers) {
+        const unsigned k = rng() % 20;
+        if (k == 0) a = -1.0f;
+        else if (k == 1) a = 0.0f;
+        else if (k == 2) a = std::nanf("");
+        else if (k < 8) a *= 0.5f + static_cast<float>(rng() % 1000) / 500.0f;
+      }
+    cpu.step(multipliers.data());
+    gpu.step(multipliers.data());
+    const std::string d = state_difference(cpu.state(), gpu.state());
+    INFO("scenario " << scenario.name << ", episode " << episode << ", step " << t << ": " << d);
+    REQUIRE(d.empty());
+    const MarketState& s = cpu.state();
+    for (std::size_t a = 0; a < EN; ++a) {
+      cover.wins += s.step_wins[a];
+      cover.exposures += s.step_exposures[a];
+      cover.bids += s.step_bid_count[a];
+    }
+    for (int e = 0; e < scenario.market.envs; ++e)
+      cover.extra_passes += s.passes[static_cast<std::size_t>(e) * scenario.market.steps + t] - 1;
+  }
+  return cover;
+}
+
+// A generated market (the shape of test_market.cpp's random markets, wider): every mechanism
+// option, both overspend rules, all value distributions, tight budgets so the rules bind.
+std::string random_market_yaml(std::mt19937& rng, int N, int M, bool sparse, bool within_category) {
+  const int categories = within_category ? 2 : 1 + static_cast<int>(rng() % std::min(3, N));
+  // K stays small: the CPU's Floyd sampling is O(K^2) per impression.
+  const int K = sparse ? 1 + static_cast<int>(rng() % std::min({N, within_category ? N / 2 : N, 64})) : N;
+  const int slots = 1 + static_cast<int>(rng() % std::min(K, bidsim::kMaxSlots));
+  std::ostringstream y;
+  y << "name: random-" << N << "\nseed: " << rng() % 100000 << "\n"
+    << "market: {envs: 3, steps: 5}\n"
+    << "agents: {count: " << N << ", categories: " << categories
+    << ", budget: {uniform: [0.5, " << (rng() % 2 ? 20 : 200) << "]}, value_scale: {uniform: [0.5, 1.5]}}\n"
+    << "impressions: {per_step: " << M << "}\n"
+    << "values: {model: procedural, distribution: "
+    << (rng() % 3 == 0 ? "uniform" : rng() % 2 ? "exponential" : "lognormal") << ", sigma: 0.7, cross_category: 0.5}\n";
+  if (sparse)
+    y << "candidates: {mode: sparse, per_impression: " << K << ", within_category: "
+      << (within_category ? "true" : "false") << "}\n";
+  y << "mechanism: {type: gsp, slots: " << slots << ", exposure: [";
+  for (int k = 0; k < slots; ++k) y << (k ? ", " : "") << (rng() % 2 ? 1.0 : 0.6);
+  y << "], exposure_cascade: " << (rng() % 2 ? "true" : "false")
+    << ", charge: " << (rng() % 2 ? "on_exposure" : "on_win") << ", reserve: " << (rng() % 2 ? 0.0 : 0.2)
+    << ", unsold_at_reserve: " << (rng() % 2 ? "true" : "false") << "}\n"
+    << "budget: {floor: " << (rng() % 2 ? 0.0 : 0.3) << ", overspend: " << (rng() % 2 ? "truncate" : "auctionnet")
+    << ", max_passes: " << (rng() % 2 ? 64 : 2) << "}\n"
+    << "reward: " << (rng() % 3 == 0 ? "utility" : rng() % 2 ? "conversions" : "value") << "\n";
+  return y.str();
+}
+
+}  // namespace
+
+TEST_CASE("Device::cuda without a device is a clear UsageError and auto falls back to the CPU", "[cuda]") {
+  const Scenario s = bidsim::load_scenario(scenario_path("default.yaml"));
+  if (bidsim::cuda_device_present()) {
+    Simulator automatic(s, Device::automatic);
+    CHECK(std::string(automatic.backend_name()) == "cuda");
+    CHECK(automatic.device_resident());
+    return;
+  }
+  try {
+    Simulator sim(s, Device::cuda);
+    FAIL("--device cuda succeeded without a device");
+  } catch (const bidsim::UsageError& e) {
+    const std::string message = e.what();
+    CHECK(message.find("--device cuda") == 0);
+    CHECK((message.find("no CUDA device") != std::string::npos ||
+           message.find("built without the CUDA backend") != std::string::npos));
+  }
+  Simulator automatic(s, Device::automatic, 1);
+  CHECK(std::string(automatic.backend_name()) == "cpu");
+  CHECK_FALSE(automatic.device_resident());
+  CHECK_THROWS_AS(automatic.device_tensor(bidsim::MarketTensor::observations), bidsim::UsageError);
+  CHECK_THROWS_AS(automatic.step_on_device(), bidsim::UsageError);
+}
+
+TEST_CASE("CUDA equals CPU on every market scenario in scenarios/", "[cuda][scenarios]") {
+  if (skip_without_device()) return;
+  for (const char* name : {"default.yaml", "auctionnet.yaml", "bpg-10.yaml", "bpg-100.yaml"}) {
+    SECTION(name) {
+      const Scenario s = bidsim::load_scenario(scenario_path(name));
+      const Coverage c = compare_backends(s, 0, false);
+      CHECK(c.wins > 0);
+      // A second episode (other draws) and noisy actions (NaN, negative, zero multipliers).
+      compare_backends(s, 1, true);
+    }
+  }
+  SECTION("auctionnet with a reward of expected value and a batch of 3 episodes") {
+    const Scenario s = bidsim::load_scenario(scenario_path("auctionnet.yaml"),
+                                             {"reward=value", "market.envs=3", "impressions.total=60000"});
+    const Coverage c = compare_backends(s, 2, true);
+    CHECK(c.exposures < c.wins);  // exposure [1, .8, .6] with the cascade hides some wins
+  }
+}
+
+TEST_CASE("CUDA equals CPU on generated markets of N = 1, 31, 32, 33 and large", "[cuda][random]") {
+  if (skip_without_device()) return;
+  std::mt19937 rng(20251123);
+  Coverage total;
+  int cases = 0;
+  for (int N : {1, 31, 32, 33, 1000}) {
+    for (int M : {0, 1, 77, 600}) {
+      for (int variant = 0; variant < 3; ++variant) {
+        const bool sparse = variant == 1 && N > 1;
+        const bool within = variant == 2 && N >= 4;
+        const std::string yaml = random_market_yaml(rng, N, M, sparse || within, within);
+        INFO(yaml);
+        const Scenario s = bidsim::parse_scenario(yaml, "generated.yaml");
+        const Coverage c = compare_backends(s, static_cast<std::uint64_t>(variant), variant != 0);
+        total.wins += c.wins;
+        total.extra_passes += c.extra_passes;
+        total.bids += c.bids;
+        ++cases;
+      }
+    }
+  }
+  CHECK(cases == 60);
+  CHECK(total.wins > 10000);
+  CHECK(total.extra_passes > 0);  // the AuctionNet overspend rule re-auctioned somewhere
+}
+
+TEST_CASE("CUDA equals CPU on file values with equal bids (counter-based ties)", "[cuda][ties]") {
+  if (skip_without_device()) return;
+  // Values from a short list, so many impressions have equal top bids and take the tie path.
+  std::mt19937 rng(99);
+  std::vector<bidsim_test::ValueRow> rows;
+  const int N = 33, T = 3;
+  for (int t = 0; t < T; ++t)
+    for (int j = 0; j < 200; ++j)
+      for (int i = 0; i < N; ++i)
+        if (rng() % 3) rows.push_back({t, j, i, 0.25f * static_cast<float>(1 + rng() % 4)});
+  for (const char* rule : {"auctionnet", "truncate"}) {
+    bidsim_test::TempDir dir;
+    dir.write("values.csv", bidsim_test::value_csv(rows));
+    const std::string yaml = std::string("name: ties\nmarket: {envs: 2, steps: 3}\n") +
+                             "agents: {count: 33, budget: {uniform: [1, 12]}}\n" +
+                             "mechanism: {type: gsp, slots: 3, exposure: [1, 0.7, 0.5], reserve: 0.1}\n" +
+                             "budget: {overspend: " + rule + "}\nvalues: {model: file, file: values.csv}\n";
+    const Scenario s = bidsim::parse_scenario(yaml, "ties.yaml", {}, dir.path());
+    const Coverage c = compare_backends(s, 0, false);
+    CHECK(c.wins > 0);
+  }
+}
+
+TEST_CASE("CUDA equals CPU on a sharded batch (first_env, total_envs)", "[cuda][shard]") {
+  if (skip_without_device()) return;
+  Scenario s = bidsim::load_scenario(scenario_path("bpg-10.yaml"), {"market.envs=3"});
+  s.market.first_env = 5;
+  s.market.total_envs = 11;
+  compare_backends(s, 3, true);
+}
+
+TEST_CASE("CUDA runs are bit-identical run after run", "[cuda][determinism]") {
+  if (skip_without_device()) return;
+  for (const char* name : {"default.yaml", "auctionnet.yaml"}) {
+    const Scenario s = bidsim::load_scenario(scenario_path(name));
+    std::vector<MarketState> finals;
+    for (int run = 0; run < 2; ++run) {
+      Simulator gpu(s, Device::cuda);
+      bidsim::BuiltinPolicies policies(s);
+      std::vector<float> m(static_cast<std::size_t>(s.market.envs) * s.agents.count);
+      for (std::uint64_t episode : {0u, 1u}) {
+        gpu.reset(episode);
+        policies.reset();
+        while (!gpu.done()) {
+          policies.act(gpu.state(), m.data());
+          gpu.step(m.data());
+        }
+      }
+      finals.push_back(gpu.state());
+    }
+    CHECK(bidsim_test::state_fields(finals[0]) == bidsim_test::state_fields(finals[1]));
+    CHECK(finals[0].step == s.market.steps);
+  }
+}
+
+TEST_CASE("CUDA device tensor views alias the backend's buffers (zero copy)", "[cuda][views]") {
+  if (skip_without_device()) return;
+#ifdef BIDSIM_HAVE_CUDA
+  const Scenario s = bidsim::load_scenario(scenario_path("bpg-10.yaml"));
+  const int E = s.market.envs, N = s.agents.count;
+  Simulator host_fed(s, Device::cuda), device_fed(s, Device::cuda);
+  REQUIRE(device_fed.device_resident());
+  const bidsim::DeviceTensorView in = device_fed.device_tensor(bidsim::MarketTensor::multipliers);
+  CHECK(in.dtype == bidsim::DType::float32);
+  CHECK(in.shape == std::vector<std::int64_t>{E, N});
+  REQUIRE(in.data != nullptr);
+  CHECK(in.stream != nullptr);
+  std::vector<float> m(static_cast<std::size_t>(E) * N);
+  for (int t = 0; t < s.market.steps; ++t) {
+    for (std::size_t a = 0; a < m.size(); ++a) m[a] = 0.5f + 0.1f * static_cast<float>((a * 7 + t) % 11);
+    REQUIRE(cudaMemcpyAsync(in.data, m.data(), m.size() * sizeof(float), cudaMemcpyHostToDevice,
+                            static_cast<cudaStream_t>(in.stream)) == cudaSuccess);
+    device_fed.step_on_device();
+    host_fed.step(m.data());
+  }
+  const std::string d = state_difference(host_fed.state(), device_fed.state());
+  INFO(d);
+  CHECK(d.empty());
+  const bidsim::DeviceTensorView obs = device_fed.device_tensor(bidsim::MarketTensor::observations);
+  CHECK(obs.shape == std::vector<std::int64_t>{E, N, bidsim::kObservationWidth});
+  std::vector<float> observed(static_cast<std::size_t>(E) * N * bidsim::kObservationWidth);
+  REQUIRE(cudaStreamSynchronize(static_cast<cudaStream_t>(obs.stream)) == cudaSuccess);
+  REQUIRE(cudaMemcpy(observed.data(), obs.data, observed.size() * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+  CHECK(observed == device_fed.state().observation);
+  const bidsim::DeviceTensorView reward = device_fed.device_tensor(bidsim::MarketTensor::step_reward);
+  CHECK(reward.dtype == bidsim::DType::float64);
+  std::vector<double> step_reward(static_cast<std::size_t>(E) * N);
+  REQUIRE(cudaMemcpy(step_reward.data(), reward.data, step_reward.size() * sizeof(double), cudaMemcpyDeviceToHost) == cudaSuccess);
+  CHECK(step_reward == device_fed.state().step_reward);
+  CHECK_THROWS_AS(device_fed.step_on_device(), std::logic_error);  // the episode is over
+#endif
+}

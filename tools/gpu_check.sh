@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# The whole GPU check of the CUDA backend, on a GPU machine without network access:
+#   tools/gpu_check.sh OUTDIR [STAGE ...]      stages: build test sanitize bench (default: all four)
+# Dependencies come from .deps/ (tools/gpu_deps.sh, run beforehand on a Debian machine with network);
+# LibTorch from the machine's python3 (used when its C++ ABI matches, else the torch-free build).
+# Writes into OUTDIR: gpu_check.json (device, driver, commit, commands, per-stage status and figures),
+# gpu_check.log, cuda_tests.xml (JUnit), bench_cuda.json, peer.json. Exit status 0 when every stage
+# run passed. Split the stages over several calls when one call has a time limit (the build folder
+# build-gpu/ is reused). BIDSIM_COMMIT names the commit when the copy has no .git.
+# BIDSIM_GPU_CHECK_NO_DEVICE=1 runs `build` on a machine without a GPU (to test this script).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+readonly ROOT=$PWD
+if [[ $# -lt 1 ]]; then
+  echo "usage: tools/gpu_check.sh OUTDIR [build|test|sanitize|bench ...]" >&2
+  exit 2
+fi
+OUTDIR=$1
+shift
+mkdir -p "$OUTDIR" || exit 2
+OUTDIR=$(cd "$OUTDIR" && pwd)
+STAGES=("$@")
+[[ ${#STAGES[@]} -eq 0 ]] && STAGES=(build test sanitize bench)
+readonly LOG=$OUTDIR/gpu_check.log
+readonly BUILD=$ROOT/build-gpu
+: > "$LOG"
+export PATH=$PATH:/usr/local/cuda/bin
+export OMP_WAIT_POLICY=passive
+JOBS=$(nproc 2>/dev/null || echo 16)
+[[ $JOBS -gt 16 ]] && JOBS=16
+
+log() { echo "[gpu_check $(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
+# run NAME CMD...: runs a command, appends its output to the log, records it for the JSON.
+declare -a RECORDS=()
+run() {
+  local name=$1
+  shift
+  log "$name: $*"
+  local start=$SECONDS
+  "$@" >> "$LOG" 2>&1
+  local status=$?
+  log "$name: exit $status after $((SECONDS - start)) s"
+  RECORDS+=("$name"$'\t'"$status"$'\t'"$((SECONDS - start))"$'\t'"$*")
+  return $status
+}
+
+# ----- facts -------------------------------------------------------------------------------------
+COMMIT=$(git rev-parse HEAD 2>/dev/null || echo "${BIDSIM_COMMIT:-unknown}")
+GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+DRIVER=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
+NVCC_VERSION=$(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' | head -1)
+CMAKE_VERSION=$(cmake --version 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*')
+TORCH_PREFIX=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)
+TORCH_ABI=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null)
+TORCH_VERSION=$(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null)
+log "commit $COMMIT; GPU '${GPU_NAME:-none}', driver ${DRIVER:-none}; nvcc ${NVCC_VERSION:-missing};" \
+    "cmake ${CMAKE_VERSION:-missing}; torch ${TORCH_VERSION:-none} (ABI ${TORCH_ABI:-?}) at ${TORCH_PREFIX:-none}"
+if [[ -z $CMAKE_VERSION ]]; then log "cmake is missing (pip's cmake: python3 -m pip install cmake wheels)"; exit 2; fi
+if [[ ! -d $ROOT/.deps/usr ]]; then log ".deps/ is missing: run tools/gpu_deps.sh on a machine with network first"; exit 2; fi
+if [[ -z $GPU_NAME && ${BIDSIM_GPU_CHECK_NO_DEVICE:-0} != 1 ]]; then log "no GPU (nvidia-smi found none)"; exit 2; fi
+export LD_LIBRARY_PATH=$ROOT/.deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+# ----- stages ------------------------------------------------------------------------------------
+TORCH_USED=OFF
+stage_build() {
+  # LibTorch only when its C++ ABI matches the Debian prefix (built with the new ABI); rl/ is not
+  # part of the CUDA check, so a mismatch or a failing torch configure falls back to a torch-free build.
+  local prefix="$ROOT/.deps/usr"
+  local torch=OFF
+  if [[ -n $TORCH_PREFIX && $TORCH_ABI == 1 ]]; then
+    prefix="$prefix;$TORCH_PREFIX"
+    torch=ON
+  fi
+  local configure=(cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90
+                   -DBIDSIM_ENABLE_CUDA=ON "-DCMAKE_PREFIX_PATH=$prefix")
+  if ! run configure "${configure[@]}" -DBIDSIM_ENABLE_TORCH=$torch; then
+    [[ $torch == OFF ]] && return 1
+    rm -rf "$BUILD"
+    torch=OFF
+    run configure_without_torch "${configure[@]}" -DBIDSIM_ENABLE_TORCH=OFF || return 1
+  fi
+  if ! run build cmake --build "$BUILD" -j "$JOBS"; then
+    [[ $torch == OFF ]] && return 1
+    torch=OFF
+    run configure_without_torch "${configure[@]}" -DBIDSIM_ENABLE_TORCH=OFF || return 1
+    run build_without_torch cmake --build "$BUILD" -j "$JOBS" || return 1
+  fi
+  TORCH_USED=$torch
+  # Where each dependency came from (the prefix, not the system).
+  grep -E '^(yaml-cpp|Catch2|benchmark|nlohmann_json|CLI11)_DIR|^RANDOM123_INCLUDE_DIR|^Torch_DIR' \
+    "$BUILD/CMakeCache.txt" >> "$LOG"
+}
+
+stage_test() {
+  local ok=0
+  run cuda_tests "$BUILD/tests/bidsim_tests" "[cuda]" --durations yes -r junit -o "$OUTDIR/cuda_tests.xml" || ok=1
+  # The whole suite too: the CPU backend and the CLI on this machine.
+  run all_tests ctest --test-dir "$BUILD" -j "$JOBS" --output-on-failure || ok=1
+  run simulate_cuda "$BUILD/tools/bidsim" simulate "$ROOT/scenarios/auctionnet.yaml" --device cuda --quiet \
+      --out "$BUILD/simulate-cuda" || ok=1
+  return $ok
+}
+
+stage_sanitize() {
+  # memcheck over every [cuda] case; racecheck (shared-memory hazards, slower) over the generated
+  # markets, ties and views. Timeouts keep one call inside a 10-minute limit.
+  local ok=0
+  run memcheck timeout 420 compute-sanitizer --tool memcheck --error-exitcode 3 --leak-check full \
+      "$BUILD/tests/bidsim_tests" "[cuda]" || ok=1
+  run racecheck timeout 300 compute-sanitizer --tool racecheck --error-exitcode 3 \
+      "$BUILD/tests/bidsim_tests" "[cuda][ties],[cuda][views],[cuda][shard]" || ok=1
+  return $ok
+}
+
+stage_bench() {
+  local ok=0
+  local dump=${TMPDIR:-/tmp}/bidsim_peer_step.bin
+  run bench_cuda env BIDSIM_PEER_DUMP="$dump" "$BUILD/bench/bench_cuda" --benchmark_out="$OUTDIR/bench_cuda.json" \
+      --benchmark_out_format=json || ok=1
+  run peer python3 "$ROOT/bench/peers/torch_market.py" "$dump" --out "$OUTDIR/peer.json" || ok=1
+  return $ok
+}
+
+declare -A STATUS=()
+for stage in "${STAGES[@]}"; do
+  case $stage in
+    build|test|sanitize|bench) ;;
+    *) log "unknown stage '$stage' (build, test, sanitize, bench)"; exit 2 ;;
+  esac
+  if [[ $stage != build && ! -x $BUILD/tests/bidsim_tests ]]; then
+    log "$stage: no build in $BUILD; run the build stage first"
+    STATUS[$stage]=fail
+    continue
+  fi
+  if "stage_$stage"; then STATUS[$stage]=pass; else STATUS[$stage]=fail; fi
+  log "stage $stage: ${STATUS[$stage]}"
+done
+
+# ----- results JSON ------------------------------------------------------------------------------
+printf '%s\n' "${RECORDS[@]}" > "$OUTDIR/.records.tsv"
+STATUS_LINES=$(for s in "${!STATUS[@]}"; do printf '%s\t%s\n' "$s" "${STATUS[$s]}"; done)
+export COMMIT GPU_NAME DRIVER NVCC_VERSION CMAKE_VERSION TORCH_VERSION TORCH_ABI TORCH_USED STATUS_LINES OUTDIR
+python3 - <<'PY'
+import json, os, re
+out = os.environ["OUTDIR"]
+result = {
+    "commit": os.environ["COMMIT"], "device": os.environ["GPU_NAME"] or None,
+    "driver": os.environ["DRIVER"] or None, "nvcc": os.environ["NVCC_VERSION"] or None,
+    "cmake": os.environ["CMAKE_VERSION"], "torch": os.environ["TORCH_VERSION"] or None,
+    "torch_cxx11_abi": os.environ["TORCH_ABI"] or None, "libtorch_in_build": os.environ["TORCH_USED"],
+    "stages": dict(l.split("\t") for l in os.environ["STATUS_LINES"].splitlines() if l),
+    "commands": [], "figures": {},
+}
+for line in open(os.path.join(out, ".records.tsv")):
+    if line.strip():
+        name, status, seconds, command = line.rstrip("\n").split("\t", 3)
+        result["commands"].append({"name": name, "exit": int(status), "seconds": int(seconds), "command": command})
+os.remove(os.path.join(out, ".records.tsv"))
+log = open(os.path.join(out, "gpu_check.log"), errors="replace").read()
+result["figures"]["sanitizer_summaries"] = re.findall(r"ERROR SUMMARY: .*|RACECHECK SUMMARY: .*", log)
+m = re.findall(r"All tests passed \((\d+) assertions in (\d+) test cases\)|test cases: .*", log)
+result["figures"]["catch_summaries"] = [x if isinstance(x, str) else " ".join(x) for x in m]
+bench = os.path.join(out, "bench_cuda.json")
+if os.path.exists(bench):
+    keep = ("bytes/s", "fraction_of_copy", "bids/s", "auctions/s", "agent_steps/s", "bid_evals/s", "device_MiB",
+            "copy_bytes/s", "passes/step")
+    rows = {}
+    for b in json.load(open(bench)).get("benchmarks", []):
+        row = {"real_time": b.get("real_time"), "time_unit": b.get("time_unit")}
+        row.update({k: b[k] for k in keep if k in b})
+        if "error_message" in b:
+            row["error"] = b["error_message"]
+        rows[b["name"]] = row
+    result["figures"]["bench_cuda"] = rows
+peer = os.path.join(out, "peer.json")
+if os.path.exists(peer):
+    result["figures"]["peer"] = json.load(open(peer))
+json.dump(result, open(os.path.join(out, "gpu_check.json"), "w"), indent=2)
+print(json.dumps(result["stages"]))
+PY
+for s in "${STATUS[@]}"; do [[ $s == pass ]] || exit 1; done
+exit 0
