@@ -127,6 +127,17 @@ def case_train_ranks():
             same_json(e1, e2, "evaluate " + label)
 
 
+def case_rollout_ranks():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "ds")
+        code, stdout, err = run(2, "rollout", DEFAULT, "--set", "market.envs=3", "--set", "impressions.per_step=200",
+                                "--out", out)
+        print(stdout, err)
+        expect(code == 0, f"-np 2 rollout exit status {code}: {err}")
+        expect(sorted(os.listdir(out)) == ["rollout-rank0.h5", "rollout-rank1.h5"], f"files: {os.listdir(out)}")
+        expect(stdout.count("bidsim rollout:") == 1 and "2 rank(s)" in stdout, "rank 0 reports once, naming 2 ranks")
+
+
 def case_bad_launch():
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "out")
