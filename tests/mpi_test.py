@@ -17,8 +17,8 @@ BPG10 = os.path.join(SOURCE, "scenarios", "bpg-10.yaml")
 TINY = ["--set", "market.envs=4", "--set", "market.steps=3", "--set", "impressions.per_step=20",
         "--set", "learning.best_response.steps=2", "--set", "learning.best_response.envs_per_agent=2",
         "--set", "learning.best_response.eval_envs_per_agent=2", "--set", "learning.dual_envs_per_agent=1"]
-# Keys that measure wall time, the only ones allowed to differ between rank counts.
-TIMING = {"seconds", "train_seconds", "evaluation_seconds"}
+# Keys that measure wall time or memory per rank, the only ones allowed to differ between rank counts.
+TIMING = {"seconds", "train_seconds", "evaluation_seconds", "peak_memory_mb_per_rank"}
 
 
 def launcher_flags():

@@ -44,6 +44,7 @@ int run_simulate(const CommonOptions& o) {
   BuiltinPolicies policies(shard);
   const dist::Communicator& comm = dist::Communicator::world();
   const EpisodeRecords records = gather_records(comm, run_episode(sim, policies), scenario.market.envs);
+  const std::vector<double> memory_mb = peak_memory_mb_per_rank();
   if (!comm.is_root()) return 0;
 
   const SimulationResult result = reduce_episodes(scenario, records);
@@ -51,8 +52,13 @@ int run_simulate(const CommonOptions& o) {
   if (comm.size() > 1 && !o.quiet)
     std::cout << "  ranks     " << comm.size() << " MPI ranks, " << shard.market.envs
               << " environments on rank 0 (contiguous blocks; results equal a single process)\n";
+  if (!o.quiet) {
+    std::cout << "  memory    peak resident MB per rank:";
+    for (double mb : memory_mb) std::cout << " " << static_cast<long long>(mb + 0.5);
+    std::cout << "\n";
+  }
   if (!o.out.empty()) {
-    write_simulation_json(o.out, scenario, sim.backend_name(), result);
+    write_simulation_json(o.out, scenario, sim.backend_name(), result, memory_mb);
     write_steps_csv(o.out, result);
     if (!o.quiet) {
       namespace fs = std::filesystem;

@@ -196,6 +196,7 @@ int run_train(const TrainOptions& o) {
   const EvaluationResult e = evaluate_policy(scenario, {actor_of(trainer.policy()), "checkpoint"},
                                              bpg_family ? actor_of(trainer.unified_solution()) : Actor(), config,
                                              device, seed, threads);
+  const std::vector<double> memory_mb = peak_memory_mb_per_rank();
   if (!is_output_rank()) return 0;
   if (!o.common.quiet) print_evaluation(e, config.epsilon, bpg_family);
   else std::cout << "social_welfare " << e.social_welfare << " max_exploitability " << e.max_exploitability << "\n";
@@ -211,6 +212,7 @@ int run_train(const TrainOptions& o) {
     j["complies"] = e.max_exploitability <= config.epsilon;
     j["lambda_bar"] = last.lambda_bar;
     j["train_seconds"] = train_seconds;
+    j["peak_memory_mb_per_rank"] = memory_mb;
     j["device"] = device.str();
     write_file_atomic(o.common.out, "summary.json", j.dump(2) + "\n");
     if (!o.common.quiet)

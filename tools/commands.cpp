@@ -2,6 +2,7 @@
 #include "tools/commands.hpp"
 
 #include <omp.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -76,5 +77,12 @@ void prepare_output_dir_on_root(const std::string& dir) {
 }
 
 bool is_output_rank() { return dist::Communicator::world().is_root(); }
+
+std::vector<double> peak_memory_mb_per_rank() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports kilobytes
+  return dist::Communicator::world().all_gather(std::vector<double>{mb});
+}
 
 }  // namespace bidsim

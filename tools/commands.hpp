@@ -47,6 +47,8 @@ int threads_per_rank(int requested);
 void prepare_output_dir_on_root(const std::string& dir);
 // Whether this rank prints and writes (rank 0, or the only process).
 bool is_output_rank();
+// Peak resident memory of every rank so far (getrusage ru_maxrss), MB, in rank order, on every rank.
+std::vector<double> peak_memory_mb_per_rank();
 
 // A registered subcommand: run() is called when it was parsed.
 struct Command {
