@@ -14,7 +14,11 @@ BuiltinPolicies::BuiltinPolicies(const Scenario& s) : scenario_(s) {
   for (std::size_t p = 0; p < s.policies.size(); ++p)
     for (int i : s.policies[p].agents)
       for (int e = 0; e < E; ++e) slot_[static_cast<std::size_t>(e) * N + i] = static_cast<std::int32_t>(p);
-  for (const Deviation& d : s.deviations) slot_[static_cast<std::size_t>(d.env) * N + d.agent] = d.policy;
+  // Deviations name global env indices; a shard (MPI rank) applies those inside its block.
+  for (const Deviation& d : s.deviations) {
+    const int local = d.env - s.market.first_env;
+    if (local >= 0 && local < E) slot_[static_cast<std::size_t>(local) * N + d.agent] = d.policy;
+  }
 
   // Pacing target: the expected traffic profile when there is one, else uniform over steps.
   std::vector<double> weight(T, 1.0);

@@ -1,5 +1,6 @@
 // One batch of episodes driven by the built-in policies, reduced to what `bidsim simulate` reports:
-// per-step market rows and per-agent episode means over the E environments.
+// per-step market rows and per-agent episode means over the E environments. Split in two so a
+// sharded batch (MPI ranks) can gather the per-environment records and reduce them in env order.
 #pragma once
 
 #include <vector>
@@ -30,6 +31,27 @@ struct SimulationResult {
   std::vector<StepRecord> steps_record;
 };
 
-SimulationResult simulate(Simulator& simulator, BuiltinPolicies& policies);
+// What one episode left per environment, before any reduction over environments. Every reduction
+// in reduce_episodes() walks environments in index order, so records gathered from shards in env
+// order reduce to the same bits as the unsplit batch.
+struct EpisodeRecords {
+  // Per-step sums within one environment, in this order.
+  enum StepField : int { kImpressions, kPasses, kActiveAgents, kMeanMultiplier, kValue, kCost, kConversions,
+                         kReward, kWins, kExposures, kStepFields };
+  int envs = 0, agents = 0, steps = 0;
+  std::vector<double> step_sums;  // [E][T][kStepFields]; mean_multiplier is the env's mean over active agents
+  // [E][N] episode totals per agent
+  std::vector<double> value, cost, reward, conversions, wins, exposures;
+  std::vector<double> revenue;    // [E]
+  double seconds = 0;             // wall time of the episode loop (policies + market steps)
+};
+
+// Runs one episode of the simulator's (local) batch with the built-in policies.
+EpisodeRecords run_episode(Simulator& simulator, BuiltinPolicies& policies);
+// Means over the environments of `records` (the whole batch, in env order).
+SimulationResult reduce_episodes(const Scenario& scenario, const EpisodeRecords& records);
+
+SimulationResult simulate(Simulator& simulator, BuiltinPolicies& policies);  // run_episode + reduce_episodes
+
 
 }  // namespace bidsim

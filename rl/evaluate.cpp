@@ -56,7 +56,8 @@ Batch make_batch(const Scenario& scenario, int envs, bool builtin, torch::Device
   Batch b;
   const Scenario s = with_envs(scenario, envs);
   b.collector = std::make_unique<RolloutCollector>(s, device, seed, threads);
-  if (builtin) b.builtin = std::make_unique<BuiltinPolicies>(s);
+  // Built-in policies act on the collector's own envs (its block under MPI).
+  if (builtin) b.builtin = std::make_unique<BuiltinPolicies>(b.collector->scenario());
   return b;
 }
 

@@ -1,6 +1,7 @@
 // Rollout collection over the batched Simulator and the policy-gradient estimators' building blocks.
 // On the CPU the engine's SoA buffers are wrapped with from_blob and copied once per step into the
 // preallocated [E,T,N,...] tensors (the engine overwrites them in the next step, so one copy is needed).
+// Under MPI each rank steps its block of envs and the per-step data is all-gathered in env order.
 #include "rl/rollout.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -8,7 +9,10 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "dist/communicator.hpp"
+#include "engine/errors.hpp"
 #include "engine/market_state.hpp"
+#include "engine/shard.hpp"
 
 namespace bidsim::rl {
 
@@ -43,13 +47,35 @@ torch::Tensor Trajectory::deviating_envs() const {
   return torch::nonzero(deviator >= 0).squeeze(1);
 }
 
+namespace {
+
+dist::EnvBlock block_of_this_rank(const Scenario& scenario) {
+  const dist::Communicator& comm = dist::Communicator::world();
+  const int E = scenario.market.envs;
+  if (comm.size() > E)
+    throw UsageError("a rollout batch of " + std::to_string(E) + " environments for " + std::to_string(comm.size()) +
+                     " MPI ranks, expected at least one environment per rank (launch at most " + std::to_string(E) +
+                     " ranks, or raise the batch: market.envs, learning.dual_envs_per_agent, best_response.*envs*)");
+  return dist::env_block(E, comm.rank(), comm.size());
+}
+
+}  // namespace
+
 RolloutCollector::RolloutCollector(const Scenario& scenario, torch::Device device, std::uint64_t seed, int threads)
-    : simulator_(scenario, Device::cpu, threads),
+    : RolloutCollector(scenario, block_of_this_rank(scenario).first, block_of_this_rank(scenario).count, device, seed,
+                       threads) {}
+
+RolloutCollector::RolloutCollector(const Scenario& scenario, int first_env, int local_envs, torch::Device device,
+                                   std::uint64_t seed, int threads)
+    : simulator_(local_envs == scenario.market.envs ? scenario : shard_scenario(scenario, first_env, local_envs),
+                 Device::cpu, threads),
       device_(device),
       seed_(seed),
       envs_(scenario.market.envs),
       agents_(scenario.agents.count),
-      steps_(scenario.market.steps) {}
+      steps_(scenario.market.steps),
+      first_env_(first_env),
+      local_envs_(local_envs) {}
 
 Trajectory RolloutCollector::collect(const RolloutRequest& rq) {
   torch::NoGradGuard no_grad;
@@ -87,24 +113,45 @@ Trajectory RolloutCollector::collect(const RolloutRequest& rq) {
       any_deviation ? torch::randn({T, dev_envs.size(0)}, gen, torch::kFloat32).to(device_) : torch::Tensor();
   const torch::Tensor all_agents = torch::arange(N, on_device.dtype(torch::kInt64)).repeat({E});  // [E*N]
 
+  // This rank's block: rows [first_env_·N, (first_env_ + local_envs_)·N) of every [E·N] array.
+  const dist::Communicator& comm = dist::Communicator::world();
+  const bool sharded = comm.size() > 1;
+  const int El = local_envs_;
+  const std::size_t local_rows = static_cast<std::size_t>(El) * N, first_row = static_cast<std::size_t>(first_env_) * N;
+  const dist::BlockLayout obs_layout = dist::block_layout(E, comm.size(), static_cast<std::int64_t>(N) * F);
+  const dist::BlockLayout row_layout = dist::block_layout(E, comm.size(), N);
+  std::vector<float> gathered_obs(sharded ? static_cast<std::size_t>(E) * N * F : 0);
+  std::vector<double> gathered_money(sharded ? static_cast<std::size_t>(E) * N : 0);
+  // The whole batch's observations on this device: this rank's engine state, or the gathered blocks.
+  auto whole_observation = [&](const MarketState& st) {
+    if (!sharded) return torch::from_blob(const_cast<float*>(st.observation.data()), {E, N, F}, torch::kFloat32);
+    comm.all_gather_into(st.observation.data(), gathered_obs.data(), obs_layout);
+    return torch::from_blob(gathered_obs.data(), {E, N, F}, torch::kFloat32);
+  };
+  auto whole_money = [&](const std::vector<double>& local) {
+    if (!sharded) return torch::from_blob(const_cast<double*>(local.data()), {E, N}, torch::kFloat64);
+    comm.all_gather_into(local.data(), gathered_money.data(), row_layout);
+    return torch::from_blob(gathered_money.data(), {E, N}, torch::kFloat64);
+  };
+
   simulator_.reset(rq.episode);
   MarketState const* st = &simulator_.state();
-  std::vector<float> builtin_multipliers(static_cast<std::size_t>(E) * N);
+  std::vector<float> builtin_local(sharded ? local_rows : 0), builtin_multipliers(static_cast<std::size_t>(E) * N);
   if (rq.builtin) rq.builtin->reset();
-  tr.initial_observation =
-      torch::from_blob(const_cast<float*>(st->observation.data()), {E, N, F}, torch::kFloat32).to(device_).clone();
+  tr.initial_observation = whole_observation(*st).to(device_).clone();
   const torch::Tensor obs0_rows = tr.initial_observation.reshape({E * N, F});
 
   for (int t = 0; t < T; ++t) {
     st = &simulator_.state();
-    const torch::Tensor obs_host =
-        torch::from_blob(const_cast<float*>(st->observation.data()), {E, N, F}, torch::kFloat32);
-    tr.observation.select(1, t).copy_(obs_host);
+    if (rq.before_step) rq.before_step(*st);
+    tr.observation.select(1, t).copy_(whole_observation(*st));
     const torch::Tensor obs_rows = tr.observation.select(1, t).reshape({E * N, F});
 
     torch::Tensor base_mean, u;
     if (rq.builtin) {
-      rq.builtin->act(*st, builtin_multipliers.data());
+      // Built-in policies act on this rank's envs (their controller state is per env); gather the rest.
+      rq.builtin->act(*st, sharded ? builtin_local.data() : builtin_multipliers.data());
+      if (sharded) comm.all_gather_into(builtin_local.data(), builtin_multipliers.data(), row_layout);
       base_mean = torch::from_blob(builtin_multipliers.data(), {E * N}, torch::kFloat32)
                       .to(device_)
                       .clamp_min(std::exp(kMinLogMultiplier))
@@ -128,12 +175,11 @@ Trajectory RolloutCollector::collect(const RolloutRequest& rq) {
 
     const torch::Tensor multipliers =
         torch::exp(u.clamp(kMinLogMultiplier, kMaxLogMultiplier)).to(torch::kCPU, torch::kFloat32).contiguous();
-    simulator_.step(multipliers.data_ptr<float>());
+    simulator_.step(multipliers.data_ptr<float>() + first_row);
     st = &simulator_.state();
-    tr.reward.select(1, t).copy_(
-        torch::from_blob(const_cast<double*>(st->step_reward.data()), {E, N}, torch::kFloat64));
-    tr.cost.select(1, t).copy_(
-        torch::from_blob(const_cast<double*>(st->step_cost.data()), {E, N}, torch::kFloat64));
+    if (rq.after_step) rq.after_step(*st);
+    tr.reward.select(1, t).copy_(whole_money(st->step_reward));
+    tr.cost.select(1, t).copy_(whole_money(st->step_cost));
   }
   return tr;
 }

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct RolloutRequest {
   bool deterministic_deviation = false;
   std::uint64_t episode = 0;         // engine episode: batches with the same episode see the same market draws
   std::uint64_t noise_key = 0;       // key of the exploration noise of this batch
+  // Optional hooks that see this rank's engine state (its block of envs) before and after every step,
+  // e.g. to stream the rollout to a dataset (bidsim rollout) without holding [E,T,N,...] twice.
+  std::function<void(const MarketState&)> before_step, after_step;
 };
 
 // [E, T, N, ...] tensors on the collector's device. Row (e, t, i) is what agent i of env e saw and did
@@ -44,6 +48,10 @@ struct Trajectory {
   torch::Tensor deviating_envs() const;                     // [E'] indices of envs with a deviator
 };
 
+// Under MPI (dist::Communicator::world() with K > 1 ranks) every rank simulates its contiguous block
+// of the E environments; observations (and built-in policies' actions) are all-gathered each step, so
+// every rank runs the same policy inference on the whole batch and returns the same full [E, ...]
+// tensors, bit for bit those of a single process: the gradients computed from them need no reduction.
 class RolloutCollector {
  public:
   // `scenario.market.envs` is the batch size E of every collect().
@@ -53,13 +61,21 @@ class RolloutCollector {
   int envs() const { return envs_; }
   int agents() const { return agents_; }
   int steps() const { return steps_; }
+  // This rank's environments [first_env, first_env + local_envs) of the batch.
+  int first_env() const { return first_env_; }
+  int local_envs() const { return local_envs_; }
+  // The scenario this rank simulates (its shard; the whole batch in a single process).
   const Scenario& scenario() const { return simulator_.scenario(); }
 
  private:
+  RolloutCollector(const Scenario& scenario, int first_env, int local_envs, torch::Device device, std::uint64_t seed,
+                   int threads);
+
   Simulator simulator_;
   torch::Device device_;
   std::uint64_t seed_;
   int envs_, agents_, steps_;
+  int first_env_ = 0, local_envs_ = 0;
 };
 
 // A copy of `scenario` with E environments and no deviations (the collector assigns policies itself).

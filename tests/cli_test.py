@@ -326,6 +326,24 @@ def case_train_resume_evaluate():
         expect(read_summary(ev)["policy"] == "constant:0.8", "policy label")
 
 
+def case_rollout_dataset():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "ds")
+        code, stdout, err = run("rollout", DEFAULT, "--set", "market.envs=2", "--set", "impressions.per_step=200",
+                                "--policy", "constant:0.8", "--out", out)
+        print(stdout, err)
+        expect(code == 0, f"rollout exit status {code}")
+        expect(os.listdir(out) == ["rollout-rank0.h5"], f"files: {os.listdir(out)}")
+        with open(os.path.join(out, "rollout-rank0.h5"), "rb") as f:
+            expect(f.read(8) == b"\x89HDF\r\n\x1a\n", "not an HDF5 file")
+        expect("GB/s" in stdout, "the write rate is reported")
+        bad = os.path.join(d, "bad")
+        expect_usage_error(["rollout", DEFAULT, "--deflate", "12", "--out", bad], "--deflate", "12")
+        expect_usage_error(["rollout", DEFAULT, "--policy", "bogus", "--out", bad], "--policy", "bogus")
+        expect_usage_error(["rollout", DEFAULT], "--out")
+        expect(not os.path.exists(bad), "a refused rollout must not create --out")
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

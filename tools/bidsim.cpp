@@ -1,17 +1,37 @@
 // The `bidsim` command-line program: registers the subcommands (one file each), parses flags and
-// dispatches. Every user error ends as one line on stderr and exit status 2.
+// dispatches. Every user error ends as one line on stderr and exit status 2. Under mpirun / srun it
+// starts MPI once; rank 0 alone prints and writes, the other ranks compute their share silently.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <iostream>
 #include <string>
 
+#include "dist/communicator.hpp"
 #include "engine/errors.hpp"
 #include "tools/commands.hpp"
 
+namespace {
+
+// MPI_Finalize on every way out of main (MPI is started only when a launcher started this process).
+struct MpiSession {
+  MpiSession(int* argc, char*** argv) { bidsim::dist::World::initialize(argc, argv); }
+  ~MpiSession() { bidsim::dist::World::finalize(); }
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  const MpiSession mpi(&argc, &argv);
+  const bidsim::dist::Communicator& comm = bidsim::dist::Communicator::world();
+  // User errors are found by every rank alike (same inputs, same checks): rank 0 alone reports them,
+  // so a bad launch prints one line, not one per rank. Non-root ranks print nothing on stdout either.
+  const bool reporter = comm.is_root();
+  if (!reporter) std::cout.setstate(std::ios::badbit);
+
   CLI::App app{"bidsim: GPU-batched auto-bidding market simulation and equilibrium learning.\n"
-               "Scenarios are YAML files (scenarios/README.md documents every key)."};
+               "Scenarios are YAML files (scenarios/README.md documents every key).\n"
+               "Under mpirun/srun the environments of every batch are split across the ranks."};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every command");
 
@@ -20,6 +40,9 @@ int main(int argc, char** argv) {
   bidsim::add_mesob_commands(app, commands);
 #ifdef BIDSIM_HAVE_TORCH
   bidsim::add_learning_commands(app, commands);
+#endif
+#ifdef BIDSIM_HAVE_HDF5
+  bidsim::add_rollout_command(app, commands);
 #endif
 
   try {
@@ -31,7 +54,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     std::replace(what.begin(), what.end(), '\n', ' ');
-    std::cerr << "bidsim: " << what << " (see bidsim --help)\n";
+    if (reporter) std::cerr << "bidsim: " << what << " (see bidsim --help)\n";
     return bidsim::kExitUsage;
   }
 
@@ -39,13 +62,17 @@ int main(int argc, char** argv) {
     for (const bidsim::Command& c : commands)
       if (c.app->parsed()) return c.run();
   } catch (const bidsim::ScenarioError& e) {
-    std::cerr << "bidsim: " << e.what() << "\n";
+    if (reporter) std::cerr << "bidsim: " << e.what() << "\n";
     return bidsim::kExitUsage;
   } catch (const bidsim::UsageError& e) {
-    std::cerr << "bidsim: " << e.what() << "\n";
+    if (reporter) std::cerr << "bidsim: " << e.what() << "\n";
     return bidsim::kExitUsage;
   } catch (const std::exception& e) {
-    std::cerr << "bidsim: internal error: " << e.what() << "\n";
+    std::cerr << "bidsim: internal error";
+    if (comm.size() > 1) std::cerr << " on rank " << comm.rank();
+    std::cerr << ": " << e.what() << "\n";
+    // It may have hit this rank only: its peers would wait for it in the next collective.
+    if (comm.size() > 1) bidsim::dist::World::abort(1);
     return 1;
   }
   return 0;

@@ -1,5 +1,7 @@
 // `bidsim train` (BPG, bpg_zero, independent, cooperative) and `bidsim evaluate` (a checkpoint or a
 // built-in policy): progress on stdout, DIR/train.csv per iteration, DIR/summary.json, DIR/checkpoint.pt.
+// Under MPI every rank collects its block of each rollout batch (rl/rollout.cpp) and computes the same
+// update from the gathered batch; rank 0 alone prints and writes; every rank resumes from the checkpoint.
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +15,7 @@
 #include <optional>
 #include <sstream>
 
+#include "dist/communicator.hpp"
 #include "engine/errors.hpp"
 #include "engine/scenario.hpp"
 #include "rl/evaluate.hpp"
@@ -28,16 +31,25 @@ namespace {
 namespace fs = std::filesystem;
 using namespace bidsim::rl;
 
-// The engine steps on the CPU in this version; the policies go where LibTorch can put them.
+// The engine steps on the CPU in this version; the policies go where LibTorch can put them. Ranks on
+// one node take one GPU each, by local rank.
 torch::Device torch_device(const std::string& text) {
   const Device d = parse_device(text);
-  if (d == Device::cuda) {
-    if (!torch::cuda::is_available())
-      throw UsageError("--device cuda: LibTorch sees no CUDA device (this LibTorch may be a CPU build); use --device cpu");
-    return torch::Device(torch::kCUDA);
-  }
-  if (d == Device::automatic && torch::cuda::is_available()) return torch::Device(torch::kCUDA);
-  return torch::Device(torch::kCPU);
+  const bool cuda = torch::cuda::is_available();
+  if (d == Device::cuda && !cuda)
+    throw UsageError("--device cuda: LibTorch sees no CUDA device (this LibTorch may be a CPU build); use --device cpu");
+  if (d == Device::cpu || !cuda) return torch::Device(torch::kCPU);
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(dist::Communicator::world().local_rank() % gpus));
+}
+
+// CPU threads of this rank for the market and for LibTorch. Several ranks on a node split its cores;
+// LibTorch's reductions depend on its thread count, so runs meant to be compared bit for bit across
+// rank counts pin it (--threads N or OMP_NUM_THREADS=N, the same N for every rank count).
+int configure_threads(int requested) {
+  const int threads = threads_per_rank(requested);
+  if (threads > 0) torch::set_num_threads(threads);
+  return threads;
 }
 
 std::string join_lines(const std::vector<std::string>& v) {
@@ -127,6 +139,7 @@ int run_train(const TrainOptions& o) {
     if (o.common.seed < 0) overrides.push_back("seed=" + std::to_string(resume_info->seed));
   }
   const Scenario scenario = load_scenario(path, overrides);
+  shard_for_this_rank(scenario, "the rollout batch of train");  // a bad launch fails here, on every rank
   seed = scenario.seed;
   LearningConfig config = load_learning_config(path, overrides);
   if (!o.algo.empty()) config.algorithm = parse_algorithm(o.algo);
@@ -134,9 +147,10 @@ int run_train(const TrainOptions& o) {
   if (o.xi >= 0) config.xi = o.xi;
   if (o.iterations >= 0) config.iterations = o.iterations;
   const torch::Device device = torch_device(o.common.device);
-  Trainer trainer(scenario, config, device, seed, o.common.threads);
-  if (resume_info) trainer.load(o.resume);  // refuses another algorithm, seed or agent count
-  if (!o.common.out.empty()) prepare_output_dir(o.common.out);
+  const int threads = configure_threads(o.common.threads);
+  Trainer trainer(scenario, config, device, seed, threads);
+  if (resume_info) trainer.load(o.resume);  // every rank resumes from it; refuses another algorithm, seed or N
+  prepare_output_dir_on_root(o.common.out);
 
   std::vector<std::string> rows;
   if (resume_info && !o.common.out.empty()) {  // keep the rows of the run being resumed, if they are here
@@ -149,7 +163,7 @@ int run_train(const TrainOptions& o) {
   const std::vector<std::pair<std::string, std::string>> metadata = {{"scenario", path},
                                                                       {"overrides", join_lines(overrides)}};
   auto write_progress = [&] {
-    if (o.common.out.empty()) return;
+    if (o.common.out.empty() || !is_output_rank()) return;
     std::string csv = std::string(kTrainHeader) + "\n";
     for (const std::string& r : rows) csv += r + "\n";
     write_file_atomic(o.common.out, "train.csv", csv);
@@ -181,7 +195,9 @@ int run_train(const TrainOptions& o) {
   const bool bpg_family = config.algorithm == Algorithm::bpg || config.algorithm == Algorithm::bpg_zero;
   const EvaluationResult e = evaluate_policy(scenario, {actor_of(trainer.policy()), "checkpoint"},
                                              bpg_family ? actor_of(trainer.unified_solution()) : Actor(), config,
-                                             device, seed, o.common.threads);
+                                             device, seed, threads);
+  const std::vector<double> memory_mb = peak_memory_mb_per_rank();
+  if (!is_output_rank()) return 0;
   if (!o.common.quiet) print_evaluation(e, config.epsilon, bpg_family);
   else std::cout << "social_welfare " << e.social_welfare << " max_exploitability " << e.max_exploitability << "\n";
   if (!o.common.out.empty()) {
@@ -196,6 +212,7 @@ int run_train(const TrainOptions& o) {
     j["complies"] = e.max_exploitability <= config.epsilon;
     j["lambda_bar"] = last.lambda_bar;
     j["train_seconds"] = train_seconds;
+    j["peak_memory_mb_per_rank"] = memory_mb;
     j["device"] = device.str();
     write_file_atomic(o.common.out, "summary.json", j.dump(2) + "\n");
     if (!o.common.quiet)
@@ -239,13 +256,14 @@ int run_evaluate(const EvaluateOptions& o) {
   Scenario scenario = load_scenario(path, overrides);
   LearningConfig config = load_learning_config(path, overrides);
   const torch::Device device = torch_device(o.device);
+  const int threads = configure_threads(o.threads);
 
   std::unique_ptr<Trainer> trainer;
   BasePolicy base;
   Actor unified;
   if (info) {
     config.algorithm = info->algorithm;
-    trainer = std::make_unique<Trainer>(scenario, config, device, info->seed, o.threads);
+    trainer = std::make_unique<Trainer>(scenario, config, device, info->seed, threads);
     trainer->load(checkpoint);
     base = {actor_of(trainer->policy()), checkpoint};
     if (info->algorithm == Algorithm::bpg || info->algorithm == Algorithm::bpg_zero)
@@ -254,11 +272,12 @@ int run_evaluate(const EvaluateOptions& o) {
     scenario = with_builtin_policy(scenario, o.policy);
     base = {Actor(), o.policy};
   }
-  if (!o.out.empty()) prepare_output_dir(o.out);
+  prepare_output_dir_on_root(o.out);
   if (!o.quiet)
     std::cout << "bidsim evaluate: " << base.label << " on " << scenario.name << " (" << path << "), "
               << scenario.agents.count << " agents, seed " << scenario.seed << "\n";
-  const EvaluationResult e = evaluate_policy(scenario, base, unified, config, device, scenario.seed, o.threads);
+  const EvaluationResult e = evaluate_policy(scenario, base, unified, config, device, scenario.seed, threads);
+  if (!is_output_rank()) return 0;
   if (!o.quiet) print_evaluation(e, config.epsilon, false);
   else std::cout << "social_welfare " << e.social_welfare << " max_exploitability " << e.max_exploitability << "\n";
   if (!o.out.empty()) {

@@ -1,7 +1,17 @@
 // Shared option handling of the `bidsim` subcommands.
 #include "tools/commands.hpp"
 
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+
+#include "dist/communicator.hpp"
+#include "engine/errors.hpp"
+#include "engine/shard.hpp"
+#include "tools/output.hpp"
 
 namespace bidsim {
 
@@ -29,6 +39,50 @@ std::vector<std::string> overrides_of(const CommonOptions& o) {
   std::vector<std::string> overrides = o.sets;
   if (o.seed >= 0) overrides.push_back("seed=" + std::to_string(o.seed));
   return overrides;
+}
+
+Scenario shard_for_this_rank(const Scenario& scenario, const std::string& what) {
+  const dist::Communicator& comm = dist::Communicator::world();
+  if (comm.size() == 1) return scenario;
+  const int envs = scenario.market.envs;
+  if (comm.size() > envs)
+    throw UsageError(scenario.source + ": market.envs: " + std::to_string(envs) + " environments" +
+                     (what.empty() ? "" : " (" + what + ")") + " for " + std::to_string(comm.size()) +
+                     " MPI ranks, expected at least one environment per rank (launch at most " +
+                     std::to_string(envs) + " ranks or raise market.envs)");
+  const dist::EnvBlock b = dist::env_block(envs, comm.rank(), comm.size());
+  return shard_scenario(scenario, b.first, b.count);
+}
+
+int threads_per_rank(int requested) {
+  if (requested > 0) return requested;
+  const dist::Communicator& comm = dist::Communicator::world();
+  if (comm.local_size() <= 1 || std::getenv("OMP_NUM_THREADS")) return 0;
+  return std::max(1, omp_get_num_procs() / comm.local_size());
+}
+
+void prepare_output_dir_on_root(const std::string& dir) {
+  if (dir.empty()) return;
+  const dist::Communicator& comm = dist::Communicator::world();
+  std::string error;
+  if (comm.is_root()) {
+    try {
+      prepare_output_dir(dir);
+    } catch (const UsageError& e) {
+      error = e.what();
+    }
+  }
+  error = comm.broadcast(error);
+  if (!error.empty()) throw UsageError(error);
+}
+
+bool is_output_rank() { return dist::Communicator::world().is_root(); }
+
+std::vector<double> peak_memory_mb_per_rank() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports kilobytes
+  return dist::Communicator::world().all_gather(std::vector<double>{mb});
 }
 
 }  // namespace bidsim

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/config_types.hpp"
+
 namespace bidsim {
 
 inline constexpr int kExitUsage = 2;  // bad input: one line on stderr
@@ -32,6 +34,22 @@ std::string scenario_path(const std::string& file);
 // The --set list plus "seed=S" when --seed was given.
 std::vector<std::string> overrides_of(const CommonOptions& o);
 
+// --- multi-process runs (mpirun / srun; a one-process world otherwise) ---------------------------
+
+// Rank `r` of K simulates environments env_block(E, r, K) of the scenario's batch: its shard. Every
+// rank reaches the same verdict, so a bad launch (more ranks than environments) is a UsageError on all.
+Scenario shard_for_this_rank(const Scenario& scenario, const std::string& what);
+// CPU threads of one rank: `requested` when given (> 0); else 0 (all cores, or OMP_NUM_THREADS) for a
+// single rank per node, and the node's cores split between its ranks otherwise (no oversubscription).
+int threads_per_rank(int requested);
+// Rank 0 creates `dir` (the only rank that writes outputs); every rank learns whether that failed and
+// throws the same UsageError, so no rank waits in a collective for a rank that gave up.
+void prepare_output_dir_on_root(const std::string& dir);
+// Whether this rank prints and writes (rank 0, or the only process).
+bool is_output_rank();
+// Peak resident memory of every rank so far (getrusage ru_maxrss), MB, in rank order, on every rank.
+std::vector<double> peak_memory_mb_per_rank();
+
 // A registered subcommand: run() is called when it was parsed.
 struct Command {
   CLI::App* app = nullptr;
@@ -43,5 +61,7 @@ void add_simulate_command(CLI::App& app, CommandList& commands);
 void add_mesob_commands(CLI::App& app, CommandList& commands);
 // `train` and `evaluate` (tools/cmd_train.cpp); registered only in builds with LibTorch.
 void add_learning_commands(CLI::App& app, CommandList& commands);
+// `rollout` (tools/cmd_rollout.cpp): trajectories to HDF5; registered only in builds with HDF5.
+void add_rollout_command(CLI::App& app, CommandList& commands);
 
 }  // namespace bidsim

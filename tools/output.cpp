@@ -150,7 +150,7 @@ void print_simulation(std::ostream& out, const Scenario& s, const std::string& b
 }
 
 void write_simulation_json(const std::string& dir, const Scenario& s, const std::string& backend,
-                           const SimulationResult& r) {
+                           const SimulationResult& r, const std::vector<double>& peak_memory_mb) {
   nlohmann::json j;
   j["command"] = "simulate";
   j["scenario"] = s.name;
@@ -166,6 +166,7 @@ void write_simulation_json(const std::string& dir, const Scenario& s, const std:
   j["revenue"] = r.revenue;
   j["auction_passes_per_step"] = r.passes_per_step;
   j["seconds"] = r.seconds;
+  if (!peak_memory_mb.empty()) j["peak_memory_mb_per_rank"] = peak_memory_mb;
   nlohmann::json per_agent;
   per_agent["return"] = r.reward;
   per_agent["value"] = r.value;

@@ -4,6 +4,7 @@
 
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "engine/config_types.hpp"
 #include "engine/simulate.hpp"
@@ -17,8 +18,10 @@ void write_file_atomic(const std::string& dir, const std::string& name, const st
 
 void print_simulation(std::ostream& out, const Scenario& scenario, const std::string& backend,
                       const SimulationResult& result, bool quiet);
+// `peak_memory_mb` (per MPI rank, optional) is recorded as peak_memory_mb_per_rank.
 void write_simulation_json(const std::string& dir, const Scenario& scenario,
-                           const std::string& backend, const SimulationResult& result);
+                           const std::string& backend, const SimulationResult& result,
+                           const std::vector<double>& peak_memory_mb = {});
 void write_steps_csv(const std::string& dir, const SimulationResult& result);
 
 }  // namespace bidsim

@@ -12,7 +12,7 @@ mode="${1:-run}"
 shift || true
 
 packages=(cmake g++ make ccache pkg-config libyaml-cpp-dev catch2 libbenchmark-dev librandom123-dev
-          nlohmann-json3-dev libcli11-dev libtorch-dev)
+          nlohmann-json3-dev libcli11-dev libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev)
 
 missing=()
 for p in "${packages[@]}"; do
