@@ -365,3 +365,32 @@ TEST_CASE("value_word: four agents share one counter-based draw", "[physics][rng
   CHECK(bidsim::value_word(9, 3, 5, 12, 2) != base);
   CHECK(bidsim::value_word(9, 3, 5, 11, 3) != base);
 }
+
+TEST_CASE("portable logf / expf: within 2 ulp of the C library, exact special values", "[physics][math]") {
+  // Relative error of a float result against the double-precision C library, in units of 2^-23.
+  auto ulps = [](float got, double want) { return std::fabs(double(got) - want) / (std::fabs(want) * 0x1p-23); };
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f), wide(-80.0f, 80.0f);
+  double worst_log = 0, worst_exp = 0;
+  for (int k = 0; k < 200000; ++k) {
+    const float u = std::max(unit(gen), 1e-30f);
+    if (std::fabs(std::log(double(u))) > 1e-3) worst_log = std::max(worst_log, ulps(bidsim::portable_logf(u), std::log(double(u))));
+    const float x = wide(gen);
+    worst_exp = std::max(worst_exp, ulps(bidsim::portable_expf(x), std::exp(double(x))));
+  }
+  for (float x : {1e-38f, 1e-40f, 0.5f, 0.70710677f, 0.7071068f, 2.0f, 3.4e38f})
+    CHECK(bidsim::portable_logf(x) == Approx(std::log(double(x))).epsilon(3e-7));
+  CHECK(worst_log < 2.0);
+  CHECK(worst_exp < 2.0);
+  CHECK(bidsim::portable_logf(1.0f) == 0.0f);
+  CHECK(bidsim::portable_expf(0.0f) == 1.0f);
+  CHECK(std::isinf(bidsim::portable_logf(0.0f)));
+  CHECK(bidsim::portable_logf(0.0f) < 0);
+  CHECK(std::isnan(bidsim::portable_logf(-1.0f)));
+  CHECK(std::isnan(bidsim::portable_logf(std::nanf(""))));
+  CHECK(std::isinf(bidsim::portable_logf(INFINITY)));
+  CHECK(std::isinf(bidsim::portable_expf(100.0f)));
+  CHECK(bidsim::portable_expf(-200.0f) == 0.0f);
+  CHECK(bidsim::portable_expf(-100.0f) == Approx(std::exp(-100.0)).epsilon(0.05));  // subnormal: 5 bits left
+  CHECK(std::isnan(bidsim::portable_expf(std::nanf(""))));
+}
