@@ -171,22 +171,21 @@ BIDSIM_HD float portable_logf(float x) {
   }
   e += static_cast<int>(bits >> 23) - 126;  // x = m 2^e with m in [0.5, 1)
   float m = portable_bits_to_float((bits & 0x007fffffu) | 0x3f000000u);
-  if (m < 0.707106781186547524f) {  // keep m in [sqrt(1/2), sqrt(2)) so the polynomial stays accurate
-    e -= 1;
-    m = m + m - 1.0f;
-  } else {
-    m = m - 1.0f;
-  }
-  const float z = m * m;
-  float y = 7.0376836292e-2f;
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
+  // Keep m in [sqrt(1/2), sqrt(2)) so the polynomial stays accurate. Branch-free: the comparison is a
+  // coin flip for random inputs, and a mispredicted branch cost more than the whole polynomial.
+  const bool below = m < 0.707106781186547524f;
+  e -= below ? 1 : 0;
+  m = m * (below ? 2.0f : 1.0f) - 1.0f;  // m * 2 is exact, so this equals m + m - 1 bit for bit
+  // Cephes' degree-8 polynomial, evaluated by Estrin's scheme: a dependency chain of 4 multiply-adds
+  // instead of Horner's 9, which matters because the caller's erfinv polynomial waits on this result.
+  const float z = m * m, z2 = z * z, z4 = z2 * z2;
+  const float p01 = 3.3333331174e-1f - 2.4999993993e-1f * m;
+  const float p23 = 2.0000714765e-1f - 1.6668057665e-1f * m;
+  const float p45 = 1.4249322787e-1f - 1.2420140846e-1f * m;
+  const float p67 = 1.1676998740e-1f - 1.1514610310e-1f * m;
+  const float p03 = p01 + p23 * z;
+  const float p47 = p45 + p67 * z;
+  float y = (p03 + p47 * z2) + 7.0376836292e-2f * z4;
   y = y * m * z;
   const float fe = static_cast<float>(e);
   y = y + fe * -2.12194440e-4f;  // ln 2 split in two parts: the low one here, the high one last
