@@ -2,7 +2,7 @@
 """The 10^3..10^6-agent scaling study: bidsim simulate and one-to-two training iterations on
 bench/scaling.yaml, each on 1 rank x 1 thread, 1 rank x 2 threads and 2 ranks x 1 thread.
 
-    bench/scaling.py [BIDSIM] [OUT_DIR]        (defaults: build/tools/bidsim, results/scaling)
+    bench/scaling.py [BIDSIM] [OUT_DIR] [--simulate-only]   (defaults: build/tools/bidsim, results/scaling)
 
 Writes OUT_DIR/scaling.csv (one row per run), scaling.json (the rows plus the machine from
 /proc/cpuinfo and /proc/meminfo, the commit, the commands, the load average around each run) and
@@ -17,8 +17,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIDSIM = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "tools", "bidsim")
-OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "results", "scaling")
+SIMULATE_ONLY = "--simulate-only" in sys.argv  # the quick part (a few minutes), e.g. to re-measure on an idle machine
+ARGS = [a for a in sys.argv[1:] if a != "--simulate-only"]
+BIDSIM = ARGS[0] if len(ARGS) > 0 else os.path.join(ROOT, "build", "tools", "bidsim")
+OUT = ARGS[1] if len(ARGS) > 1 else os.path.join(ROOT, "results", "scaling")
 SCENARIO = os.path.join(ROOT, "bench", "scaling.yaml")
 K = 16  # candidates per impression (bench/scaling.yaml)
 
@@ -167,7 +169,7 @@ def main():
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     start = time.time()
     with tempfile.TemporaryDirectory() as work:
-        rows = simulate_rows(work) + train_rows(work)
+        rows = simulate_rows(work) + ([] if SIMULATE_ONLY else train_rows(work))
     columns = ["kind", "algorithm", "agents", "envs", "steps", "impressions_per_step", "ranks", "threads_per_rank",
                "seconds", "agent_steps_per_s", "bid_evaluations_per_s", "auction_passes_per_step", "iteration_seconds",
                "peak_memory_mb_per_rank", "load_before", "load_after"]
