@@ -101,11 +101,19 @@ if t3run:
     print("\n" + "\n".join(t3))
 
 # --- iteration time against N -----------------------------------------------------------------------
-tm = ["| N agents | rollout batch E | s per BPG iteration (iterations 2-3) | ms per iteration per agent |", "|---|---|---|---|"]
+# Environments one BPG iteration of scenarios/bpg-100.yaml simulates (rl/trainer.cpp): the θ batch E,
+# x* learning (2 steps × x* batch + paired θ batch), the dual batch of (13) twice (x* and θ on the same
+# draws, min(N, dual_max_envs) environments), and the ν̄ and x* batches of L_s / L*_w when λ̄ > 0.
+E, STEPS, UNIFIED_STEPS, DUAL_CAP = 32, 12, 2, 256
+tm = ["| N agents | s per BPG iteration (iterations 2-3) | environments per iteration | agent-steps per iteration | ns per agent-step |",
+      "|---|---|---|---|---|"]
 for n in (10, 100, 1000):
-    rows = train_rows(f"timing-n{n}")
-    if len(rows) >= 2:
-        t = statistics.mean(float(r["seconds"]) for r in rows[1:])
-        tm.append(f"| {n} | 32 | {t:.3f} | {1000 * t / n:.2f} |")
+    rows = train_rows(f"timing-n{n}")[1:]
+    if rows:
+        t = statistics.mean(float(r["seconds"]) for r in rows)
+        envs = statistics.mean(E + 2 * UNIFIED_STEPS * E + 2 * min(n, DUAL_CAP) + (2 * E if float(r["lambda_bar"]) > 0 else 0)
+                               for r in rows)
+        agent_steps = envs * n * STEPS
+        tm.append(f"| {n} | {t:.3f} | {envs:.0f} | {agent_steps / 1e6:.2f} M | {1e9 * t / agent_steps:.0f} |")
 open(os.path.join(out, "timing.md"), "w").write("\n".join(tm) + "\n")
 print("\n" + "\n".join(tm))
