@@ -1,6 +1,6 @@
 // MPI behind a small interface (see communicator.hpp). The only file that includes <mpi.h>; without
 // BIDSIM_HAVE_MPI every collective is the identity of a one-process world.
-#include "dist/communicator.hpp"
+#include "engine/communicator.hpp"
 
 #include <algorithm>
 #include <cstdlib>

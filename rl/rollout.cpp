@@ -9,7 +9,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "dist/communicator.hpp"
+#include "engine/communicator.hpp"
 #include "engine/errors.hpp"
 #include "engine/market_state.hpp"
 #include "engine/shard.hpp"

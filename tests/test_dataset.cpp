@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/communicator.hpp"
+#include "engine/communicator.hpp"
 #include "engine/policies.hpp"
 #include "engine/scenario.hpp"
 #include "engine/shard.hpp"

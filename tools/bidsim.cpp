@@ -7,7 +7,7 @@
 #include <iostream>
 #include <string>
 
-#include "dist/communicator.hpp"
+#include "engine/communicator.hpp"
 #include "engine/errors.hpp"
 #include "tools/commands.hpp"
 

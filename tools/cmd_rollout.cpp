@@ -8,7 +8,7 @@
 #include <memory>
 #include <sstream>
 
-#include "dist/communicator.hpp"
+#include "engine/communicator.hpp"
 #include "engine/errors.hpp"
 #include "engine/policies.hpp"
 #include "engine/scenario.hpp"

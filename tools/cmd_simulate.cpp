@@ -7,7 +7,7 @@
 #include <iostream>
 #include <memory>
 
-#include "dist/communicator.hpp"
+#include "engine/communicator.hpp"
 #include "engine/policies.hpp"
 #include "engine/scenario.hpp"
 #include "engine/simulate.hpp"

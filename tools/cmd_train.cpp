@@ -15,7 +15,7 @@
 #include <optional>
 #include <sstream>
 
-#include "dist/communicator.hpp"
+#include "engine/communicator.hpp"
 #include "engine/errors.hpp"
 #include "engine/scenario.hpp"
 #include "rl/evaluate.hpp"

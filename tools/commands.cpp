@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "dist/communicator.hpp"
+#include "engine/communicator.hpp"
 #include "engine/errors.hpp"
 #include "engine/shard.hpp"
 #include "tools/output.hpp"
