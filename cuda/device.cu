@@ -15,6 +15,12 @@ int device_count() {
   return count;
 }
 
+bool use_device(int index) {
+  if (cudaSetDevice(index) == cudaSuccess) return true;
+  (void)cudaGetLastError();
+  return false;
+}
+
 std::string device_description() {
   if (device_count() == 0) return {};
   int device = 0, driver = 0;

@@ -10,5 +10,8 @@ namespace bidsim::cuda {
 int device_count();
 // "NVIDIA H100 80GB HBM3 (sm_90, driver 13.0)" or an empty string without a device.
 std::string device_description();
+// Makes device `index` current for this host thread (before any other CUDA call, so every later
+// allocation and stream of the process lands there). False when the runtime refuses.
+bool use_device(int index);
 
 }  // namespace bidsim::cuda

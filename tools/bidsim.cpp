@@ -11,6 +11,10 @@
 #include "engine/errors.hpp"
 #include "tools/commands.hpp"
 
+#ifdef BIDSIM_HAVE_CUDA
+#include "cuda/device.hpp"
+#endif
+
 namespace {
 
 // MPI_Finalize on every way out of main (MPI is started only when a launcher started this process).
@@ -28,6 +32,11 @@ int main(int argc, char** argv) {
   // so a bad launch prints one line, not one per rank. Non-root ranks print nothing on stdout either.
   const bool reporter = comm.is_root();
   if (!reporter) std::cout.setstate(std::ios::badbit);
+#ifdef BIDSIM_HAVE_CUDA
+  // One GPU per rank: the ranks of a node take its devices round-robin by local rank. A process
+  // launched alone is local rank 0 and keeps device 0.
+  if (const int gpus = bidsim::cuda::device_count(); gpus > 1) bidsim::cuda::use_device(comm.local_rank() % gpus);
+#endif
 
   CLI::App app{"bidsim: GPU-batched auto-bidding market simulation and equilibrium learning.\n"
                "Scenarios are YAML files (scenarios/README.md documents every key).\n"
