@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
+
+#include "engine/errors.hpp"
 
 namespace bidsim {
 
@@ -65,6 +68,30 @@ void BuiltinPolicies::act(const MarketState& st, float* multipliers) {
       }
       multipliers[a] = static_cast<float>(m);
     }
+}
+
+Scenario with_builtin_policy(const Scenario& scenario, const std::string& spec) {
+  if (spec == "scenario") return scenario;
+  Scenario s = scenario;
+  PolicyConfig p;
+  p.name = spec;
+  for (int i = 0; i < s.agents.count; ++i) p.agents.push_back(i);
+  if (spec == "truthful") {
+    p.kind = PolicyKind::truthful;
+  } else if (spec.rfind("constant:", 0) == 0) {
+    const std::string number = spec.substr(9);
+    char* end = nullptr;
+    const double x = std::strtod(number.c_str(), &end);
+    if (number.empty() || *end != '\0' || !std::isfinite(x) || x < 0)
+      throw UsageError("--policy: got '" + spec + "', expected constant:X with a number X >= 0");
+    p.kind = PolicyKind::constant;
+    p.multiplier.assign(s.agents.count, x);
+  } else {
+    throw UsageError("--policy: got '" + spec + "', expected truthful, constant:X or scenario");
+  }
+  s.policies = {p};
+  s.deviations.clear();
+  return s;
 }
 
 }  // namespace bidsim

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/config_types.hpp"
@@ -29,5 +30,10 @@ class BuiltinPolicies {
   std::vector<double> integral_;      // [E][N] PID integral of the pacing error
   std::vector<double> last_error_;    // [E][N]
 };
+
+// `scenario` with every agent on the built-in policy `spec`: "truthful", "constant:X" (X >= 0), or
+// "scenario" (the scenario's own policies, unchanged). Deviations are dropped. UsageError naming
+// --policy otherwise. Used by `evaluate --policy` and `rollout --policy`.
+Scenario with_builtin_policy(const Scenario& scenario, const std::string& spec);
 
 }  // namespace bidsim

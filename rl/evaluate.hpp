@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/config_types.hpp"
+#include "engine/policies.hpp"  // with_builtin_policy: evaluate --policy
 #include "rl/learning_config.hpp"
 #include "rl/policy.hpp"
 
@@ -21,9 +22,6 @@ struct BasePolicy {
   std::string label;     // "checkpoint", "truthful", "constant:0.7", "scenario"
 };
 
-// `scenario` with its policies replaced by `spec`: "truthful", "constant:X" (X ≥ 0) for every agent, or
-// "scenario" (kept as written). UsageError naming --policy otherwise.
-Scenario with_builtin_policy(const Scenario& scenario, const std::string& spec);
 
 struct EvaluationResult {
   std::string label;

@@ -41,29 +41,6 @@ bool is_builtin_spec(const std::string& policy) {
   return policy == "scenario" || policy == "truthful" || policy.rfind("constant:", 0) == 0;
 }
 
-// `scenario` with every agent on the built-in policy `spec` (or as written for "scenario").
-Scenario with_policy(const Scenario& scenario, const std::string& spec) {
-  if (spec == "scenario") return scenario;
-  Scenario s = scenario;
-  PolicyConfig p;
-  p.name = spec;
-  for (int i = 0; i < s.agents.count; ++i) p.agents.push_back(i);
-  if (spec == "truthful") {
-    p.kind = PolicyKind::truthful;
-  } else {
-    const std::string number = spec.substr(9);
-    char* end = nullptr;
-    const double x = std::strtod(number.c_str(), &end);
-    if (number.empty() || *end != '\0' || !std::isfinite(x) || x < 0)
-      throw UsageError("--policy: got '" + spec + "', expected constant:X with a number X >= 0");
-    p.kind = PolicyKind::constant;
-    p.multiplier.assign(s.agents.count, x);
-  }
-  s.policies = {p};
-  s.deviations.clear();
-  return s;
-}
-
 struct Written {
   double simulate_seconds = 0;  // the whole episode loop, writes included
 };
@@ -129,7 +106,7 @@ int run_rollout(const RolloutOptions& o) {
 #endif
   }
   if (path.empty()) path = scenario_path("default.yaml");
-  const Scenario scenario = builtin ? with_policy(load_scenario(path, overrides), o.policy) : load_scenario(path, overrides);
+  const Scenario scenario = builtin ? with_builtin_policy(load_scenario(path, overrides), o.policy) : load_scenario(path, overrides);
   const Scenario shard = shard_for_this_rank(scenario, "");
   if (o.common.device == "cuda") throw UsageError("--device cuda: rollout runs the market on the CPU in this version");
   parse_device(o.common.device);
