@@ -198,24 +198,26 @@ double Communicator::sum_in_rank_order(double local) const {
   return sum;
 }
 
+#ifdef BIDSIM_HAVE_MPI
+namespace {
+std::int64_t all_reduce(std::int64_t local, MPI_Op op) {
+  std::int64_t out = 0;
+  check(MPI_Allreduce(&local, &out, 1, MPI_INT64_T, op, MPI_COMM_WORLD), "MPI_Allreduce");
+  return out;
+}
+}  // namespace
+#endif
+
 std::int64_t Communicator::max(std::int64_t local) const {
 #ifdef BIDSIM_HAVE_MPI
-  if (size_ > 1) {
-    std::int64_t out = 0;
-    check(MPI_Allreduce(&local, &out, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
-    return out;
-  }
+  if (size_ > 1) return all_reduce(local, MPI_MAX);
 #endif
   return local;
 }
 
 std::int64_t Communicator::min(std::int64_t local) const {
 #ifdef BIDSIM_HAVE_MPI
-  if (size_ > 1) {
-    std::int64_t out = 0;
-    check(MPI_Allreduce(&local, &out, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
-    return out;
-  }
+  if (size_ > 1) return all_reduce(local, MPI_MIN);
 #endif
   return local;
 }
