@@ -154,6 +154,8 @@ class CudaBackend final : public Backend {
     run_step();
   }
 
+  void synchronize() override { ctx_.synchronize(); }
+
   const MarketState& state() override {
     if (!host_current_) download_state();
     return st_;

@@ -33,6 +33,9 @@ class Backend {
   virtual void step_on_device() {
     throw UsageError(std::string("step_on_device: the ") + name() + " backend keeps its state in host memory");
   }
+  // Waits until the work a reset/step queued on the backend's stream is done, so another stream
+  // (LibTorch's) may read the device tensors. Host-memory backends finish inside step(): no-op.
+  virtual void synchronize() {}
 };
 
 }  // namespace bidsim

@@ -46,6 +46,8 @@ class Simulator {
   bool device_resident() const { return backend_->device_resident(); }
   DeviceTensorView device_tensor(MarketTensor which) { return backend_->device_tensor(which); }
   void step_on_device();
+  // Blocks until the device tensors hold the results of the last reset/step (see Backend::synchronize).
+  void synchronize() { backend_->synchronize(); }
 
  private:
   const Scenario scenario_;  // owned copy: the backend keeps a reference to it

@@ -1,10 +1,14 @@
 // Rollout collection over the batched Simulator and the policy-gradient estimators' building blocks.
 // On the CPU the engine's SoA buffers are wrapped with from_blob and copied once per step into the
 // preallocated [E,T,N,...] tensors (the engine overwrites them in the next step, so one copy is needed).
+// With policies on a GPU and the CUDA backend, the engine's device buffers are wrapped the same way
+// (DeviceTensorView + from_blob on the device): the multipliers are written straight into the engine's
+// input buffer and nothing crosses PCIe during a rollout.
 // Under MPI each rank steps its block of envs and the per-step data is all-gathered in env order.
 #include "rl/rollout.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
 
 #include <cmath>
 #include <stdexcept>
@@ -49,6 +53,22 @@ torch::Tensor Trajectory::deviating_envs() const {
 
 namespace {
 
+// Policies on a GPU step the CUDA backend when this build has one and a device is present (`auto`);
+// otherwise the CPU backend, and the collector copies each step's data to the policies' device.
+Device engine_device_for(const torch::Device& policy_device) {
+  return policy_device.is_cuda() ? Device::automatic : Device::cpu;
+}
+
+torch::ScalarType scalar_type_of(DType t) {
+  switch (t) {
+    case DType::float32: return torch::kFloat32;
+    case DType::float64: return torch::kFloat64;
+    case DType::int32: return torch::kInt32;
+    case DType::int64: return torch::kInt64;
+  }
+  throw std::logic_error("scalar_type_of: unknown dtype");
+}
+
 dist::EnvBlock block_of_this_rank(const Scenario& scenario) {
   const dist::Communicator& comm = dist::Communicator::world();
   const int E = scenario.market.envs;
@@ -61,14 +81,15 @@ dist::EnvBlock block_of_this_rank(const Scenario& scenario) {
 
 }  // namespace
 
-RolloutCollector::RolloutCollector(const Scenario& scenario, torch::Device device, std::uint64_t seed, int threads)
+RolloutCollector::RolloutCollector(const Scenario& scenario, torch::Device device, std::uint64_t seed, int threads,
+                                   Device engine)
     : RolloutCollector(scenario, block_of_this_rank(scenario).first, block_of_this_rank(scenario).count, device, seed,
-                       threads) {}
+                       threads, engine) {}
 
 RolloutCollector::RolloutCollector(const Scenario& scenario, int first_env, int local_envs, torch::Device device,
-                                   std::uint64_t seed, int threads)
+                                   std::uint64_t seed, int threads, Device engine)
     : simulator_(local_envs == scenario.market.envs ? scenario : shard_scenario(scenario, first_env, local_envs),
-                 Device::cpu, threads),
+                 engine == Device::automatic ? engine_device_for(device) : engine, threads),
       device_(device),
       seed_(seed),
       envs_(scenario.market.envs),
@@ -134,23 +155,33 @@ Trajectory RolloutCollector::collect(const RolloutRequest& rq) {
     return torch::from_blob(gathered_money.data(), {E, N}, torch::kFloat64);
   };
 
+  // Zero-copy when the policies and the engine share the GPU, one process owns the whole batch and
+  // nothing needs the host state (built-in policies and the step hooks read MarketState).
+  const bool zero_copy = device_.is_cuda() && simulator_.device_resident() && !sharded && !rq.builtin &&
+                         !rq.before_step && !rq.after_step;
   simulator_.reset(rq.episode);
-  MarketState const* st = &simulator_.state();
+  EngineTensors engine;
+  if (zero_copy) {
+    engine = engine_tensors();
+    simulator_.synchronize();  // the reset's observations are on the engine's stream
+  }
+  // The whole batch's [E,N,F] observations: the engine's device buffer, or the host state (gathered).
+  auto observe = [&]() { return zero_copy ? engine.observation : whole_observation(simulator_.state()); };
+
   std::vector<float> builtin_local(sharded ? local_rows : 0), builtin_multipliers(static_cast<std::size_t>(E) * N);
   if (rq.builtin) rq.builtin->reset();
-  tr.initial_observation = whole_observation(*st).to(device_).clone();
+  tr.initial_observation = observe().to(device_).clone();
   const torch::Tensor obs0_rows = tr.initial_observation.reshape({E * N, F});
 
   for (int t = 0; t < T; ++t) {
-    st = &simulator_.state();
-    if (rq.before_step) rq.before_step(*st);
-    tr.observation.select(1, t).copy_(whole_observation(*st));
+    if (rq.before_step) rq.before_step(simulator_.state());
+    tr.observation.select(1, t).copy_(observe());
     const torch::Tensor obs_rows = tr.observation.select(1, t).reshape({E * N, F});
 
     torch::Tensor base_mean, u;
     if (rq.builtin) {
       // Built-in policies act on this rank's envs (their controller state is per env); gather the rest.
-      rq.builtin->act(*st, sharded ? builtin_local.data() : builtin_multipliers.data());
+      rq.builtin->act(simulator_.state(), sharded ? builtin_local.data() : builtin_multipliers.data());
       if (sharded) comm.all_gather_into(builtin_local.data(), builtin_multipliers.data(), row_layout);
       base_mean = torch::from_blob(builtin_multipliers.data(), {E * N}, torch::kFloat32)
                       .to(device_)
@@ -173,15 +204,43 @@ Trajectory RolloutCollector::collect(const RolloutRequest& rq) {
     tr.base_mean.select(1, t).copy_(base_mean.reshape({E, N}));
     tr.action.select(1, t).copy_(u.reshape({E, N}));
 
-    const torch::Tensor multipliers =
-        torch::exp(u.clamp(kMinLogMultiplier, kMaxLogMultiplier)).to(torch::kCPU, torch::kFloat32).contiguous();
-    simulator_.step(multipliers.data_ptr<float>() + first_row);
-    st = &simulator_.state();
-    if (rq.after_step) rq.after_step(*st);
-    tr.reward.select(1, t).copy_(whole_money(st->step_reward));
-    tr.cost.select(1, t).copy_(whole_money(st->step_cost));
+    const torch::Tensor multipliers = torch::exp(u.clamp(kMinLogMultiplier, kMaxLogMultiplier));
+    if (zero_copy) {
+      engine.multipliers.copy_(multipliers.reshape({E, N}));
+      // LibTorch and the engine run on different streams: LibTorch's writes must land before the
+      // engine's kernels read them, and the engine's outputs before LibTorch reads them.
+      torch::cuda::synchronize(engine.multipliers.device().index());
+      simulator_.step_on_device();
+      simulator_.synchronize();
+      tr.reward.select(1, t).copy_(engine.step_reward);
+      tr.cost.select(1, t).copy_(engine.step_cost);
+    } else {
+      const torch::Tensor host_multipliers = multipliers.to(torch::kCPU, torch::kFloat32).contiguous();
+      simulator_.step(host_multipliers.data_ptr<float>() + first_row);
+      const MarketState& st = simulator_.state();
+      if (rq.after_step) rq.after_step(st);
+      tr.reward.select(1, t).copy_(whole_money(st.step_reward));
+      tr.cost.select(1, t).copy_(whole_money(st.step_cost));
+    }
   }
   return tr;
+}
+
+RolloutCollector::EngineTensors RolloutCollector::engine_tensors() {
+  auto wrap = [&](MarketTensor which) {
+    const DeviceTensorView v = simulator_.device_tensor(which);
+    if (device_.has_index() && v.device != device_.index())
+      throw std::logic_error("RolloutCollector: the engine runs on GPU " + std::to_string(v.device) +
+                             " but the policies on " + device_.str());
+    return torch::from_blob(v.data, v.shape,
+                            torch::TensorOptions().dtype(scalar_type_of(v.dtype)).device(torch::kCUDA, v.device));
+  };
+  EngineTensors t;
+  t.observation = wrap(MarketTensor::observations);
+  t.multipliers = wrap(MarketTensor::multipliers);
+  t.step_reward = wrap(MarketTensor::step_reward);
+  t.step_cost = wrap(MarketTensor::step_cost);
+  return t;
 }
 
 torch::Tensor reward_to_go(const torch::Tensor& rewards) {

@@ -54,8 +54,12 @@ struct Trajectory {
 // tensors, bit for bit those of a single process: the gradients computed from them need no reduction.
 class RolloutCollector {
  public:
-  // `scenario.market.envs` is the batch size E of every collect().
-  RolloutCollector(const Scenario& scenario, torch::Device device, std::uint64_t seed, int threads = 0);
+  // `scenario.market.envs` is the batch size E of every collect(). Policies on a CUDA device step the
+  // CUDA backend when this build has one (zero-copy rollouts, see rollout.cpp); otherwise the CPU one.
+  // `engine` picks the market backend: automatic follows the policies (CUDA policies step the CUDA
+  // backend when present, CPU policies the CPU one); cpu or cuda force one (cuda must be available).
+  RolloutCollector(const Scenario& scenario, torch::Device device, std::uint64_t seed, int threads = 0,
+                   Device engine = Device::automatic);
 
   Trajectory collect(const RolloutRequest& request);
   int envs() const { return envs_; }
@@ -66,10 +70,21 @@ class RolloutCollector {
   int local_envs() const { return local_envs_; }
   // The scenario this rank simulates (its shard; the whole batch in a single process).
   const Scenario& scenario() const { return simulator_.scenario(); }
+  // The engine backend stepping this rank's envs ("cpu" or "cuda").
+  const char* engine_backend() const { return simulator_.backend_name(); }
 
  private:
+  // The CUDA backend's per-step buffers as CUDA tensors (zero copy; valid while the simulator lives).
+  struct EngineTensors {
+    torch::Tensor observation;  // [E,N,F] float32
+    torch::Tensor multipliers;  // [E,N] float32, read by the next step
+    torch::Tensor step_reward;  // [E,N] float64
+    torch::Tensor step_cost;    // [E,N] float64
+  };
+  EngineTensors engine_tensors();
+
   RolloutCollector(const Scenario& scenario, int first_env, int local_envs, torch::Device device, std::uint64_t seed,
-                   int threads);
+                   int threads, Device engine);
 
   Simulator simulator_;
   torch::Device device_;

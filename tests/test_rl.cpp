@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <string>
+#include <tuple>
 
 #include "engine/errors.hpp"
 #include "engine/scenario.hpp"
+#include "engine/simulator.hpp"
 #include "rl/evaluate.hpp"
 #include "rl/learning_config.hpp"
 #include "rl/rollout.hpp"
@@ -127,6 +130,58 @@ TEST_CASE("collector returns [E,T,N,...] tensors matching the engine and is dete
   }();
   const std::vector<double> g = to_vector(t3.returns());
   for (std::size_t k = 0; k < g.size(); ++k) CHECK(g[k] == Approx(st.reward[k]).epsilon(1e-5));
+}
+
+TEST_CASE("collector engine choice: CPU policies step the CPU backend; a forced cuda engine needs a GPU",
+          "[rl][rollout]") {
+  const Scenario s = parse_scenario("market: {envs: 2, steps: 2}\nagents: {count: 3}\nimpressions: {per_step: 5}\n", "tiny");
+  CHECK(std::string(RolloutCollector(s, torch::kCPU, 1).engine_backend()) == "cpu");
+  CHECK(std::string(RolloutCollector(s, torch::kCPU, 1, 0, Device::cpu).engine_backend()) == "cpu");
+  if (!cuda_backend_built() || !cuda_device_present())
+    CHECK_THROWS_AS(RolloutCollector(s, torch::kCPU, 1, 0, Device::cuda), UsageError);
+}
+
+// The zero-copy path (policies and engine on one GPU, device buffers wrapped with from_blob) against
+// the host path (the same GPU policies stepping the CPU backend through host copies). The two engines
+// are bit-identical (test_cuda.cpp) and the policies see the same inputs, so every tensor must match
+// bit for bit; a second zero-copy run must repeat the first.
+TEST_CASE("GPU rollouts: the zero-copy CUDA engine equals the CPU engine under the same GPU policies",
+          "[rl][rollout][cuda]") {
+  if (!torch::cuda::is_available() || !cuda_device_present()) {
+    WARN("no CUDA device for both LibTorch and the engine: skipped");
+    return;
+  }
+  const torch::Device gpu(torch::kCUDA, 0);
+  const Scenario budgeted = parse_scenario(
+      "market: {envs: 6, steps: 5}\nagents: {count: 7, budget: 20}\nimpressions: {per_step: 120}\n", "budgeted");
+  const Scenario bpg10 = with_envs(load_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/bpg-10.yaml"), 8);
+  for (const Scenario* s : {&budgeted, &bpg10}) {
+    INFO(s->name);
+    RolloutCollector zero_copy(*s, gpu, 11), host_engine(*s, gpu, 11, 0, Device::cpu);
+    REQUIRE(std::string(zero_copy.engine_backend()) == "cuda");
+    REQUIRE(std::string(host_engine.engine_backend()) == "cpu");
+    BidPolicy theta = random_policy(false, -1.0, 3), deviation = random_policy(true, -1.5, 4);
+    theta->to(gpu);
+    deviation->to(gpu);
+    std::vector<int> deviators(s->market.envs, -1);
+    for (int e = 1; e < s->market.envs; e += 2) deviators[e] = e % s->agents.count;
+    const Trajectory a = rollout(zero_copy, theta, deviation, deviators, 2);
+    const Trajectory b = rollout(host_engine, theta, deviation, deviators, 2);
+    const Trajectory again = rollout(zero_copy, theta, deviation, deviators, 2);
+    CHECK(a.observation.device() == gpu);
+    for (const auto& [name, x, y, z] :
+         {std::tuple{"observation", a.observation, b.observation, again.observation},
+          std::tuple{"initial_observation", a.initial_observation, b.initial_observation, again.initial_observation},
+          std::tuple{"action", a.action, b.action, again.action},
+          std::tuple{"base_mean", a.base_mean, b.base_mean, again.base_mean},
+          std::tuple{"reward", a.reward, b.reward, again.reward},
+          std::tuple{"cost", a.cost, b.cost, again.cost}}) {
+      INFO(name);
+      CHECK(torch::equal(x, y));
+      CHECK(torch::equal(x, z));
+    }
+    CHECK(a.reward.sum().item<double>() > 0);
+  }
 }
 
 TEST_CASE("reward-to-go and the leave-one-out baseline", "[rl][estimators]") {

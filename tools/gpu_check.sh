@@ -4,7 +4,8 @@
 # Dependencies come from .deps/ (tools/gpu_deps.sh, run beforehand on a Debian machine with network);
 # LibTorch from the machine's python3 (used when its C++ ABI matches, else the torch-free build).
 # Writes into OUTDIR: gpu_check.json (device, driver, commit, commands, per-stage status and figures),
-# gpu_check.log, cuda_tests.xml (JUnit), bench_cuda.json, peer.json. Exit status 0 when every stage
+# gpu_check.log, cuda_tests.xml and rl_cuda_tests.xml (JUnit), bench_cuda.json, peer.json,
+# bench_mesob.json and (with LibTorch) bench_rl.json. Exit status 0 when every stage
 # run passed. Split the stages over several calls when one call has a time limit (the build folder
 # build-gpu/ is reused). BIDSIM_COMMIT names the commit when the copy has no .git.
 # BIDSIM_GPU_CHECK_NO_DEVICE=1 runs `build` on a machine without a GPU (to test this script).
@@ -63,8 +64,9 @@ export LD_LIBRARY_PATH=$ROOT/.deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$
 # ----- stages ------------------------------------------------------------------------------------
 TORCH_USED=OFF
 stage_build() {
-  # LibTorch only when its C++ ABI matches the Debian prefix (built with the new ABI); rl/ is not
-  # part of the CUDA check, so a mismatch or a failing torch configure falls back to a torch-free build.
+  # LibTorch only when its C++ ABI matches the Debian prefix (built with the new ABI). A mismatch or a
+  # failing torch configure falls back to a torch-free build: the engine and mesob checks still run,
+  # the rl ones (zero-copy rollouts, the BPG iteration benchmark) are then missing from the JSON.
   local prefix="$ROOT/.deps/usr"
   local torch=OFF
   if [[ -n $TORCH_PREFIX && $TORCH_ABI == 1 ]]; then
@@ -94,6 +96,9 @@ stage_build() {
 stage_test() {
   local ok=0
   run cuda_tests "$BUILD/tests/bidsim_tests" "[cuda]" --durations yes -r junit -o "$OUTDIR/cuda_tests.xml" || ok=1
+  if [[ -x $BUILD/tests/bidsim_rl_tests ]]; then
+    run rl_cuda_tests "$BUILD/tests/bidsim_rl_tests" "[cuda]" --durations yes -r junit -o "$OUTDIR/rl_cuda_tests.xml" || ok=1
+  fi
   # The whole suite too: the CPU backend and the CLI on this machine.
   run all_tests ctest --test-dir "$BUILD" -j "$JOBS" --output-on-failure || ok=1
   run simulate_cuda "$BUILD/tools/bidsim" simulate "$ROOT/scenarios/auctionnet.yaml" --device cuda --quiet \
@@ -118,6 +123,12 @@ stage_bench() {
   run bench_cuda env BIDSIM_PEER_DUMP="$dump" "$BUILD/bench/bench_cuda" --benchmark_out="$OUTDIR/bench_cuda.json" \
       --benchmark_out_format=json || ok=1
   run peer python3 "$ROOT/bench/peers/torch_market.py" "$dump" --out "$OUTDIR/peer.json" || ok=1
+  # Mean field: the 1024-configuration sweep on the device next to the CPU iteration and sweep.
+  run bench_mesob "$BUILD/bench/bench_mesob" --benchmark_out="$OUTDIR/bench_mesob.json" --benchmark_out_format=json || ok=1
+  # Learning: one BPG iteration, 100 agents, GPU (zero-copy engine) next to the CPU at the same batch.
+  if [[ -x $BUILD/bench/bench_rl ]]; then
+    run bench_rl "$BUILD/bench/bench_rl" --benchmark_out="$OUTDIR/bench_rl.json" --benchmark_out_format=json || ok=1
+  fi
   return $ok
 }
 
@@ -160,10 +171,13 @@ log = open(os.path.join(out, "gpu_check.log"), errors="replace").read()
 result["figures"]["sanitizer_summaries"] = re.findall(r"ERROR SUMMARY: .*|RACECHECK SUMMARY: .*", log)
 m = re.findall(r"All tests passed \((\d+) assertions in (\d+) test cases\)|test cases: .*", log)
 result["figures"]["catch_summaries"] = [x if isinstance(x, str) else " ".join(x) for x in m]
-bench = os.path.join(out, "bench_cuda.json")
-if os.path.exists(bench):
-    keep = ("bytes/s", "fraction_of_copy", "bids/s", "auctions/s", "agent_steps/s", "bid_evals/s", "device_MiB",
-            "copy_bytes/s", "passes/step")
+keep = ("bytes/s", "fraction_of_copy", "bids/s", "auctions/s", "agent_steps/s", "bid_evals/s", "device_MiB",
+        "copy_bytes/s", "passes/step", "items_per_second", "s_per_iteration", "configs", "iterations_per_config",
+        "agents", "envs", "steps", "theta_agent_steps_per_s", "label")
+for program in ("bench_cuda", "bench_mesob", "bench_rl"):
+    bench = os.path.join(out, program + ".json")
+    if not os.path.exists(bench):
+        continue
     rows = {}
     for b in json.load(open(bench)).get("benchmarks", []):
         row = {"real_time": b.get("real_time"), "time_unit": b.get("time_unit")}
@@ -171,7 +185,7 @@ if os.path.exists(bench):
         if "error_message" in b:
             row["error"] = b["error_message"]
         rows[b["name"]] = row
-    result["figures"]["bench_cuda"] = rows
+    result["figures"][program] = rows
 peer = os.path.join(out, "peer.json")
 if os.path.exists(peer):
     result["figures"]["peer"] = json.load(open(peer))
