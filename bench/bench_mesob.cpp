@@ -1,12 +1,15 @@
 // Mean-field solver throughput: one MESOB-OMO / MF-OMO iteration (exact gradient + projected Adam
-// step) on the paper's game and the large game, and a batched Pareto sweep. Reports time per iteration
-// and configuration-iterations per second.
+// step) on the paper's game and the large game, and batched Pareto sweeps on the CPU and on a CUDA
+// device (skipped without one). Reports time per iteration and configuration-iterations per second.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
+#include "engine/simulator.hpp"
 #include "mesob/mesob_scenario.hpp"
+#include "mesob/omo_batch.hpp"
 #include "mesob/solvers.hpp"
 
 namespace {
@@ -57,11 +60,85 @@ void BM_ParetoSweepPaper(benchmark::State& state) {
   state.counters["configs"] = static_cast<double>(configs.size());
 }
 
+// The issue-5 target sweep: a side x side (λ1, λ2) grid on (0, 1]² of the paper game (scenario lr,
+// optimizer and ρ's), `iterations` each.
+std::vector<SolverConfig> sweep_configs(const MesobScenario& sc, int side, int iterations) {
+  std::vector<SolverConfig> configs;
+  for (int i = 0; i < side; ++i)
+    for (int j = 0; j < side; ++j) {
+      SolverConfig c = sc.solver;
+      c.kind = SolverKind::mesob_omo;
+      c.weights.lambda1 = (i + 1.0) / side;
+      c.weights.lambda2 = (j + 1.0) / side;
+      c.iterations = iterations;
+      c.record_every = 0;
+      configs.push_back(c);
+    }
+  return configs;
+}
+
+std::vector<OmoStepConfig> step_configs(const std::vector<SolverConfig>& configs) {
+  std::vector<OmoStepConfig> steps;
+  for (const SolverConfig& c : configs) steps.push_back(omo_step_config(c));
+  return steps;
+}
+
+constexpr int kSweepSide = 32;  // 1024 configurations
+
+// Time of `iterations` steps of every configuration plus reading d and the terms back (a synchronizing
+// call), setup and upload excluded; items = configuration-iterations.
+void sweep_on(benchmark::State& state, bool cuda, int iterations) {
+  if (cuda && !bidsim::cuda_device_present()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  const MesobScenario sc = scenario("mesob-paper.yaml");
+  const AuctionGame game(sc.game);
+  const std::vector<OmoStepConfig> configs = step_configs(sweep_configs(sc, kSweepSide, iterations));
+  std::vector<double> d;
+  std::vector<OmoTerms> terms;
+  for (auto _ : state) {
+    const auto engine = cuda ? make_cuda_omo_batch(game, configs) : make_host_omo_batch(game, configs);
+    const auto start = std::chrono::steady_clock::now();
+    engine->advance(0, iterations);
+    engine->read(d, terms);
+    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    benchmark::DoNotOptimize(terms.data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<long long>(configs.size()) * iterations);
+  state.counters["configs"] = static_cast<double>(configs.size());
+  state.counters["iterations"] = iterations;
+}
+
+// Issue 5's H100 target: 1024 configurations x 1500 iterations in at most 1 s.
+void BM_ParetoSweepCuda(benchmark::State& state) { sweep_on(state, true, 1500); }
+// The same grid through the host reference engine (same per-configuration code, OpenMP over every core),
+// 20 iterations: compare items_per_second, not times.
+void BM_ParetoSweepCpuReference(benchmark::State& state) { sweep_on(state, false, 20); }
+
+// End to end as `bidsim mesob-pareto --device cuda` runs it: upload, 1500 device iterations, then the
+// policies, exploitability and welfare of all 1024 results on the host.
+void BM_ParetoSweepCudaSolveBatch(benchmark::State& state) {
+  if (!bidsim::cuda_device_present()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  const MesobScenario sc = scenario("mesob-paper.yaml");
+  const AuctionGame game(sc.game);
+  const int iterations = 1500;
+  const std::vector<SolverConfig> configs = sweep_configs(sc, kSweepSide, iterations);
+  for (auto _ : state) benchmark::DoNotOptimize(solve_batch(game, configs, 0, bidsim::Device::cuda).data());
+  state.SetItemsProcessed(state.iterations() * static_cast<long long>(configs.size()) * iterations);
+}
+
 }  // namespace
 
 BENCHMARK(BM_MesobOmoIterationPaper)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MfOmoIterationPaper)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MesobOmoIterationLarge)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ParetoSweepPaper)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ParetoSweepCuda)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ParetoSweepCpuReference)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ParetoSweepCudaSolveBatch)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

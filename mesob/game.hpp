@@ -6,15 +6,9 @@
 #include <vector>
 
 #include "mesob/auction_model.hpp"
+#include "mesob/mean_field_types.hpp"
 
 namespace bidsim::mesob {
-
-// Coefficients of the welfare link F of eq. (7):
-// F = c1 ln(V1 + ε1) + c2 ln(V2 / (V1 V3 + ε0) + ε2) + c3 ln(V1 V3 + ε3).
-struct WelfareParams {
-  double c1 = 1.0 / 3, c2 = 1.0 / 3, c3 = 1.0 / 3;
-  double eps0 = 1e-5, eps1 = 1e-5, eps2 = 1e-5, eps3 = 1e-5;
-};
 
 // A bidder type: its value per click v and its share of the population.
 struct BidderType {

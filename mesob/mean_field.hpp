@@ -1,25 +1,19 @@
 // Mean-field machinery on an AuctionGame: the flow map Γ (eq. 1), social metrics and welfare
 // (eqs. 2, 3, 7), exploitability by backward induction (eq. 5), policy retrieval Π(d), and the
-// MESOB-OMO objective (§2.2, eq. 11) with its exact gradient, plus the projections of §2.2.
+// MESOB-OMO objective (§2.2, eq. 11) with its exact gradient. The per-iteration math (objective,
+// welfare link, projections, step) is host+device code in omo_kernel.hpp; this header wraps it.
 #pragma once
 
 #include <vector>
 
 #include "mesob/game.hpp"
+#include "mesob/omo_kernel.hpp"
 
 namespace bidsim::mesob {
 
 // [T+1][S][A] arrays: population flows L, occupation measures d, policies π (rows sum to 1).
 using Flow = std::vector<double>;
 using Policy = std::vector<double>;
-
-// The three social metrics (eq. 2 with Appendix A's per-pair CTR, SALE, CPC) and F (eq. 7).
-struct Welfare {
-  double v1 = 0;     // Σ_t Σ_{s,a} L_t(s,a) CTR(s,a,L_t): shoppers' clicks
-  double v2 = 0;     // Σ L · SALE: advertisers' sales
-  double v3 = 0;     // Σ L · CPC: publisher's revenue
-  double value = 0;  // F(V1, V2, V3)
-};
 
 // The per-pair metrics of every slice of a flow: [T+1][S*A] each.
 struct FlowMetrics {
@@ -51,35 +45,17 @@ class SliceEvaluator {
 Flow population_flow(const AuctionGame& game, const Policy& policy);
 FlowMetrics flow_metrics(const AuctionGame& game, const Flow& flow);
 Welfare welfare_of(const AuctionGame& game, const Flow& flow);
-// F of eq. (7) and its partial derivatives ∂F/∂V1..3.
-double welfare_link(const WelfareParams& w, double v1, double v2, double v3, double* grad = nullptr);
+// welfare_link (F of eq. 7 and ∂F/∂V1..3) is in omo_kernel.hpp.
 ExploitabilityResult exploitability(const AuctionGame& game, const Policy& policy);
 // Π(d): π_t(a|s) = d_{t,s,a} / Σ_a' d_{t,s,a'}, uniform where the state has no mass.
 Policy retrieve_policy(const AuctionGame& game, const std::vector<double>& d);
 Policy uniform_policy(const AuctionGame& game);
 
-// Euclidean projections of §2.2.
-// Onto {x ≥ 0, Σ x = radius} (sort-based; `scratch` holds n doubles).
-void project_simplex(double* x, int n, double radius, double* scratch);
-// Onto Z = {z ≥ 0, Σ z ≤ bound}.
-void project_capped_nonnegative(double* z, int n, double bound, double* scratch);
-// Onto {‖y‖₂ ≤ radius}.
-void project_ball(double* y, int n, double radius);
+// The Euclidean projections of §2.2 (project_simplex, project_capped_nonnegative, project_ball) are
+// host+device functions in omo_kernel.hpp.
 
-// λ1, λ2 trade welfare against the complementarity z·d (≈ exploitability); ρ1, ρ2 penalize the
-// consistency (g^CS) and best-response (h^BR) residuals.
-struct OmoWeights {
-  double lambda1 = 0.5, lambda2 = 0.5, rho1 = 1.0, rho2 = 0.1;
-};
-
-// The terms of f^MESOB-OMO at one point.
-struct OmoTerms {
-  double objective = 0;        // −λ1 V(d) + λ2 z·d + ρ1 g^CS(d) + ρ2 h^BR(y, z, d)
-  Welfare welfare;             // V(d) and its metrics
-  double complementarity = 0;  // z·d
-  double consistency = 0;      // g^CS(d) = ‖A_d d − b‖²
-  double best_response = 0;    // h^BR(y, z, d) = ‖A_d^T y + z − c_d‖²
-};
+// The OmoProblem view of a game (host pointers into `game`, which must outlive it).
+OmoProblem omo_problem(const AuctionGame& game);
 
 // f^MESOB-OMO(y, z, d; λ1, λ2, ρ1, ρ2) and its gradient. The best-response residual is written in
 // the LP-dual form of Appendix C, (A_d^T y + z − c_d)_{t,s,a} = y_t(s) − Σ_s' P_t(s'|s,a) y_{t+1}(s')
@@ -89,26 +65,20 @@ struct OmoTerms {
 class OmoObjective {
  public:
   explicit OmoObjective(const AuctionGame& game);
-  int y_size() const { return T1_ * S_; }
-  int d_size() const { return T1_ * SA_; }
+  int y_size() const { return problem_.slices * problem_.states; }
+  int d_size() const { return problem_.slices * problem_.pairs; }
   // The z set's bound SA(T²+T+2) r_max and the y ball's radius S(T+1)(T+2) r_max / 2.
-  double z_bound() const { return z_bound_; }
-  double y_radius() const { return y_radius_; }
+  double z_bound() const { return problem_.z_bound; }
+  double y_radius() const { return problem_.y_radius; }
+  const OmoProblem& problem() const { return problem_; }
 
+  // omo_evaluate on this object's workspace (so not safe to call from two threads at once).
   OmoTerms evaluate(const OmoWeights& w, const double* y, const double* z, const double* d,
                     double* grad_y, double* grad_z, double* grad_d);
 
  private:
-  const AuctionGame& game_;
-  AuctionView view_;
-  int S_, A_, SA_, T1_, m_;
-  double z_bound_, y_radius_;
-  // [T+1][m] per-score quantities kept for the VJP, then per-pair metrics and residuals.
-  std::vector<double> mass_, below_, win_, tie_, pay_;
-  std::vector<double> ctr_, sale_, cpc_, reward_;
-  std::vector<double> consistency_res_;   // [T+1][S]
-  std::vector<double> best_response_res_; // [T+1][S*A]
-  std::vector<double> g_win_, g_tie_, g_pay_, g_mass_, g_slice_;
+  OmoProblem problem_;
+  std::vector<double> workspace_;  // omo_workspace_size doubles, carved at each call (copies stay valid)
 };
 
 }  // namespace bidsim::mesob

@@ -1,16 +1,21 @@
-// The mean-field solvers (see solvers.hpp). OMO solvers iterate on (y, z, d) with the exact gradient of
-// OmoObjective and project after every step; OMD and FP iterate on policies; the heuristic simulates
+// The mean-field solvers (see solvers.hpp). OMO solvers iterate on (y, z, d) with omo_step (exact
+// gradient, then the projections; omo_kernel.hpp); OMD and FP iterate on policies; the heuristic simulates
 // auctions with counter-based draws, so every solver is deterministic for a given configuration.
+// solve_batch also drives the batched OMO engines of omo_batch.hpp.
 #include "mesob/solvers.hpp"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
+#include "engine/errors.hpp"
 #include "engine/rng.hpp"
+#include "mesob/omo_batch.hpp"
 
 namespace bidsim::mesob {
 
@@ -47,11 +52,26 @@ OmoWeights effective_weights(const SolverConfig& config) {
   return w;
 }
 
-namespace {
+bool is_omo(SolverKind kind) {
+  return kind == SolverKind::mesob_omo || kind == SolverKind::mf_omo || kind == SolverKind::mfc;
+}
 
-bool should_record(const SolverConfig& c, int iteration) {
+OmoStepConfig omo_step_config(const SolverConfig& config) {
+  OmoStepConfig s;
+  s.weights = effective_weights(config);
+  s.adam = config.optimizer == OptimizerKind::adam;
+  s.lr = config.lr;
+  s.beta1 = config.adam_beta1;
+  s.beta2 = config.adam_beta2;
+  s.iterations = config.iterations;
+  return s;
+}
+
+bool is_record_iteration(const SolverConfig& c, int iteration) {
   return iteration == c.iterations || (c.record_every > 0 && iteration % c.record_every == 0);
 }
+
+namespace {
 
 // Fills the policy-level fields of a result (exploitability and welfare of Γ(π)).
 void finish_policy(const AuctionGame& game, SolveResult& r) {
@@ -71,70 +91,31 @@ IterationRecord policy_record(const AuctionGame& game, const Policy& policy, int
   return rec;
 }
 
-// State of the projected first-order method on x = (y, z, d).
+// The projected first-order method on x = (y, z, d) of one configuration: one omo_state block on the
+// host, stepped by omo_step (the code the CUDA batch runs per thread).
 class OmoIterate {
  public:
   OmoIterate(const AuctionGame& game, const SolverConfig& config)
-      : game_(game), config_(config), weights_(effective_weights(config)), objective_(game) {
-    const int ny = objective_.y_size(), nd = objective_.d_size();
-    y_.assign(ny, 0.0);
-    z_.assign(nd, 0.0);
-    d_ = population_flow(game, uniform_policy(game));  // consistent start: the uniform policy's flow
-    gy_.assign(ny, 0.0);
-    gz_.assign(nd, 0.0);
-    gd_.assign(nd, 0.0);
-    if (config.optimizer == OptimizerKind::adam) {
-      m_.assign(ny + 2 * nd, 0.0);
-      v_.assign(ny + 2 * nd, 0.0);
-    }
-    scratch_.assign(std::max(nd, game.pairs()), 0.0);
+      : problem_(omo_problem(game)), config_(omo_step_config(config)), buffer_(omo_state_size(problem_), 0.0),
+        state_(omo_state(problem_, buffer_.data())) {
+    const Flow d0 = population_flow(game, uniform_policy(game));  // consistent start: the uniform policy's flow
+    std::copy(d0.begin(), d0.end(), state_.d);
   }
+  OmoIterate(const OmoIterate&) = delete;  // state_ points into buffer_
+  OmoIterate& operator=(const OmoIterate&) = delete;
 
   // One projected step; returns the objective terms at the point the gradient was taken.
-  OmoTerms step() {
-    const OmoTerms terms = objective_.evaluate(weights_, y_.data(), z_.data(), d_.data(), gy_.data(),
-                                               gz_.data(), gd_.data());
-    ++count_;
-    if (config_.optimizer == OptimizerKind::adam) {
-      const double b1 = config_.adam_beta1, b2 = config_.adam_beta2;
-      const double c1 = 1 - std::pow(b1, count_), c2 = 1 - std::pow(b2, count_);
-      std::size_t k = 0;
-      auto adam = [&](std::vector<double>& x, const std::vector<double>& g) {
-        for (std::size_t i = 0; i < x.size(); ++i, ++k) {
-          m_[k] = b1 * m_[k] + (1 - b1) * g[i];
-          v_[k] = b2 * v_[k] + (1 - b2) * g[i] * g[i];
-          x[i] -= config_.lr * (m_[k] / c1) / (std::sqrt(v_[k] / c2) + 1e-8);
-        }
-      };
-      adam(y_, gy_);
-      adam(z_, gz_);
-      adam(d_, gd_);
-    } else {
-      for (std::size_t i = 0; i < y_.size(); ++i) y_[i] -= config_.lr * gy_[i];
-      for (std::size_t i = 0; i < z_.size(); ++i) z_[i] -= config_.lr * gz_[i];
-      for (std::size_t i = 0; i < d_.size(); ++i) d_[i] -= config_.lr * gd_[i];
-    }
-    project();
-    return terms;
+  OmoTerms step() { return omo_step(problem_, config_, state_, ++count_); }
+  OmoTerms terms() { return omo_terms(problem_, config_, state_); }  // writes the workspace
+  std::vector<double> d() const {
+    return std::vector<double>(state_.d, state_.d + static_cast<std::size_t>(problem_.slices) * problem_.pairs);
   }
-
-  OmoTerms terms() { return objective_.evaluate(weights_, y_.data(), z_.data(), d_.data(), nullptr, nullptr, nullptr); }
-  const std::vector<double>& d() const { return d_; }
 
  private:
-  // d_t onto the simplex of each time slice, z onto Z, y onto the ball (§2.2).
-  void project() {
-    const int SA = game_.pairs();
-    for (int t = 0; t < game_.slices(); ++t) project_simplex(&d_[static_cast<std::size_t>(t) * SA], SA, 1.0, scratch_.data());
-    project_capped_nonnegative(z_.data(), static_cast<int>(z_.size()), objective_.z_bound(), scratch_.data());
-    project_ball(y_.data(), static_cast<int>(y_.size()), objective_.y_radius());
-  }
-
-  const AuctionGame& game_;
-  const SolverConfig& config_;
-  OmoWeights weights_;
-  OmoObjective objective_;
-  std::vector<double> y_, z_, d_, gy_, gz_, gd_, m_, v_, scratch_;
+  OmoProblem problem_;
+  OmoStepConfig config_;
+  std::vector<double> buffer_;  // omo_state_size doubles
+  OmoState state_;
   int count_ = 0;
 };
 
@@ -153,7 +134,7 @@ SolveResult solve_omo(const AuctionGame& game, const SolverConfig& c) {
   record(0, it.terms());
   for (int k = 1; k <= c.iterations; ++k) {
     it.step();
-    if (should_record(c, k)) record(k, it.terms());
+    if (is_record_iteration(c, k)) record(k, it.terms());
   }
   r.final_terms = it.terms();
   r.policy = retrieve_policy(game, it.d());
@@ -200,7 +181,7 @@ SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c) {
       for (int a = 0; a < A; ++a) total += pi[row + a] = std::exp(cumulative[row + a] - top);
       for (int a = 0; a < A; ++a) pi[row + a] /= total;
     }
-    if (should_record(c, k)) r.history.push_back(policy_record(game, pi, k));
+    if (is_record_iteration(c, k)) r.history.push_back(policy_record(game, pi, k));
   }
   r.policy = pi;
   finish_policy(game, r);
@@ -219,7 +200,7 @@ SolveResult solve_fp(const AuctionGame& game, const SolverConfig& c) {
     const Policy best = exploitability(game, retrieve_policy(game, average)).best_response;
     const Flow flow = population_flow(game, best);
     for (std::size_t i = 0; i < average.size(); ++i) average[i] = (k * average[i] + flow[i]) / (k + 1);
-    if (should_record(c, k)) r.history.push_back(policy_record(game, retrieve_policy(game, average), k));
+    if (is_record_iteration(c, k)) r.history.push_back(policy_record(game, retrieve_policy(game, average), k));
   }
   r.policy = retrieve_policy(game, average);
   finish_policy(game, r);
@@ -342,12 +323,98 @@ SolveResult solve(const AuctionGame& game, const SolverConfig& config) {
   throw std::logic_error("solve: unknown solver");
 }
 
-std::vector<SolveResult> solve_batch(const AuctionGame& game, const std::vector<SolverConfig>& configs,
-                                     int threads) {
-  std::vector<SolveResult> results(configs.size());
+Device resolve_device(Device requested, const std::vector<SolverConfig>& configs) {
+  if (requested == Device::cpu) return Device::cpu;
+  if (requested == Device::cuda) {
+    // The same words as the market simulator's refusal (engine/simulator.cpp).
+    if (!cuda_backend_built())
+      throw UsageError("--device cuda: this bidsim was built without the CUDA backend (no nvcc at configure time)");
+    if (!cuda_device_present()) throw UsageError("--device cuda: no CUDA device is available on this machine");
+    return Device::cuda;
+  }
+  const auto omo = std::count_if(configs.begin(), configs.end(), [](const SolverConfig& c) { return is_omo(c.kind); });
+  return omo >= kAutoDeviceMinConfigs && cuda_backend_built() && cuda_device_present() ? Device::cuda : Device::cpu;
+}
+
+std::vector<SolveResult> solve_omo_batch(const AuctionGame& game, const std::vector<SolverConfig>& configs,
+                                         OmoBatchEngine& engine, int threads) {
   const int n = static_cast<int>(configs.size());
+  if (engine.size() != n)
+    throw std::invalid_argument("solve_omo_batch: the engine holds " + std::to_string(engine.size()) +
+                                " configurations, expected " + std::to_string(n));
+  // Chunk ends: iteration 0, every configuration's record points and its last iteration.
+  std::vector<int> points{0};
+  for (const SolverConfig& c : configs) {
+    if (!is_omo(c.kind))
+      throw std::invalid_argument(std::string("solve_omo_batch: ") + to_string(c.kind) + " is not an OMO solver");
+    for (int k = c.record_every; c.record_every > 0 && k < c.iterations; k += c.record_every) points.push_back(k);
+    points.push_back(std::max(0, c.iterations));
+  }
+  std::sort(points.begin(), points.end());
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+
+  std::vector<SolveResult> results(configs.size());
+  for (int i = 0; i < n; ++i) results[i].config = configs[i];
+  const std::size_t nd = static_cast<std::size_t>(game.slices()) * game.pairs();
+  std::vector<double> d;
+  std::vector<OmoTerms> terms;
+  int done = 0;
+  for (const int point : points) {
+    if (point > done) engine.advance(done, point - done);
+    done = point;
+    engine.read(d, terms);
+    // The records of solve_omo, from the downloaded d and terms (the CPU work of a device batch).
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 0 ? threads : omp_get_max_threads())
-  for (int i = 0; i < n; ++i) results[i] = solve(game, configs[i]);
+    for (int i = 0; i < n; ++i) {
+      const SolverConfig& c = configs[i];
+      const int last = std::max(0, c.iterations);
+      if (point > last || (point > 0 && !is_record_iteration(c, point))) continue;
+      SolveResult& r = results[i];
+      const std::vector<double> di(d.begin() + i * nd, d.begin() + (i + 1) * nd);
+      IterationRecord rec = policy_record(game, retrieve_policy(game, di), point);
+      rec.objective = terms[i].objective;
+      rec.consistency = terms[i].consistency;
+      rec.best_response = terms[i].best_response;
+      rec.complementarity = terms[i].complementarity;
+      r.history.push_back(rec);
+      if (point == last) {
+        r.final_terms = terms[i];
+        r.policy = retrieve_policy(game, di);
+        finish_policy(game, r);
+      }
+    }
+  }
+  return results;
+}
+
+std::vector<SolveResult> solve_batch(const AuctionGame& game, const std::vector<SolverConfig>& configs,
+                                     int threads, Device device) {
+  const Device where = resolve_device(device, configs);
+  std::vector<SolveResult> results(configs.size());
+  std::vector<int> on_cpu, on_device;
+  std::vector<SolverConfig> device_configs;
+  std::vector<OmoStepConfig> device_steps;
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    if (where == Device::cuda && is_omo(configs[i].kind)) {
+      on_device.push_back(static_cast<int>(i));
+      device_configs.push_back(configs[i]);
+      device_steps.push_back(omo_step_config(configs[i]));
+    } else {
+      on_cpu.push_back(static_cast<int>(i));
+    }
+  }
+  // OMO configurations as one device batch; omd / fp / heuristic iterate on policies and stay on the CPU.
+  if (!device_configs.empty()) {
+    const std::unique_ptr<OmoBatchEngine> engine = make_cuda_omo_batch(game, device_steps);
+    std::vector<SolveResult> solved = solve_omo_batch(game, device_configs, *engine, threads);
+    for (std::size_t k = 0; k < solved.size(); ++k) {
+      solved[k].device = Device::cuda;
+      results[on_device[k]] = std::move(solved[k]);
+    }
+  }
+  const int n = static_cast<int>(on_cpu.size());
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 0 ? threads : omp_get_max_threads())
+  for (int k = 0; k < n; ++k) results[on_cpu[k]] = solve(game, configs[on_cpu[k]]);
   return results;
 }
 

@@ -1,13 +1,15 @@
 // Solvers of the MESOB auction game: MESOB-OMO by projected gradient or projected Adam (§2.2),
 // its special cases MF-OMO (λ1 = 0, Appendix C.1) and mean-field control (λ2 = 0), online mirror
 // descent, fictitious play, and the equilibrium-agnostic heuristic (Appendix B, Algorithm 1).
-// solve_batch runs many configurations at once (a Pareto sweep in one call).
+// solve_batch runs many configurations at once (a Pareto sweep in one call), the OMO ones optionally
+// as one CUDA batch (omo_batch.hpp).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "engine/simulator.hpp"
 #include "mesob/mean_field.hpp"
 
 namespace bidsim::mesob {
@@ -47,6 +49,12 @@ struct SolverConfig {
 
 // The weights a solver actually optimizes (its λ's after the solver's own convention).
 OmoWeights effective_weights(const SolverConfig& config);
+// mesob-omo, mf-omo and mfc: the solvers that iterate on (y, z, d) and can run as a device batch.
+bool is_omo(SolverKind kind);
+// The step rule of an OMO configuration (effective weights, optimizer, lr, betas, iterations).
+OmoStepConfig omo_step_config(const SolverConfig& config);
+// Whether history is recorded after iteration `iteration` (every record_every, and the last).
+bool is_record_iteration(const SolverConfig& config, int iteration);
 
 struct IterationRecord {
   int iteration = 0;
@@ -64,13 +72,29 @@ struct SolveResult {
   Welfare welfare;             // of Γ(policy)
   OmoTerms final_terms;        // OMO solvers: terms at the last iterate
   std::vector<IterationRecord> history;
+  Device device = Device::cpu; // where the iterations ran (cpu or cuda)
 };
 
 SolveResult solve(const AuctionGame& game, const SolverConfig& config);
-// Independent configurations side by side (OpenMP over configurations; `threads` <= 0: all cores).
-// Results are in input order and identical to calling solve() one by one.
+
+// Where solve_batch runs `configs` for a requested device: cpu, or cuda when the OMO-kind
+// configurations go to the device. `cuda` without a CUDA build or without a device is a UsageError
+// (one line, as for the market simulator); `automatic` picks cuda when both are there and the batch
+// has at least kAutoDeviceMinConfigs OMO configurations. The threshold is an estimate, not yet measured
+// on a GPU: one device thread runs one configuration several times slower than a CPU core, so a
+// handful of configurations finish sooner on the CPU.
+inline constexpr int kAutoDeviceMinConfigs = 64;
+Device resolve_device(Device requested, const std::vector<SolverConfig>& configs);
+
+// Independent configurations side by side. On the CPU: OpenMP over configurations (`threads` <= 0: all
+// cores); results are identical to calling solve() one by one. On cuda (see resolve_device): the
+// mesob-omo / mf-omo / mfc configurations iterate as one device batch (one GPU thread each, history
+// downloaded at record points) while omd, fp and heuristic stay on the CPU; records, policies,
+// exploitability and welfare are computed on the host from the downloaded d, so the fields are those of
+// solve() and differ from it only by the ulps of the device's log and pow (see tests/test_mesob.cpp).
+// Results are in input order; SolveResult::device says where each ran.
 std::vector<SolveResult> solve_batch(const AuctionGame& game, const std::vector<SolverConfig>& configs,
-                                     int threads = 0);
+                                     int threads = 0, Device device = Device::cpu);
 
 // The iteration loop of the OMO solvers without records, for benchmarks: returns the final objective.
 double run_omo_iterations(const AuctionGame& game, const SolverConfig& config, int iterations);

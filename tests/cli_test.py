@@ -222,6 +222,7 @@ def case_mesob_initial_policy():
         expect(len(policy) == 10 and len(policy[0]) == 3 and len(policy[0][0]) == 5, "policy shape [T+1][S][A]")
         expect(all(abs(p - 0.2) < 1e-12 for t in policy for row in t for p in row), "initial policy is uniform")
         expect(summary["exploitability"] > 0, "the uniform policy is exploitable")
+        expect(summary["device"] == "cpu", "auto keeps a single configuration on the CPU")
         expect(os.path.isfile(os.path.join(out, "history.csv")), "history.csv")
 
 
@@ -239,6 +240,7 @@ def case_mesob_solver_and_pareto():
         expect(code == 0, f"pareto exit status {code}")
         summary = read_summary(out)
         expect(len(summary["points"]) == 4, "3 grid points + MF-OMO")
+        expect(summary["device"] == "cpu", "auto keeps a 4-point grid on the CPU")
         expect(any(p["on_front"] for p in summary["points"]), "a front")
         for f in ("pareto.csv", "pareto.svg", "components.svg"):
             expect(os.path.isfile(os.path.join(out, f)), f)
@@ -251,7 +253,15 @@ def case_mesob_bad_input():
         expect(not os.path.exists(os.path.join(out, "summary.json")), "summary.json left behind")
         expect_usage_error(["mesob", MESOB_PAPER, "--set", "game.bidders=1", "--out", out], "game.bidders")
         expect_usage_error(["mesob", MESOB_PAPER, "--set", "game.ctr=[0.6, 0.2]"], "strictly increasing")
-        expect_usage_error(["mesob", MESOB_PAPER, "--device", "cuda"], "--device cuda")
+        # --device cuda runs where there is a device and a CUDA build; elsewhere it is one clear line.
+        cuda_out = os.path.join(tmp, "cuda")
+        code, stdout, err = run("mesob", MESOB_PAPER, "--device", "cuda", "--iterations", "20", "--out", cuda_out)
+        if code == 0:
+            expect(read_summary(cuda_out)["device"] == "cuda", "--device cuda did not run on cuda")
+        else:
+            expect_usage_error(["mesob-pareto", MESOB_PAPER, "--device", "cuda", "--out", out], "--device cuda")
+            expect_usage_error(["mesob", MESOB_PAPER, "--device", "cuda", "--out", cuda_out], "--device cuda")
+            expect(not os.path.exists(os.path.join(cuda_out, "summary.json")), "summary.json left behind")
         expect_usage_error(["mesob", MESOB_PAPER, "--lr", "-1"], "--lr")
         expect_usage_error(["mesob", "/nonexistent/m.yaml"], "/nonexistent/m.yaml")
         expect_usage_error(["mesob-pareto", MESOB_PAPER, "--lambda1-grid", "0", "--lambda2-grid", "0"], "pareto")

@@ -1,18 +1,24 @@
 // Mean-field auction tests: closed forms (eqs. 8–9) against hand values, brute-force enumeration and
 // Monte Carlo; the exact gradients against finite differences; Γ, exploitability, projections,
-// solvers, the bridge to the engine, and bad scenario input.
+// solvers, the batched OMO engines (host reference bit for bit, CUDA against the CPU in [cuda] cases),
+// the bridge to the engine, and bad scenario input.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/errors.hpp"
 #include "engine/rng.hpp"
+#include "engine/simulator.hpp"
 #include "mesob/bridge.hpp"
 #include "mesob/mean_field.hpp"
 #include "mesob/mesob_scenario.hpp"
+#include "mesob/omo_batch.hpp"
 #include "mesob/solvers.hpp"
 
 using namespace bidsim;
@@ -92,6 +98,63 @@ std::pair<double, double> brute_force(const AuctionGame& g, const std::vector<do
 
 double central_difference(const std::function<double(double)>& f, double h = 1e-6) {
   return (f(h) - f(-h)) / (2 * h);
+}
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
+}
+
+// Every field a solver reports, bit for bit.
+void check_identical(const SolveResult& a, const SolveResult& b) {
+  CHECK(same_bits(a.policy, b.policy));
+  CHECK(same_bits(a.flow, b.flow));
+  CHECK(same_bits(a.exploitability, b.exploitability));
+  CHECK(same_bits(a.welfare.value, b.welfare.value));
+  CHECK(same_bits(a.final_terms.objective, b.final_terms.objective));
+  CHECK(same_bits(a.final_terms.consistency, b.final_terms.consistency));
+  CHECK(same_bits(a.final_terms.best_response, b.final_terms.best_response));
+  CHECK(same_bits(a.final_terms.complementarity, b.final_terms.complementarity));
+  CHECK(same_bits(a.final_terms.welfare.value, b.final_terms.welfare.value));
+  REQUIRE(a.history.size() == b.history.size());
+  for (std::size_t k = 0; k < a.history.size(); ++k) {
+    const IterationRecord &x = a.history[k], &y = b.history[k];
+    INFO("record " << k << " (iteration " << x.iteration << ")");
+    CHECK(x.iteration == y.iteration);
+    CHECK(same_bits(x.objective, y.objective));
+    CHECK(same_bits(x.exploitability, y.exploitability));
+    CHECK(same_bits(x.welfare, y.welfare));
+    CHECK(same_bits(x.consistency, y.consistency));
+    CHECK(same_bits(x.best_response, y.best_response));
+    CHECK(same_bits(x.complementarity, y.complementarity));
+  }
+}
+
+// Mixed OMO configurations: every kind, both optimizers, own iteration counts and record intervals.
+std::vector<SolverConfig> mixed_omo_configs() {
+  std::vector<SolverConfig> configs;
+  const SolverKind kinds[] = {SolverKind::mesob_omo, SolverKind::mf_omo, SolverKind::mfc};
+  const int iterations[] = {37, 0, 120, 60};
+  const int record_every[] = {10, 0, 25, 7};
+  for (int i = 0; i < 8; ++i) {
+    SolverConfig c;
+    c.kind = kinds[i % 3];
+    c.optimizer = i % 2 ? OptimizerKind::gradient : OptimizerKind::adam;
+    c.lr = c.optimizer == OptimizerKind::adam ? 0.01 + 0.002 * i : 0.004;
+    c.weights.lambda1 = 0.1 * i;
+    c.weights.lambda2 = 1.0 - 0.1 * i;
+    c.iterations = iterations[i % 4];
+    c.record_every = record_every[(i / 2) % 4];
+    configs.push_back(c);
+  }
+  return configs;
+}
+
+std::vector<OmoStepConfig> step_configs(const std::vector<SolverConfig>& configs) {
+  std::vector<OmoStepConfig> steps;
+  for (const SolverConfig& c : configs) steps.push_back(omo_step_config(c));
+  return steps;
 }
 
 }  // namespace
@@ -354,6 +417,44 @@ TEST_CASE("projections satisfy their definitions", "[mesob]") {
   }
 }
 
+TEST_CASE("the std::sort-free simplex projection equals the sort-based one bit for bit", "[mesob]") {
+  // The host+device projection insertion-sorts short arrays and pops a max-heap on long ones; the values
+  // it sums are those std::sort gives, in the same order, so the result must be the original's to the bit
+  // (ties and repeated values included).
+  auto reference = [](std::vector<double> x, double radius) {
+    std::vector<double> sorted = x;
+    std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+    const int n = static_cast<int>(x.size());
+    double cumulative = 0, theta = 0;
+    for (int i = 0; i < n; ++i) {
+      cumulative += sorted[i];
+      const double candidate = (cumulative - radius) / (i + 1);
+      if (i + 1 == n || sorted[i + 1] <= candidate) {
+        theta = candidate;
+        break;
+      }
+    }
+    for (double& v : x) v = std::max(0.0, v - theta);
+    return x;
+  };
+  std::mt19937_64 rng(23);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<double> scratch(1000);
+  for (int trial = 0; trial < 500; ++trial) {
+    const int n = trial < 450 ? 1 + trial % 150 : 2 * trial - 300;  // both sides of kInsertionSortMax, up to 698
+    std::vector<double> x(n);
+    for (double& v : x) v = trial % 3 == 0 ? std::round(4 * normal(rng)) / 4 : normal(rng);  // ties every third trial
+    const double radius = trial % 2 ? 1.0 : 0.5 + trial % 7;
+    std::vector<double> p = x;
+    project_simplex(p.data(), n, radius, scratch.data());
+    INFO("trial " << trial << " n " << n);
+    CHECK(same_bits(p, reference(x, radius)));
+    std::vector<double> sorted = x;
+    insertion_sort_descending(sorted.data(), n);
+    CHECK(std::is_sorted(sorted.begin(), sorted.end(), std::greater<double>()));
+  }
+}
+
 TEST_CASE("every solver improves its objective on a small game", "[mesob]") {
   const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 2));
   for (SolverKind kind : {SolverKind::mesob_omo, SolverKind::mf_omo, SolverKind::mfc}) {
@@ -427,6 +528,137 @@ TEST_CASE("a batch equals the configurations solved one by one", "[mesob]") {
     CHECK(batch[i].policy == one.policy);
     CHECK(batch[i].exploitability == one.exploitability);
   }
+}
+
+TEST_CASE("the host OMO batch engine reproduces solve() bit for bit", "[mesob]") {
+  // The host reference runs the per-thread body of the CUDA kernel (omo_advance on one state block per
+  // configuration); the driver reads d and the terms back at the union of the record points. Same code,
+  // same order of operations, so the results must equal solve()'s to the bit.
+  const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 2));
+  const std::vector<SolverConfig> configs = mixed_omo_configs();
+  const auto engine = make_host_omo_batch(g, step_configs(configs), 2);
+  CHECK(std::string(engine->name()) == "host");
+  const std::vector<SolveResult> batch = solve_omo_batch(g, configs, *engine, 2);
+  REQUIRE(batch.size() == configs.size());
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    INFO("configuration " << i << ": " << to_string(configs[i].kind) << " " << to_string(configs[i].optimizer) << ", "
+                          << configs[i].iterations << " iterations, record every " << configs[i].record_every);
+    const SolveResult one = solve(g, configs[i]);
+    check_identical(batch[i], one);
+    CHECK(batch[i].history.back().iteration == configs[i].iterations);
+  }
+  // The engine's iterates after the run: d as read, y inside the ball, z in Z.
+  std::vector<double> y, z, d, d_read;
+  std::vector<OmoTerms> terms;
+  engine->read_iterates(y, z, d);
+  engine->read(d_read, terms);
+  CHECK(same_bits(d, d_read));
+  CHECK(y.size() == configs.size() * g.slices() * g.states());
+  CHECK(z.size() == d.size());
+  CHECK(std::all_of(z.begin(), z.end(), [](double v) { return v >= 0.0; }));
+  // Only OMO solvers batch.
+  std::vector<SolverConfig> wrong = configs;
+  wrong[1].kind = SolverKind::fp;
+  CHECK_THROWS_AS(solve_omo_batch(g, wrong, *engine, 2), std::invalid_argument);
+}
+
+TEST_CASE("Device::cuda for mesob without a CUDA build or device is one UsageError, auto stays on the CPU", "[mesob]") {
+  const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 2));
+  std::vector<SolverConfig> configs = mixed_omo_configs();
+  // A small batch never goes to the device on auto, device or not.
+  CHECK(resolve_device(Device::automatic, configs) == Device::cpu);
+  CHECK(resolve_device(Device::cpu, configs) == Device::cpu);
+  if (cuda_device_present()) {
+    CHECK(resolve_device(Device::cuda, configs) == Device::cuda);
+    return;
+  }
+  try {
+    solve_batch(g, configs, 2, Device::cuda);
+    FAIL("--device cuda succeeded without a device");
+  } catch (const UsageError& e) {
+    const std::string message = e.what();
+    CHECK(message.find("--device cuda") == 0);
+    CHECK(message.find('\n') == std::string::npos);
+    CHECK((message.find("no CUDA device") != std::string::npos ||
+           message.find("built without the CUDA backend") != std::string::npos));
+  }
+  CHECK_THROWS_AS(make_cuda_omo_batch(g, step_configs(configs)), UsageError);
+  // auto with a batch above the threshold still runs (on the CPU), identical to the CPU path.
+  configs.resize(kAutoDeviceMinConfigs, configs.front());
+  for (SolverConfig& c : configs) c.iterations = 5;
+  const std::vector<SolveResult> automatic = solve_batch(g, configs, 2, Device::automatic);
+  const std::vector<SolveResult> cpu = solve_batch(g, configs, 2, Device::cpu);
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    CHECK(automatic[i].device == Device::cpu);
+    CHECK(same_bits(automatic[i].policy, cpu[i].policy));
+  }
+}
+
+TEST_CASE("CUDA OMO batch equals the CPU solvers on the paper game", "[mesob][cuda]") {
+  if (!cuda_device_present()) {
+    WARN("no CUDA device: skipped");
+    return;
+  }
+  // Tolerances. The device runs the same omo_kernel.hpp code with FMA contraction off on both sides
+  // (g++ -std=c++17, nvcc --fmad=false); + − × ÷ and sqrt are correctly rounded on both. What differs is
+  // libm: log (welfare F only; the gradient uses no log, so it moves F and the objective by ulps and
+  // never the iterates) and pow in Adam's bias corrections 1 − β^k, which does move the iterates.
+  //  * Projected gradient: iterates, policies and exploitability are expected bit-identical; F and the
+  //    objective within 1e-12 relative.
+  //  * Projected Adam: Adam rescales tiny gradient components to lr-sized steps, so a pow ulp grows.
+  //    Perturbing every pow on the CPU by 2 ulp (CUDA's documented bound) moved d by at most 9e-8,
+  //    policies by 3e-7, exploitability by 4e-8 and the objective by 3e-7 relative after 200 iterations
+  //    of this game (5e-5 after 1500), so 200 iterations are compared with 1e-5: 30x that worst case,
+  //    far below what a wrong index or a missing term changes (1e-3 and up).
+  const MesobScenario sc = load_mesob_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/mesob-paper.yaml");
+  const AuctionGame g(sc.game);
+  std::vector<SolverConfig> configs;
+  const double lambda1[] = {0.0, 0.3, 0.7, 1.0};
+  for (int i = 0; i < 16; ++i) {
+    SolverConfig c = sc.solver;
+    c.kind = i == 14 ? SolverKind::mf_omo : i == 15 ? SolverKind::mfc : SolverKind::mesob_omo;
+    c.weights.lambda1 = lambda1[i % 4];
+    c.weights.lambda2 = 0.25 * (i / 4) + 0.1;
+    c.optimizer = i % 2 ? OptimizerKind::gradient : OptimizerKind::adam;
+    c.lr = c.optimizer == OptimizerKind::adam ? (i % 4 == 0 ? 0.003 : 0.01) : 0.003;
+    c.iterations = i == 5 ? 150 : 200;  // one configuration stops early
+    c.record_every = 50;
+    configs.push_back(c);
+  }
+  const std::vector<SolveResult> cpu = solve_batch(g, configs, 2, Device::cpu);
+  const std::vector<SolveResult> gpu = solve_batch(g, configs, 2, Device::cuda);
+  auto close = [](double a, double b, double rel, double abs) {
+    return std::fabs(a - b) <= abs + rel * std::max(std::fabs(a), std::fabs(b));
+  };
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const bool adam = configs[i].optimizer == OptimizerKind::adam;
+    const double rel = adam ? 1e-5 : 1e-12, abs = adam ? 1e-5 : 1e-14;
+    const SolveResult &c = cpu[i], &d = gpu[i];
+    INFO("configuration " << i << ": " << to_string(configs[i].kind) << " " << to_string(configs[i].optimizer)
+                          << " λ1 " << configs[i].weights.lambda1 << " λ2 " << configs[i].weights.lambda2);
+    CHECK(d.device == Device::cuda);
+    REQUIRE(c.policy.size() == d.policy.size());
+    for (std::size_t k = 0; k < c.policy.size(); ++k) CHECK(close(c.policy[k], d.policy[k], 0, adam ? 1e-5 : 0));
+    CHECK(close(c.exploitability, d.exploitability, 0, adam ? 1e-5 : 0));
+    CHECK(close(c.welfare.value, d.welfare.value, rel, abs));
+    CHECK(close(c.final_terms.objective, d.final_terms.objective, rel, abs));
+    CHECK(close(c.final_terms.consistency, d.final_terms.consistency, rel, abs));
+    CHECK(close(c.final_terms.best_response, d.final_terms.best_response, rel, abs));
+    CHECK(close(c.final_terms.complementarity, d.final_terms.complementarity, rel, abs));
+    REQUIRE(c.history.size() == d.history.size());
+    for (std::size_t k = 0; k < c.history.size(); ++k) {
+      INFO("record at iteration " << c.history[k].iteration);
+      CHECK(c.history[k].iteration == d.history[k].iteration);
+      CHECK(close(c.history[k].objective, d.history[k].objective, rel, abs));
+      CHECK(close(c.history[k].exploitability, d.history[k].exploitability, rel, abs));
+      CHECK(close(c.history[k].welfare, d.history[k].welfare, rel, abs));
+      CHECK(close(c.history[k].consistency, d.history[k].consistency, rel, abs));
+      CHECK(close(c.history[k].best_response, d.history[k].best_response, rel, abs));
+    }
+  }
+  // Run after run the device gives the same bits (one thread per configuration, no atomics).
+  const std::vector<SolveResult> again = solve_batch(g, configs, 2, Device::cuda);
+  for (std::size_t i = 0; i < configs.size(); ++i) check_identical(gpu[i], again[i]);
 }
 
 TEST_CASE("bridge: the engine's sparse market reproduces eqs. (8)-(9)", "[mesob]") {
