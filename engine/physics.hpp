@@ -187,24 +187,40 @@ BIDSIM_HD float clamp01(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x
 
 // ----- value models -------------------------------------------------------------------------
 
-// Procedural value noise with mean 1 from one (impression, agent) word.
-BIDSIM_HD float procedural_noise(ProceduralDistribution dist, float sigma, std::uint32_t word) {
-  switch (dist) {
-    case ProceduralDistribution::uniform: return 2.0f * uniform_open24(word);
-    case ProceduralDistribution::exponential: return -portable_logf(uniform_open24(word));
-    case ProceduralDistribution::lognormal:
-    default: return portable_expf(sigma * standard_normal(word) - 0.5f * sigma * sigma);
-  }
+// Procedural value noise with mean 1 from one (impression, agent) word. The distribution is a
+// template argument so the CPU's dense loop dispatches once per impression, not once per pair.
+template <ProceduralDistribution Dist>
+BIDSIM_HD float procedural_noise_of(float sigma, std::uint32_t word) {
+  if constexpr (Dist == ProceduralDistribution::uniform) return 2.0f * uniform_open24(word);
+  else if constexpr (Dist == ProceduralDistribution::exponential) return -portable_logf(uniform_open24(word));
+  else return portable_expf(sigma * standard_normal(word) - 0.5f * sigma * sigma);
 }
 
 // Procedural value of `agent` for an impression of `impression_category` from its value word
 // (both backends): advertiser size x mean-1 noise, scaled down for another category's impression.
+template <ProceduralDistribution Dist>
+BIDSIM_HD float procedural_value_of(float value_scale, int agent_category, int impression_category, float sigma,
+                                    float cross_category, std::uint32_t word) {
+  float v = value_scale * procedural_noise_of<Dist>(sigma, word);
+  if (agent_category != impression_category) v *= cross_category;
+  return v;
+}
+
 BIDSIM_HD float procedural_value(float value_scale, int agent_category, int impression_category,
                                  ProceduralDistribution dist, float sigma, float cross_category,
                                  std::uint32_t word) {
-  float v = value_scale * procedural_noise(dist, sigma, word);
-  if (agent_category != impression_category) v *= cross_category;
-  return v;
+  switch (dist) {
+    case ProceduralDistribution::uniform:
+      return procedural_value_of<ProceduralDistribution::uniform>(value_scale, agent_category, impression_category,
+                                                                  sigma, cross_category, word);
+    case ProceduralDistribution::exponential:
+      return procedural_value_of<ProceduralDistribution::exponential>(value_scale, agent_category,
+                                                                      impression_category, sigma, cross_category, word);
+    case ProceduralDistribution::lognormal:
+    default:
+      return procedural_value_of<ProceduralDistribution::lognormal>(value_scale, agent_category, impression_category,
+                                                                    sigma, cross_category, word);
+  }
 }
 
 // Category of impression j (0 with a single category): one counter-based draw.
