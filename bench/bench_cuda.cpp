@@ -21,6 +21,7 @@
 #include "engine/policies.hpp"
 #include "engine/scenario.hpp"
 #include "engine/simulator.hpp"
+#include "peer_market.hpp"
 
 namespace {
 
@@ -83,33 +84,7 @@ void BM_DeviceCopyBandwidth(benchmark::State& state) {
 }
 BENCHMARK(BM_DeviceCopyBandwidth)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 
-// A file-valued market built in memory (no CSV): M impressions of K candidates each, values
-// continuous in (0, 1), one step. The auction reads 8 bytes per candidate: a memory-bound kernel.
-bidsim::Scenario file_market(int agents, int impressions, int candidates, int slots, std::uint32_t seed) {
-  bidsim::Scenario s = bidsim::parse_scenario(
-      "name: file-bench\nmarket: {envs: 1, steps: 1}\nagents: {count: " + std::to_string(agents) +
-          ", budget: .inf}\nmechanism: {type: " + (slots > 1 ? "gsp" : "second_price") +
-          ", slots: " + std::to_string(slots) + ", reserve: 0.01}\nbudget: {overspend: truncate}\n",
-      "file-bench");
-  bidsim::FileValues& f = s.values.file;
-  s.values.model = bidsim::ValueModel::file;
-  f.impressions = {impressions};
-  f.step_offset = {0, impressions};
-  f.row_offset.resize(static_cast<std::size_t>(impressions) + 1);
-  f.agent.resize(static_cast<std::size_t>(impressions) * candidates);
-  f.value.resize(f.agent.size());
-  f.max_candidates = candidates;
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> value(0.001f, 1.0f);
-  for (int j = 0; j <= impressions; ++j) f.row_offset[j] = static_cast<std::int64_t>(j) * candidates;
-  for (std::size_t r = 0; r < f.agent.size(); ++r) {
-    // Distinct agents per row: a random start and a stride coprime with the agent count.
-    const std::size_t j = r / candidates, k = r % candidates;
-    f.agent[r] = static_cast<std::int32_t>((j * 2654435761u + k * 97u) % static_cast<std::size_t>(agents));
-    f.value[r] = value(rng);
-  }
-  return s;
-}
+using bidsim_bench::file_market;
 
 void BM_AuctionKernel(benchmark::State& state) {
   if (skip_without_device(state)) return;
@@ -249,15 +224,12 @@ void BM_CpuScaling(benchmark::State& state) { run_scaling(state, bidsim::Device:
 BENCHMARK(BM_CpuScaling)->ArgName("agents")->Arg(1000)->Arg(10000)->Arg(100000)->Arg(1000000)
     ->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 
-// One market step for the PyTorch peer: the file market's inputs and the CUDA backend's per-agent
-// outputs, plus its step time (CUDA events, median of 20), written to $BIDSIM_PEER_DUMP.
+// One market step for the PyTorch peer (bench/peer_market.hpp): bidsim's step time (CUDA events, median
+// of 20) and, with $BIDSIM_PEER_DUMP, the inputs and outputs the peer checks itself against.
 void BM_PeerStep(benchmark::State& state) {
   if (skip_without_device(state)) return;
-  const int agents = 4099, impressions = 1 << 18, candidates = 32, slots = 3;
-  const bidsim::Scenario s = file_market(agents, impressions, candidates, slots, 11);
-  std::vector<float> multipliers(agents);
-  std::mt19937 rng(5);
-  for (float& m : multipliers) m = std::uniform_real_distribution<float>(0.5f, 1.5f)(rng);
+  const bidsim::Scenario s = bidsim_bench::peer_market();
+  const std::vector<float> multipliers = bidsim_bench::peer_multipliers();
   bidsim::Simulator sim(s, bidsim::Device::cuda);
   const bidsim::DeviceTensorView in = sim.device_tensor(bidsim::MarketTensor::multipliers);
   const cudaStream_t stream = static_cast<cudaStream_t>(in.stream);
@@ -267,7 +239,8 @@ void BM_PeerStep(benchmark::State& state) {
   std::vector<float> ms;
   for (auto _ : state) {
     sim.reset(0);
-    check(cudaMemcpyAsync(in.data, multipliers.data(), agents * sizeof(float), cudaMemcpyHostToDevice, stream), "in");
+    check(cudaMemcpyAsync(in.data, multipliers.data(), multipliers.size() * sizeof(float), cudaMemcpyHostToDevice,
+                          stream), "in");
     cudaEventRecord(start, stream);
     sim.step_on_device();
     cudaEventRecord(stop, stream);
@@ -279,26 +252,10 @@ void BM_PeerStep(benchmark::State& state) {
   }
   std::sort(ms.begin(), ms.end());
   const double median_ms = ms[ms.size() / 2];
-  state.counters["bids/s"] = static_cast<double>(impressions) * candidates / (median_ms * 1e-3);
-  const char* path = std::getenv("BIDSIM_PEER_DUMP");
-  if (!path) return;
-  // Layout (little-endian): int32 N, M, K, S; float64 reserve; float64 cuda_step_ms;
-  // int32 agent[M*K]; float32 value[M*K]; float32 multiplier[N];
-  // int64 wins[N]; float64 cost[N]; float64 value_won[N]; int32 bid_count[N].
-  const bidsim::MarketState& st = sim.state();
-  std::ofstream out(path, std::ios::binary);
-  const std::int32_t header[4] = {agents, impressions, candidates, slots};
-  const double reserve = s.mechanism.reserve;
-  out.write(reinterpret_cast<const char*>(header), sizeof header);
-  out.write(reinterpret_cast<const char*>(&reserve), sizeof reserve);
-  out.write(reinterpret_cast<const char*>(&median_ms), sizeof median_ms);
-  out.write(reinterpret_cast<const char*>(s.values.file.agent.data()), s.values.file.agent.size() * 4);
-  out.write(reinterpret_cast<const char*>(s.values.file.value.data()), s.values.file.value.size() * 4);
-  out.write(reinterpret_cast<const char*>(multipliers.data()), multipliers.size() * 4);
-  out.write(reinterpret_cast<const char*>(st.wins.data()), st.wins.size() * 8);
-  out.write(reinterpret_cast<const char*>(st.cost.data()), st.cost.size() * 8);
-  out.write(reinterpret_cast<const char*>(st.value.data()), st.value.size() * 8);
-  out.write(reinterpret_cast<const char*>(st.step_bid_count.data()), st.step_bid_count.size() * 4);
+  state.counters["bids/s"] =
+      static_cast<double>(bidsim_bench::kPeerImpressions) * bidsim_bench::kPeerCandidates / (median_ms * 1e-3);
+  if (const char* path = std::getenv("BIDSIM_PEER_DUMP"))
+    bidsim_bench::write_peer_dump(path, s, multipliers, bidsim_bench::PeerBackend::cuda, 0, median_ms, sim.state());
 }
 BENCHMARK(BM_PeerStep)->UseManualTime()->Iterations(20)->Unit(benchmark::kMicrosecond);
 

@@ -1,13 +1,19 @@
 // Market-step throughput of the CPU backend: a whole AuctionNet-preset episode (overspend rule
-// included) and a dense N=1000 x M=10000 market step. Reports rates, never bare wall times.
+// included), dense and sparse market steps, and the step the PyTorch peer reimplements
+// (bench/peer_market.hpp; BIDSIM_PEER_DUMP=path writes its inputs and outputs for
+// bench/peers/torch_market.py). Reports rates, never bare wall times.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "engine/policies.hpp"
 #include "engine/scenario.hpp"
 #include "engine/simulator.hpp"
+#include "peer_market.hpp"
 
 namespace {
 
@@ -55,7 +61,7 @@ void BM_AuctionNetEpisode(benchmark::State& state) {
   const bidsim::Scenario scenario = bidsim::load_scenario(scenario_path("auctionnet.yaml"));
   run_episodes(state, scenario, static_cast<int>(state.range(0)));
 }
-BENCHMARK(BM_AuctionNetEpisode)->ArgName("threads")->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AuctionNetEpisode)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // A one-environment, 4-step market built from YAML `body` (agent count, impressions per step and
 // threads from the benchmark arguments: agents, impressions, threads).
@@ -108,5 +114,34 @@ void BM_AuctionNetBatch(benchmark::State& state) {
 BENCHMARK(BM_AuctionNetBatch)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
+
+// The peer's market step (2^18 impressions x 32 candidates, GSP 3 slots) on the CPU backend: the
+// step alone (reset outside the timing), median of the iterations, next to bench/peers/torch_market.py
+// run on the CPU with the same thread count.
+void BM_PeerStepCpu(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const bidsim::Scenario s = bidsim_bench::peer_market();
+  const std::vector<float> multipliers = bidsim_bench::peer_multipliers();
+  bidsim::Simulator sim(s, bidsim::Device::cpu, threads);
+  std::vector<double> ms;
+  for (auto _ : state) {
+    sim.reset(0);
+    const auto start = std::chrono::steady_clock::now();
+    sim.step(multipliers.data());
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+    ms.push_back(elapsed.count() * 1e3);
+    state.SetIterationTime(elapsed.count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median_ms = ms[ms.size() / 2];
+  state.counters["bids/s"] =
+      static_cast<double>(bidsim_bench::kPeerImpressions) * bidsim_bench::kPeerCandidates / (median_ms * 1e-3);
+  state.counters["median_ms"] = median_ms;
+  if (const char* path = std::getenv("BIDSIM_PEER_DUMP"))
+    bidsim_bench::write_peer_dump(path, s, multipliers, bidsim_bench::PeerBackend::cpu, threads, median_ms,
+                                  sim.state());
+}
+BENCHMARK(BM_PeerStepCpu)->ArgName("threads")->Arg(1)->Arg(2)->Iterations(10)->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -20,6 +20,9 @@ namespace {
 
 // Values of one step are cached for re-auction passes when they fit in this much per thread.
 constexpr double kValueCacheBytes = 512.0 * (1 << 20);
+// With fewer environments than threads, one environment's first auction pass is split over the
+// threads when it has at least this many impressions (below it the fork costs more than it saves).
+constexpr int kMinImpressionsToSplit = 2048;
 
 // Outcome of one (impression, slot).
 struct SlotOutcome {
@@ -28,6 +31,7 @@ struct SlotOutcome {
   float price;             // what the winner pays if charged
   float value;             // the winner's value for this impression
   bool exposed;            // the slot position was shown
+  bool converted;          // set by settle: the exposed win converted
 };
 
 // Per-thread working memory, sized at reset so a step never allocates.
@@ -49,6 +53,7 @@ struct Scratch {
   std::vector<std::int32_t> bucket_offset;                      // [N*S+1]
   std::vector<std::pair<std::uint32_t, std::int32_t>> bucket;   // [M*S] (drop key, impression)
   std::vector<double> running_cost;      // [N] truncate rule
+  std::vector<std::int32_t> thread_bid_count;  // [N] this thread's share of a split first pass
 };
 
 class CpuBackend final : public Backend {
@@ -123,11 +128,20 @@ class CpuBackend final : public Backend {
     for (int e = 0; e < E; ++e) write_observations(obs_ctx_, st_, e, 0);
   }
 
+  // Environments are independent: with at least as many as threads, each thread steps whole
+  // environments. With fewer (one large market), environments run one after the other and each
+  // splits its first auction pass over the threads (split_first_pass); the rest of the step (the
+  // overspend rule, settling in impression order) stays sequential, so results do not depend on
+  // the thread count.
   void step(const float* multipliers) override {
     if (st_.step >= st_.steps) return;  // the episode is over; the facade reports this as an error
     const int E = st_.envs;
+    if (splits_environments()) {
+      for (int e = 0; e < E; ++e) step_env(e, multipliers, scratch_[0], true);
+    } else {
 #pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
-    for (int e = 0; e < E; ++e) step_env(e, multipliers, scratch_[omp_get_thread_num()]);
+      for (int e = 0; e < E; ++e) step_env(e, multipliers, scratch_[omp_get_thread_num()], false);
+    }
     ++st_.step;
   }
 
@@ -161,8 +175,11 @@ class CpuBackend final : public Backend {
       if (w.over_slot.size() < static_cast<std::size_t>(N)) w.over_slot.assign(N, -1);
       grow(w.bucket, M * S);
       grow(w.running_cost, N);
+      if (splits_environments()) grow(w.thread_bid_count, N);
     }
   }
+
+  bool splits_environments() const { return threads_ > 1 && st_.envs < threads_; }
 
   // ----- candidates and values of one impression --------------------------------------------
 
@@ -224,28 +241,33 @@ class CpuBackend final : public Backend {
   template <ProceduralDistribution Dist>
   void dense_procedural_values_of(std::uint32_t genv, int t, int j, int category, const std::uint8_t* active,
                                   float* value) const {
+    // Locals, not members: value[] is float and active[] is bytes, so stores through them could alias
+    // sigma_ and cross_category_ and force a reload per pair.
     const int N = st_.agents;
     const float* scale = value_scale_.data();
     const auto* agent_category = s_.agents.category.data();
+    const float sigma = sigma_, cross_category = cross_category_;
+    const std::uint64_t seed = s_.seed;
     for (int g = 0; g < N; g += 4) {
-      const Draw d = draw(s_.seed, Purpose::value, genv, t, j, static_cast<std::uint32_t>(g >> 2));
+      const Draw d = draw(seed, Purpose::value, genv, t, j, static_cast<std::uint32_t>(g >> 2));
       const int last = std::min(4, N - g);
       for (int q = 0; q < last; ++q)
-        value[g + q] = active[g + q] ? procedural_value_of<Dist>(scale[g + q], agent_category[g + q], category, sigma_,
-                                                                 cross_category_, d[q])
+        value[g + q] = active[g + q] ? procedural_value_of<Dist>(scale[g + q], agent_category[g + q], category, sigma,
+                                                                 cross_category, d[q])
                                      : 0.0f;
     }
   }
 
-  // Draws impression j's candidates and values (inactive agents get 0) into row storage.
-  CandidateRow fill_candidates(int e, std::uint32_t genv, int t, int j, Scratch& w) const {
+  // Draws impression j's candidates and values (inactive agents get 0) into row storage: the step's
+  // cache in `w` (indexed by impression), or the single-row buffers of `rows` (the calling thread's).
+  CandidateRow fill_candidates(int e, std::uint32_t genv, int t, int j, Scratch& w, Scratch& rows) const {
     if (s_.values.model == ValueModel::file) {
       const FileValues& f = s_.values.file;
       const std::int64_t slot = f.step_offset[t] + j;
       const std::int64_t begin = f.row_offset[slot], end = f.row_offset[slot + 1];
       return {&f.agent[begin], &f.value[begin], static_cast<int>(end - begin)};
     }
-    float* value = cache_values_ ? &w.value_cache[static_cast<std::size_t>(j) * C_] : w.cand_value.data();
+    float* value = cache_values_ ? &w.value_cache[static_cast<std::size_t>(j) * C_] : rows.cand_value.data();
     const int category = needs_category_ ? impression_category(s_.seed, genv, t, j, s_.agents.categories) : 0;
     if (s_.candidates.mode == CandidateMode::dense) {
       const int N = st_.agents;
@@ -271,7 +293,7 @@ class CpuBackend final : public Backend {
       return {w.identity.data(), value, N};
     }
     const int K = s_.candidates.per_impression;
-    std::int32_t* agent = cache_values_ ? &w.agent_cache[static_cast<std::size_t>(j) * C_] : w.cand_agent.data();
+    std::int32_t* agent = cache_values_ ? &w.agent_cache[static_cast<std::size_t>(j) * C_] : rows.cand_agent.data();
     sample_sparse(genv, t, j, category, agent);
     for (int k = 0; k < K; ++k)
       value[k] = w.active[agent[k]]
@@ -282,7 +304,7 @@ class CpuBackend final : public Backend {
 
   // The row of an impression already drawn this step (re-auctions): cached, or drawn again.
   CandidateRow cached_candidates(int e, std::uint32_t genv, int t, int j, Scratch& w) const {
-    if (!cache_values_ || s_.values.model == ValueModel::file) return fill_candidates(e, genv, t, j, w);
+    if (!cache_values_ || s_.values.model == ValueModel::file) return fill_candidates(e, genv, t, j, w, w);
     const std::size_t row = static_cast<std::size_t>(j) * C_;
     const bool dense = s_.candidates.mode == CandidateMode::dense;
     return {dense ? w.identity.data() : &w.agent_cache[row], &w.value_cache[row], C_};
@@ -329,13 +351,19 @@ class CpuBackend final : public Backend {
     return keys.to_top_bids(top, [&](int candidate) { return row.agent[candidate]; });
   }
 
-  // Ranks and prices impression j. first_pass: draw the candidates and count each agent's
-  // qualifying bids; later passes reuse the drawn row and skip dropped candidates.
+  // Ranks and prices impression j into w.outcome. first_pass: draw the candidates (into `rows`'
+  // single-row buffers when the step cache is off) and count each agent's qualifying bids into
+  // bid_count; later passes reuse the drawn row and skip dropped candidates.
   void run_auction(int e, std::uint32_t genv, int t, int j, bool first_pass, Scratch& w,
                    std::int32_t* bid_count = nullptr) const {
+    run_auction(e, genv, t, j, first_pass, w, bid_count, w);
+  }
+  void run_auction(int e, std::uint32_t genv, int t, int j, bool first_pass, Scratch& w, std::int32_t* bid_count,
+                   Scratch& rows) const {
     const int S = s_.mechanism.slots;
     const double reserve = s_.mechanism.reserve;
-    const CandidateRow row = first_pass ? fill_candidates(e, genv, t, j, w) : cached_candidates(e, genv, t, j, w);
+    const CandidateRow row =
+        first_pass ? fill_candidates(e, genv, t, j, w, rows) : cached_candidates(e, genv, t, j, w);
     const std::size_t bit0 = static_cast<std::size_t>(j) * C_;
     auto tie_key = [&](int agent) {
       return draw(s_.seed, Purpose::tie, genv, t, j, static_cast<std::uint32_t>(agent))[0];
@@ -496,7 +524,29 @@ class CpuBackend final : public Backend {
 
   // ----- one step of one environment ------------------------------------------------------------
 
-  void step_env(int e, const float* multipliers, Scratch& w) {
+  // The first auction pass of one environment over all threads: impressions are independent, each
+  // thread draws its rows into its own buffers and counts bids into its own array; integer counts
+  // summed afterwards do not depend on the split.
+  void split_first_pass(int e, std::uint32_t genv, int t, int M, Scratch& w, std::int32_t* bid_count) {
+    const int N = st_.agents;
+    int team = 1;  // OpenMP may run fewer threads than asked: sum exactly the arrays this team zeroed
+#pragma omp parallel num_threads(threads_)
+    {
+      const int k = omp_get_thread_num();
+      if (k == 0) team = omp_get_num_threads();
+      Scratch& rows = scratch_[k];
+      std::int32_t* counts = k == 0 ? bid_count : rows.thread_bid_count.data();
+      if (k > 0) std::fill(counts, counts + N, 0);
+#pragma omp for schedule(dynamic, 256)
+      for (int j = 0; j < M; ++j) run_auction(e, genv, t, j, true, w, counts, rows);
+    }
+    for (int k = 1; k < team; ++k) {
+      const std::int32_t* counts = scratch_[k].thread_bid_count.data();
+      for (int i = 0; i < N; ++i) bid_count[i] += counts[i];
+    }
+  }
+
+  void step_env(int e, const float* multipliers, Scratch& w, bool split) {
     const int N = st_.agents, t = st_.step;
     const std::uint32_t genv = global_env(st_.episode, s_.market, e);
     const int M = st_.impressions[static_cast<std::size_t>(e) * st_.steps + t];
@@ -509,17 +559,35 @@ class CpuBackend final : public Backend {
     }
     std::int32_t* bid_count = &st_.step_bid_count[base];
     std::fill(bid_count, bid_count + N, 0);
-    for (int j = 0; j < M; ++j) run_auction(e, genv, t, j, true, w, bid_count);
+    if (split && M >= kMinImpressionsToSplit) split_first_pass(e, genv, t, M, w, bid_count);
+    else for (int j = 0; j < M; ++j) run_auction(e, genv, t, j, true, w, bid_count);
     int passes = 1;
     if (s_.budget.overspend == OverspendRule::auctionnet) passes = auctionnet_overspend(e, genv, t, M, w);
     else truncate_overspend(e, M, w);
     st_.passes[static_cast<std::size_t>(e) * st_.steps + t] = passes;
-    settle(e, genv, t, M, w);
+    settle(e, genv, t, M, w, split && M >= kMinImpressionsToSplit);
     write_observations(obs_ctx_, st_, e, t + 1);  // per env, inside the parallel loop
   }
 
   // Exposure, value, conversions and cost of the final allocation, in impression order.
-  void settle(int e, std::uint32_t genv, int t, int M, Scratch& w) {
+  // Whether each exposed win of impression j converts (outcome.converted).
+  void draw_conversions(std::size_t base, std::uint32_t genv, int t, int j, Scratch& w) const {
+    const int S = s_.mechanism.slots;
+    for (int slot = 0; slot < S; ++slot) {
+      SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
+      if (o.agent < 0 || !o.exposed) continue;
+      const Draw cd = draw(s_.seed, Purpose::conversion, genv, t, j, static_cast<std::uint32_t>(o.agent));
+      if (s_.values.model == ValueModel::auctionnet) {
+        const std::size_t a = base + o.agent;
+        o.converted = auctionnet_converts(o.value, an_.sigma_mean[a], static_cast<float>(s_.values.auctionnet.sigma_ratio_cap),
+                                          an_.bound_lo[a], an_.bound_hi[a], an_.cdf_lo[a], an_.cdf_hi[a], cd);
+      } else {
+        o.converted = plain_converts(o.value, cd);
+      }
+    }
+  }
+
+  void settle(int e, std::uint32_t genv, int t, int M, Scratch& w, bool split) {
     const int N = st_.agents, S = s_.mechanism.slots;
     const std::size_t base = st_.index(e, 0);
     double* cost = &st_.step_cost[base];
@@ -532,9 +600,14 @@ class CpuBackend final : public Backend {
     std::fill(conversions, conversions + N, 0.0);
     std::fill(wins, wins + N, 0);
     std::fill(exposures, exposures + N, 0);
-    const bool auctionnet = s_.values.model == ValueModel::auctionnet;
-    const float sigma_cap = static_cast<float>(s_.values.auctionnet.sigma_ratio_cap);
-    for (int j = 0; j < M; ++j)
+    // Conversions are independent per exposed win (counter-based draws): with a split environment
+    // they are drawn on every thread first; the sums below then run in impression order either way.
+    if (split) {
+#pragma omp parallel for num_threads(threads_) schedule(dynamic, 256)
+      for (int j = 0; j < M; ++j) draw_conversions(base, genv, t, j, w);
+    }
+    for (int j = 0; j < M; ++j) {
+      if (!split) draw_conversions(base, genv, t, j, w);
       for (int slot = 0; slot < S; ++slot) {
         const SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
         if (o.agent < 0) continue;
@@ -544,17 +617,9 @@ class CpuBackend final : public Backend {
         if (!o.exposed) continue;
         ++exposures[i];
         value[i] += o.value;
-        const Draw cd = draw(s_.seed, Purpose::conversion, genv, t, j, static_cast<std::uint32_t>(i));
-        bool converted;
-        if (auctionnet) {
-          const std::size_t a = base + i;
-          converted = auctionnet_converts(o.value, an_.sigma_mean[a], sigma_cap, an_.bound_lo[a],
-                                          an_.bound_hi[a], an_.cdf_lo[a], an_.cdf_hi[a], cd);
-        } else {
-          converted = plain_converts(o.value, cd);
-        }
-        conversions[i] += converted ? 1.0 : 0.0;
+        conversions[i] += o.converted ? 1.0 : 0.0;
       }
+    }
     double revenue = 0.0;
     for (int i = 0; i < N; ++i) {
       const std::size_t a = base + i;

@@ -637,6 +637,33 @@ TEST_CASE("determinism: thread count does not change results", "[determinism]") 
   CHECK(bidsim_test::state_fields(run_episode(kBusyMarket, 0)) == bidsim_test::state_fields(one));
 }
 
+// With fewer environments than threads the CPU backend splits each environment's first auction
+// pass and its conversion draws over the threads (impressions of >= 2048 per step); the sums still
+// run in impression order, so the state must equal a one-thread run bit for bit.
+TEST_CASE("determinism: one environment split over threads equals one thread", "[determinism][threads]") {
+  // 7x the impressions of kBusyMarket per environment and 7x its budgets, so the overspend rule
+  // still runs a handful of passes per step.
+  const std::vector<std::string> larger = {"impressions.per_step=2100", "agents.budget={uniform: [14, 210]}",
+                                           "market.steps=3"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), larger.begin(), larger.end());
+    return extra;
+  };
+  for (const std::vector<std::string>& overrides :
+       {with({"market.envs=1"}), with({"market.envs=2", "budget.overspend=truncate"}),
+        with({"market.envs=1", "candidates.mode=sparse", "candidates.per_impression=6",
+              "candidates.within_category=true"})}) {
+    std::string label;
+    for (const std::string& o : overrides) label += o + " ";
+    INFO(label);
+    const bidsim::MarketState one = run_episode(kBusyMarket, 1, 0, overrides);
+    CHECK(bidsim_test::state_fields(run_episode(kBusyMarket, 3, 0, overrides)) == bidsim_test::state_fields(one));
+    CHECK(bidsim_test::state_fields(run_episode(kBusyMarket, 2, 1, overrides)) ==
+          bidsim_test::state_fields(run_episode(kBusyMarket, 1, 1, overrides)));
+    CHECK(std::accumulate(one.conversions.begin(), one.conversions.end(), 0.0) > 0);
+  }
+}
+
 TEST_CASE("determinism: different seeds and episodes give different draws", "[determinism]") {
   const bidsim::MarketState base = run_episode(kBusyMarket, 1);
   const bidsim::MarketState other_seed = run_episode(kBusyMarket, 1, 0, {"seed=6"});
@@ -665,7 +692,7 @@ TEST_CASE("determinism: reset restores a fresh episode", "[determinism]") {
 
 TEST_CASE("determinism: AuctionNet preset across thread counts", "[determinism][auctionnet]") {
   const std::string path = std::string(BIDSIM_SOURCE_DIR) + "/scenarios/auctionnet.yaml";
-  const std::vector<std::string> overrides = {"impressions.total=6000", "market.envs=3", "market.steps=8",
+  const std::vector<std::string> overrides = {"impressions.total=20000", "market.envs=3", "market.steps=8",
                                               "impressions.profile=[0.125,0.125,0.125,0.125,0.125,0.125,0.125,0.125]"};
   auto run = [&](int threads) {
     const bidsim::Scenario s = bidsim::load_scenario(path, overrides);
@@ -681,6 +708,7 @@ TEST_CASE("determinism: AuctionNet preset across thread counts", "[determinism][
   };
   const bidsim::MarketState one = run(1);
   CHECK(bidsim_test::state_fields(run(3)) == bidsim_test::state_fields(one));
+  CHECK(bidsim_test::state_fields(run(4)) == bidsim_test::state_fields(one));  // more threads than envs: split
   double conversions = 0;
   for (double c : one.conversions) conversions += c;
   CHECK(conversions > 0);
