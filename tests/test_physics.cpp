@@ -366,8 +366,9 @@ TEST_CASE("value_word: four agents share one counter-based draw", "[physics][rng
   CHECK(bidsim::value_word(9, 3, 5, 11, 3) != base);
 }
 
-TEST_CASE("portable logf / expf: within 2 ulp of the C library, exact special values", "[physics][math]") {
-  // Relative error of a float result against the double-precision C library, in units of 2^-23.
+TEST_CASE("portable logf / expf: within 0.52 ulp of the exact value, exact special values", "[physics][math]") {
+  // Relative error of a float result against the double-precision C library (the exact value to
+  // ~2^-52), in units of 2^-23: correctly rounded results stay within 0.5, these within 0.52.
   auto ulps = [](float got, double want) { return std::fabs(double(got) - want) / (std::fabs(want) * 0x1p-23); };
   std::mt19937 gen(5);
   std::uniform_real_distribution<float> unit(0.0f, 1.0f), wide(-80.0f, 80.0f);
@@ -380,8 +381,8 @@ TEST_CASE("portable logf / expf: within 2 ulp of the C library, exact special va
   }
   for (float x : {1e-38f, 1e-40f, 0.5f, 0.70710677f, 0.7071068f, 2.0f, 3.4e38f})
     CHECK(bidsim::portable_logf(x) == Approx(std::log(double(x))).epsilon(3e-7));
-  CHECK(worst_log < 2.0);
-  CHECK(worst_exp < 2.0);
+  CHECK(worst_log < 0.52);
+  CHECK(worst_exp < 0.52);
   CHECK(bidsim::portable_logf(1.0f) == 0.0f);
   CHECK(bidsim::portable_expf(0.0f) == 1.0f);
   CHECK(std::isinf(bidsim::portable_logf(0.0f)));
