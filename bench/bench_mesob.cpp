@@ -77,12 +77,6 @@ std::vector<SolverConfig> sweep_configs(const MesobScenario& sc, int side, int i
   return configs;
 }
 
-std::vector<OmoStepConfig> step_configs(const std::vector<SolverConfig>& configs) {
-  std::vector<OmoStepConfig> steps;
-  for (const SolverConfig& c : configs) steps.push_back(omo_step_config(c));
-  return steps;
-}
-
 constexpr int kSweepSide = 32;  // 1024 configurations
 
 // Time of `iterations` steps of every configuration plus reading d and the terms back (a synchronizing
@@ -94,7 +88,7 @@ void sweep_on(benchmark::State& state, bool cuda, int iterations) {
   }
   const MesobScenario sc = scenario("mesob-paper.yaml");
   const AuctionGame game(sc.game);
-  const std::vector<OmoStepConfig> configs = step_configs(sweep_configs(sc, kSweepSide, iterations));
+  const std::vector<OmoStepConfig> configs = omo_step_configs(sweep_configs(sc, kSweepSide, iterations));
   std::vector<double> d;
   std::vector<OmoTerms> terms;
   for (auto _ : state) {

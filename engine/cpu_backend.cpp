@@ -559,13 +559,14 @@ class CpuBackend final : public Backend {
     }
     std::int32_t* bid_count = &st_.step_bid_count[base];
     std::fill(bid_count, bid_count + N, 0);
-    if (split && M >= kMinImpressionsToSplit) split_first_pass(e, genv, t, M, w, bid_count);
+    split = split && M >= kMinImpressionsToSplit;  // a small step costs less than the fork
+    if (split) split_first_pass(e, genv, t, M, w, bid_count);
     else for (int j = 0; j < M; ++j) run_auction(e, genv, t, j, true, w, bid_count);
     int passes = 1;
     if (s_.budget.overspend == OverspendRule::auctionnet) passes = auctionnet_overspend(e, genv, t, M, w);
     else truncate_overspend(e, M, w);
     st_.passes[static_cast<std::size_t>(e) * st_.steps + t] = passes;
-    settle(e, genv, t, M, w, split && M >= kMinImpressionsToSplit);
+    settle(e, genv, t, M, w, split);
     write_observations(obs_ctx_, st_, e, t + 1);  // per env, inside the parallel loop
   }
 

@@ -67,6 +67,13 @@ OmoStepConfig omo_step_config(const SolverConfig& config) {
   return s;
 }
 
+std::vector<OmoStepConfig> omo_step_configs(const std::vector<SolverConfig>& configs) {
+  std::vector<OmoStepConfig> steps;
+  steps.reserve(configs.size());
+  for (const SolverConfig& c : configs) steps.push_back(omo_step_config(c));
+  return steps;
+}
+
 bool is_record_iteration(const SolverConfig& c, int iteration) {
   return iteration == c.iterations || (c.record_every > 0 && iteration % c.record_every == 0);
 }
@@ -90,6 +97,29 @@ IterationRecord policy_record(const AuctionGame& game, const Policy& policy, int
   rec.objective = rec.exploitability;
   return rec;
 }
+
+// finish_policy, plus the history record of the last iteration (whose policy is r.policy), from the
+// same exploitability and welfare evaluation. Solvers record iterations before the last themselves.
+void finish_with_record(const AuctionGame& game, SolveResult& r, int last_iteration) {
+  finish_policy(game, r);
+  IterationRecord rec;
+  rec.iteration = last_iteration;
+  rec.exploitability = r.exploitability;
+  rec.welfare = r.welfare.value;
+  rec.objective = rec.exploitability;
+  r.history.push_back(rec);
+}
+
+// The OMO objective and its terms at the recorded iterate.
+void set_omo_terms(IterationRecord& rec, const OmoTerms& terms) {
+  rec.objective = terms.objective;
+  rec.consistency = terms.consistency;
+  rec.best_response = terms.best_response;
+  rec.complementarity = terms.complementarity;
+}
+
+// Whether iteration k before the last gets a record (the last one is finish_with_record's).
+bool records_before_last(const SolverConfig& c, int k) { return k < c.iterations && is_record_iteration(c, k); }
 
 // The projected first-order method on x = (y, z, d) of one configuration: one omo_state block on the
 // host, stepped by omo_step (the code the CUDA batch runs per thread).
@@ -123,22 +153,20 @@ SolveResult solve_omo(const AuctionGame& game, const SolverConfig& c) {
   SolveResult r;
   r.config = c;
   OmoIterate it(game, c);
-  auto record = [&](int iteration, const OmoTerms& terms) {
+  auto record = [&](int iteration) {
     IterationRecord rec = policy_record(game, retrieve_policy(game, it.d()), iteration);
-    rec.objective = terms.objective;
-    rec.consistency = terms.consistency;
-    rec.best_response = terms.best_response;
-    rec.complementarity = terms.complementarity;
+    set_omo_terms(rec, it.terms());
     r.history.push_back(rec);
   };
-  record(0, it.terms());
+  if (c.iterations > 0) record(0);
   for (int k = 1; k <= c.iterations; ++k) {
     it.step();
-    if (is_record_iteration(c, k)) record(k, it.terms());
+    if (records_before_last(c, k)) record(k);
   }
   r.final_terms = it.terms();
   r.policy = retrieve_policy(game, it.d());
-  finish_policy(game, r);
+  finish_with_record(game, r, std::max(0, c.iterations));
+  set_omo_terms(r.history.back(), r.final_terms);
   return r;
 }
 
@@ -171,7 +199,7 @@ SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c) {
   const int A = game.actions();
   Policy pi = uniform_policy(game);
   std::vector<double> cumulative(pi.size(), 0.0);
-  r.history.push_back(policy_record(game, pi, 0));
+  if (c.iterations > 0) r.history.push_back(policy_record(game, pi, 0));
   for (int k = 1; k <= c.iterations; ++k) {
     const std::vector<double> q = policy_q_values(game, pi);
     for (std::size_t i = 0; i < q.size(); ++i) cumulative[i] += c.lr * q[i];
@@ -181,10 +209,10 @@ SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c) {
       for (int a = 0; a < A; ++a) total += pi[row + a] = std::exp(cumulative[row + a] - top);
       for (int a = 0; a < A; ++a) pi[row + a] /= total;
     }
-    if (is_record_iteration(c, k)) r.history.push_back(policy_record(game, pi, k));
+    if (records_before_last(c, k)) r.history.push_back(policy_record(game, pi, k));
   }
   r.policy = pi;
-  finish_policy(game, r);
+  finish_with_record(game, r, std::max(0, c.iterations));
   return r;
 }
 
@@ -195,15 +223,15 @@ SolveResult solve_fp(const AuctionGame& game, const SolverConfig& c) {
   SolveResult r;
   r.config = c;
   Flow average = population_flow(game, uniform_policy(game));
-  r.history.push_back(policy_record(game, retrieve_policy(game, average), 0));
+  if (c.iterations > 0) r.history.push_back(policy_record(game, retrieve_policy(game, average), 0));
   for (int k = 1; k <= c.iterations; ++k) {
     const Policy best = exploitability(game, retrieve_policy(game, average)).best_response;
     const Flow flow = population_flow(game, best);
     for (std::size_t i = 0; i < average.size(); ++i) average[i] = (k * average[i] + flow[i]) / (k + 1);
-    if (is_record_iteration(c, k)) r.history.push_back(policy_record(game, retrieve_policy(game, average), k));
+    if (records_before_last(c, k)) r.history.push_back(policy_record(game, retrieve_policy(game, average), k));
   }
   r.policy = retrieve_policy(game, average);
-  finish_policy(game, r);
+  finish_with_record(game, r, std::max(0, c.iterations));
   return r;
 }
 
@@ -371,16 +399,15 @@ std::vector<SolveResult> solve_omo_batch(const AuctionGame& game, const std::vec
       if (point > last || (point > 0 && !is_record_iteration(c, point))) continue;
       SolveResult& r = results[i];
       const std::vector<double> di(d.begin() + i * nd, d.begin() + (i + 1) * nd);
-      IterationRecord rec = policy_record(game, retrieve_policy(game, di), point);
-      rec.objective = terms[i].objective;
-      rec.consistency = terms[i].consistency;
-      rec.best_response = terms[i].best_response;
-      rec.complementarity = terms[i].complementarity;
-      r.history.push_back(rec);
       if (point == last) {
         r.final_terms = terms[i];
         r.policy = retrieve_policy(game, di);
-        finish_policy(game, r);
+        finish_with_record(game, r, point);
+        set_omo_terms(r.history.back(), terms[i]);
+      } else {
+        IterationRecord rec = policy_record(game, retrieve_policy(game, di), point);
+        set_omo_terms(rec, terms[i]);
+        r.history.push_back(rec);
       }
     }
   }
@@ -393,19 +420,17 @@ std::vector<SolveResult> solve_batch(const AuctionGame& game, const std::vector<
   std::vector<SolveResult> results(configs.size());
   std::vector<int> on_cpu, on_device;
   std::vector<SolverConfig> device_configs;
-  std::vector<OmoStepConfig> device_steps;
   for (std::size_t i = 0; i < configs.size(); ++i) {
     if (where == Device::cuda && is_omo(configs[i].kind)) {
       on_device.push_back(static_cast<int>(i));
       device_configs.push_back(configs[i]);
-      device_steps.push_back(omo_step_config(configs[i]));
     } else {
       on_cpu.push_back(static_cast<int>(i));
     }
   }
   // OMO configurations as one device batch; omd / fp / heuristic iterate on policies and stay on the CPU.
   if (!device_configs.empty()) {
-    const std::unique_ptr<OmoBatchEngine> engine = make_cuda_omo_batch(game, device_steps);
+    const std::unique_ptr<OmoBatchEngine> engine = make_cuda_omo_batch(game, omo_step_configs(device_configs));
     std::vector<SolveResult> solved = solve_omo_batch(game, device_configs, *engine, threads);
     for (std::size_t k = 0; k < solved.size(); ++k) {
       solved[k].device = Device::cuda;

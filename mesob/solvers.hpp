@@ -53,6 +53,7 @@ OmoWeights effective_weights(const SolverConfig& config);
 bool is_omo(SolverKind kind);
 // The step rule of an OMO configuration (effective weights, optimizer, lr, betas, iterations).
 OmoStepConfig omo_step_config(const SolverConfig& config);
+std::vector<OmoStepConfig> omo_step_configs(const std::vector<SolverConfig>& configs);  // one per config
 // Whether history is recorded after iteration `iteration` (every record_every, and the last).
 bool is_record_iteration(const SolverConfig& config, int iteration);
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 
+from case_driver import expect, run_case
+
 BIDSIM, SOURCE, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 DEFAULT = os.path.join(SOURCE, "scenarios", "default.yaml")
 AUCTIONNET = os.path.join(SOURCE, "scenarios", "auctionnet.yaml")
@@ -18,16 +20,6 @@ AUCTIONNET = os.path.join(SOURCE, "scenarios", "auctionnet.yaml")
 def run(*args, cwd=None):
     proc = subprocess.run([BIDSIM, *args], capture_output=True, text=True, cwd=cwd, timeout=110)
     return proc.returncode, proc.stdout, proc.stderr
-
-
-def fail(message):
-    print("FAIL:", message)
-    sys.exit(1)
-
-
-def expect(condition, message):
-    if not condition:
-        fail(message)
 
 
 def expect_usage_error(args, *fragments, cwd=None):
@@ -354,11 +346,5 @@ def case_rollout_dataset():
         expect(not os.path.exists(bad), "a refused rollout must not create --out")
 
 
-CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
-
-
 if __name__ == "__main__":
-    if CASE not in CASES:
-        fail(f"unknown case {CASE}; cases: {', '.join(sorted(CASES))}")
-    CASES[CASE]()
-    print("ok")
+    run_case(globals(), CASE)

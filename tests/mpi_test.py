@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 
+from case_driver import expect, run_case
+
 MPIEXEC, BIDSIM, SOURCE, CASE = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 DEFAULT = os.path.join(SOURCE, "scenarios", "default.yaml")
 BPG10 = os.path.join(SOURCE, "scenarios", "bpg-10.yaml")
@@ -42,16 +44,6 @@ def run(ranks, *args):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=200, env=env())
     print("$", " ".join(cmd), "->", proc.returncode)
     return proc.returncode, proc.stdout, proc.stderr
-
-
-def fail(message):
-    print("FAIL:", message)
-    sys.exit(1)
-
-
-def expect(condition, message):
-    if not condition:
-        fail(message)
 
 
 def summary(out_dir):
@@ -152,10 +144,5 @@ def case_bad_launch():
             expect(not os.path.exists(out), f"{command[0]}: a failed launch must not create --out")
 
 
-CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
-
 if __name__ == "__main__":
-    if CASE not in CASES:
-        fail(f"unknown case {CASE}; cases: {', '.join(sorted(CASES))}")
-    CASES[CASE]()
-    print("ok")
+    run_case(globals(), CASE)

@@ -151,12 +151,6 @@ std::vector<SolverConfig> mixed_omo_configs() {
   return configs;
 }
 
-std::vector<OmoStepConfig> step_configs(const std::vector<SolverConfig>& configs) {
-  std::vector<OmoStepConfig> steps;
-  for (const SolverConfig& c : configs) steps.push_back(omo_step_config(c));
-  return steps;
-}
-
 }  // namespace
 
 TEST_CASE("auction closed forms: hand-computed two-bidder case", "[mesob]") {
@@ -536,7 +530,7 @@ TEST_CASE("the host OMO batch engine reproduces solve() bit for bit", "[mesob]")
   // same order of operations, so the results must equal solve()'s to the bit.
   const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 2));
   const std::vector<SolverConfig> configs = mixed_omo_configs();
-  const auto engine = make_host_omo_batch(g, step_configs(configs), 2);
+  const auto engine = make_host_omo_batch(g, omo_step_configs(configs), 2);
   CHECK(std::string(engine->name()) == "host");
   const std::vector<SolveResult> batch = solve_omo_batch(g, configs, *engine, 2);
   REQUIRE(batch.size() == configs.size());
@@ -582,7 +576,7 @@ TEST_CASE("Device::cuda for mesob without a CUDA build or device is one UsageErr
     CHECK((message.find("no CUDA device") != std::string::npos ||
            message.find("built without the CUDA backend") != std::string::npos));
   }
-  CHECK_THROWS_AS(make_cuda_omo_batch(g, step_configs(configs)), UsageError);
+  CHECK_THROWS_AS(make_cuda_omo_batch(g, omo_step_configs(configs)), UsageError);
   // auto with a batch above the threshold still runs (on the CPU), identical to the CPU path.
   configs.resize(kAutoDeviceMinConfigs, configs.front());
   for (SolverConfig& c : configs) c.iterations = 5;
