@@ -13,6 +13,7 @@
 #include "cuda/cuda_context.cuh"
 #include "cuda/device.hpp"
 #include "cuda/device_buffer.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/market_kernels.cuh"
 #include "cuda/radix_sort.cuh"
 #include "engine/episode_setup.hpp"
@@ -137,7 +138,7 @@ class CudaBackend final : public Backend {
     d_revenue_.zero(stream);
     const MarketView v = view(0);
     if (E * static_cast<std::int64_t>(N) > 0) {
-      observations_kernel<<<grid_for(static_cast<std::int64_t>(E) * N, kElementThreads), kElementThreads, 0, stream>>>(v, 0);
+      launch(observations_kernel, grid_for(static_cast<std::int64_t>(E) * N, kElementThreads), kElementThreads, 0, stream, v, 0);
       BIDSIM_CUDA_CHECK_LAUNCH("observations_kernel");
     }
     host_current_ = false;
@@ -166,7 +167,7 @@ class CudaBackend final : public Backend {
     const cudaStream_t stream = ctx_.stream();
     d_multiplier_in_.upload(multipliers, static_cast<std::size_t>(E_) * N_, stream);
     const MarketView v = view(0);
-    prepare_agents_kernel<<<grid_for(static_cast<std::int64_t>(E_) * N_, kElementThreads), kElementThreads, 0, stream>>>(v);
+    launch(prepare_agents_kernel, grid_for(static_cast<std::int64_t>(E_) * N_, kElementThreads), kElementThreads, 0, stream, v);
     BIDSIM_CUDA_CHECK_LAUNCH("prepare_agents_kernel");
     launch_auction(v, true);  // warm-up
     cudaEvent_t start, stop;
@@ -428,10 +429,10 @@ class CudaBackend final : public Backend {
     if (tiles == 0) return;
     const cudaStream_t stream = ctx_.stream();
     switch (capacity_) {
-      case 2: auction_kernel<2><<<tiles, kAuctionThreads, shared_bytes_, stream>>>(v, first_pass); break;
-      case 3: auction_kernel<3><<<tiles, kAuctionThreads, shared_bytes_, stream>>>(v, first_pass); break;
-      case 4: auction_kernel<4><<<tiles, kAuctionThreads, shared_bytes_, stream>>>(v, first_pass); break;
-      default: auction_kernel<kMaxSlots + 1><<<tiles, kAuctionThreads, shared_bytes_, stream>>>(v, first_pass);
+      case 2: launch(auction_kernel<2>, tiles, kAuctionThreads, shared_bytes_, stream, v, first_pass); break;
+      case 3: launch(auction_kernel<3>, tiles, kAuctionThreads, shared_bytes_, stream, v, first_pass); break;
+      case 4: launch(auction_kernel<4>, tiles, kAuctionThreads, shared_bytes_, stream, v, first_pass); break;
+      default: launch(auction_kernel<kMaxSlots + 1>, tiles, kAuctionThreads, shared_bytes_, stream, v, first_pass);
     }
     BIDSIM_CUDA_CHECK_LAUNCH("auction_kernel");
   }
@@ -458,10 +459,10 @@ class CudaBackend final : public Backend {
       return;
     }
 
-    prepare_agents_kernel<<<agent_grid, kElementThreads, 0, stream>>>(v);
+    launch(prepare_agents_kernel, agent_grid, kElementThreads, 0, stream, v);
     BIDSIM_CUDA_CHECK_LAUNCH("prepare_agents_kernel");
     launch_auction(v, true);
-    start_passes_kernel<<<env_grid, kElementThreads, 0, stream>>>(v);
+    launch(start_passes_kernel, env_grid, kElementThreads, 0, stream, v);
     BIDSIM_CUDA_CHECK_LAUNCH("start_passes_kernel");
 
     // The overspend rule (cpu_backend.cpp auctionnet_overspend / truncate_overspend), all envs in
@@ -469,41 +470,41 @@ class CudaBackend final : public Backend {
     bool any_dropped = false;
     for (;;) {
       if (v.items > 0) {
-        owner_keys_kernel<<<item_grid, kElementThreads, 0, stream>>>(v);
+        launch(owner_keys_kernel, item_grid, kElementThreads, 0, stream, v);
         BIDSIM_CUDA_CHECK_LAUNCH("owner_keys_kernel");
         sort(v, 32, owner_end_bit);
       }
-      pass_cost_kernel<<<agent_grid, kElementThreads, 0, stream>>>(v);
+      launch(pass_cost_kernel, agent_grid, kElementThreads, 0, stream, v);
       BIDSIM_CUDA_CHECK_LAUNCH("pass_cost_kernel");
       d_pending_.zero(stream);
-      env_decide_kernel<<<E_, kElementThreads, 0, stream>>>(v, auctionnet_rule);
+      launch(env_decide_kernel, E_, kElementThreads, 0, stream, v, auctionnet_rule);
       BIDSIM_CUDA_CHECK_LAUNCH("env_decide_kernel");
-      truncate_kernel<<<agent_grid, kElementThreads, 0, stream>>>(v);
+      launch(truncate_kernel, agent_grid, kElementThreads, 0, stream, v);
       BIDSIM_CUDA_CHECK_LAUNCH("truncate_kernel");
-      finish_truncate_kernel<<<env_grid, kElementThreads, 0, stream>>>(v);
+      launch(finish_truncate_kernel, env_grid, kElementThreads, 0, stream, v);
       BIDSIM_CUDA_CHECK_LAUNCH("finish_truncate_kernel");
       if (!auctionnet_rule || ctx_.read_flag(v.pending) == 0) break;
       any_dropped = true;
-      drop_keys_kernel<<<item_grid, kElementThreads, 0, stream>>>(v);
+      launch(drop_keys_kernel, item_grid, kElementThreads, 0, stream, v);
       BIDSIM_CUDA_CHECK_LAUNCH("drop_keys_kernel");
       sort(v, 0, bucket_end_bit);
-      mark_drops_kernel<<<item_grid, kElementThreads, 0, stream>>>(v);
+      launch(mark_drops_kernel, item_grid, kElementThreads, 0, stream, v);
       BIDSIM_CUDA_CHECK_LAUNCH("mark_drops_kernel");
       launch_auction(v, false);
-      advance_passes_kernel<<<env_grid, kElementThreads, 0, stream>>>(v);
+      launch(advance_passes_kernel, env_grid, kElementThreads, 0, stream, v);
       BIDSIM_CUDA_CHECK_LAUNCH("advance_passes_kernel");
     }
     if (any_dropped) d_dropped_.zero(stream, (static_cast<std::size_t>(v.items / S_) * C_ + 31) / 32);
 
     if (v.items > 0) {
-      conversions_kernel<<<item_grid, kElementThreads, 0, stream>>>(v);
+      launch(conversions_kernel, item_grid, kElementThreads, 0, stream, v);
       BIDSIM_CUDA_CHECK_LAUNCH("conversions_kernel");
     }
-    settle_kernel<<<agent_grid, kElementThreads, 0, stream>>>(v);
+    launch(settle_kernel, agent_grid, kElementThreads, 0, stream, v);
     BIDSIM_CUDA_CHECK_LAUNCH("settle_kernel");
-    revenue_kernel<<<E_, kElementThreads, 0, stream>>>(v);
+    launch(revenue_kernel, E_, kElementThreads, 0, stream, v);
     BIDSIM_CUDA_CHECK_LAUNCH("revenue_kernel");
-    observations_kernel<<<agent_grid, kElementThreads, 0, stream>>>(v, t + 1);
+    launch(observations_kernel, agent_grid, kElementThreads, 0, stream, v, t + 1);
     BIDSIM_CUDA_CHECK_LAUNCH("observations_kernel");
     ++st_.step;
     host_current_ = false;

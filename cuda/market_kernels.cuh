@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "cuda/launch.cuh"
 #include "engine/config_types.hpp"
 #include "engine/observation_physics.hpp"
 #include "engine/physics.hpp"
@@ -352,7 +353,7 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
 // first pass can count bids in a shared histogram and add it to the env's counts once per block.
 template <int Capacity>
 __global__ void __launch_bounds__(kAuctionThreads) auction_kernel(MarketView v, bool first_pass) {
-  extern __shared__ std::int32_t shared[];
+  std::int32_t* const shared = dynamic_shared<std::int32_t>();
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int e = segment_of(v.tile_offset, v.E, static_cast<std::int32_t>(blockIdx.x));
   const int tile = static_cast<int>(blockIdx.x) - v.tile_offset[e];
@@ -613,7 +614,7 @@ __global__ void revenue_kernel(MarketView v) {
   partial[threadIdx.x] = sum;
   __syncthreads();
   for (int width = kElementThreads / 2; width > 0; width >>= 1) {
-    if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
+    if (static_cast<int>(threadIdx.x) < width) partial[threadIdx.x] += partial[threadIdx.x + width];
     __syncthreads();
   }
   if (threadIdx.x == 0) v.revenue[e] += partial[0];

@@ -11,6 +11,7 @@
 #include "cuda/check.cuh"
 #include "cuda/cuda_context.cuh"
 #include "cuda/device_buffer.cuh"
+#include "cuda/launch.cuh"
 
 namespace bidsim::cuda {
 
@@ -143,7 +144,7 @@ void MesobBatch::advance(int first, int steps) {
   Impl& m = *impl_;
   if (m.count == 0 || steps <= 0) return;
   if (first < 0) throw std::invalid_argument("MesobBatch::advance: first = " + std::to_string(first) + ", expected >= 0");
-  omo_advance_kernel<<<m.grid(), m.block, 0, m.context.stream()>>>(m.problem, m.configs.data(), m.states.data(), m.stride,
+  launch(omo_advance_kernel, m.grid(), m.block, 0, m.context.stream(), m.problem, m.configs.data(), m.states.data(), m.stride,
                                                                   m.count, first, steps);
   BIDSIM_CUDA_CHECK_LAUNCH("omo_advance_kernel");
 }
@@ -154,7 +155,7 @@ void MesobBatch::read(std::vector<double>& d, std::vector<OmoTerms>& terms) {
   terms.resize(m.count);
   if (m.count == 0) return;
   const cudaStream_t stream = m.context.stream();
-  omo_terms_kernel<<<m.grid(), m.block, 0, stream>>>(m.problem, m.configs.data(), m.states.data(), m.stride, m.count,
+  launch(omo_terms_kernel, m.grid(), m.block, 0, stream, m.problem, m.configs.data(), m.states.data(), m.stride, m.count,
                                                      m.terms.data());
   BIDSIM_CUDA_CHECK_LAUNCH("omo_terms_kernel");
   m.terms.download(terms.data(), terms.size(), stream);
