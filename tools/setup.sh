@@ -3,7 +3,10 @@
 # builds Release, then runs the default job (`run`) or the whole test suite (`test`).
 #   tools/setup.sh run  [bidsim train args...]   simulate the default scenario's built-in bidders, then
 #                                                learn with BPG on it, e.g. tools/setup.sh run --out out/default
-#   tools/setup.sh test [ctest args...]
+#   tools/setup.sh test [ctest args...]         the whole suite: the regular build's tests, then the
+#                                                [cuda] tests on the host CUDA emulator (see emulate)
+#   tools/setup.sh emulate [ctest args...]      only the emulated part: cuda/ built with g++ against
+#                                                cuda/emulation/ in build-emulated/, [cuda] + [emulator]
 #   tools/setup.sh build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +15,8 @@ mode="${1:-run}"
 shift || true
 
 packages=(cmake g++ make ccache pkg-config libyaml-cpp-dev catch2 libbenchmark-dev librandom123-dev
-          nlohmann-json3-dev libcli11-dev libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev)
+          nlohmann-json3-dev libcli11-dev libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev
+          libboost-context-dev)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -33,12 +37,27 @@ if [ -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null; then
 fi
 
 build_dir="${BIDSIM_BUILD_DIR:-build}"
+emulated_dir="${BIDSIM_EMULATED_BUILD_DIR:-build-emulated}"
 jobs="$(nproc)"
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DBIDSIM_BUILD_TESTS=ON -DBIDSIM_BUILD_BENCH=ON >/dev/null
-cmake --build "$build_dir" -j "$jobs"
 
 # OpenMP's default spin-wait is 15-1000x slower when another process shares the cores.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+
+# The [cuda] tests on a machine without a GPU: the real kernels and launchers, compiled by g++ against
+# the host emulator (torch, MPI, HDF5 and benchmarks are not needed for them).
+emulated_tests() {
+  cmake -S . -B "$emulated_dir" -DCMAKE_BUILD_TYPE=Release -DBIDSIM_CUDA_EMULATION=ON -DBIDSIM_ENABLE_TORCH=OFF \
+        -DBIDSIM_ENABLE_MPI=OFF -DBIDSIM_ENABLE_HDF5=OFF -DBIDSIM_BUILD_TESTS=ON -DBIDSIM_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$emulated_dir" -j "$jobs" --target bidsim_tests
+  (cd "$emulated_dir" && ctest --output-on-failure -j "$jobs" "$@")
+}
+if [ "$mode" = emulate ]; then
+  emulated_tests "$@"
+  exit
+fi
+
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DBIDSIM_BUILD_TESTS=ON -DBIDSIM_BUILD_BENCH=ON >/dev/null
+cmake --build "$build_dir" -j "$jobs"
 
 case "$mode" in
   run)
@@ -47,7 +66,9 @@ case "$mode" in
       echo
       exec "$build_dir/tools/bidsim" train scenarios/default.yaml "$@"
     fi ;;
-  test)  cd "$build_dir" && exec ctest --output-on-failure -j "$jobs" "$@" ;;
+  test)
+    (cd "$build_dir" && ctest --output-on-failure -j "$jobs" "$@")
+    emulated_tests "$@" ;;
   build) ;;
-  *)     echo "usage: tools/setup.sh run|test|build [args...]" >&2; exit 2 ;;
+  *)     echo "usage: tools/setup.sh run|test|emulate|build [args...]" >&2; exit 2 ;;
 esac

@@ -4,6 +4,10 @@
 
 #include <boost/context/fiber.hpp>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -144,9 +148,11 @@ class StackPool {
   std::vector<void*> free_;
 };
 
+struct Lane;
 struct PooledStack {
   StackPool* pool;
-  bc::stack_context allocate() { return pool->allocate(); }
+  Lane* lane;  // learns its stack's bounds (for AddressSanitizer's fiber annotations)
+  bc::stack_context allocate();
   void deallocate(bc::stack_context& context) noexcept { pool->deallocate(context); }
 };
 
@@ -170,7 +176,35 @@ struct Lane {
   int predicate = 0;
   std::uint64_t result = 0;
   std::exception_ptr error;
+  // Stack bounds, for AddressSanitizer's fiber annotations (see StackSwitch).
+  const void* stack_bottom = nullptr;
+  std::size_t stack_size = 0;
+  const void* scheduler_bottom = nullptr;
+  std::size_t scheduler_size = 0;
+  void* fake_stack = nullptr;
 };
+
+bc::stack_context PooledStack::allocate() {
+  bc::stack_context context = pool->allocate();
+  lane->stack_bottom = static_cast<char*>(context.sp) - context.size;
+  lane->stack_size = context.size;
+  return context;
+}
+
+// AddressSanitizer must be told about every stack switch, or an exception thrown on a fiber's stack
+// (a kernel's, or the unwinding of a block abandoned after a fault) looks like stack corruption to
+// it. Without ASan these are empty.
+#if defined(__SANITIZE_ADDRESS__)
+void start_switch(void** fake_stack, const void* bottom, std::size_t size) {
+  __sanitizer_start_switch_fiber(fake_stack, bottom, size);
+}
+void finish_switch(void* fake_stack, const void** bottom, std::size_t* size) {
+  __sanitizer_finish_switch_fiber(fake_stack, bottom, size);
+}
+#else
+void start_switch(void**, const void*, std::size_t) {}
+void finish_switch(void*, const void**, std::size_t*) {}
+#endif
 
 struct Grid {
   dim3 grid, block;
@@ -194,7 +228,31 @@ Lane& require_lane(const char* what) {
   return *current_lane;
 }
 
-void suspend(Lane& me) { me.scheduler = std::move(me.scheduler).resume(); }
+void suspend(Lane& me) {
+  start_switch(&me.fake_stack, me.scheduler_bottom, me.scheduler_size);
+  me.scheduler = std::move(me.scheduler).resume();
+  finish_switch(me.fake_stack, &me.scheduler_bottom, &me.scheduler_size);
+}
+
+// Scheduler side of a switch into `lane` (a resume, or the unwinding of an abandoned lane).
+void switch_into(Lane& lane, bc::fiber&& target, bc::fiber& result) {
+  void* fake_stack = nullptr;
+  start_switch(&fake_stack, lane.stack_bottom, lane.stack_size);
+  result = std::move(target).resume();
+  finish_switch(fake_stack, nullptr, nullptr);
+}
+
+// Unwinds the suspended threads of a block given up after a fault.
+void abandon_lanes(std::vector<Lane>& lanes) {
+  for (Lane& lane : lanes) {
+    if (!lane.fiber) continue;
+    void* fake_stack = nullptr;
+    start_switch(&fake_stack, lane.stack_bottom, lane.stack_size);
+    lane.fiber = bc::fiber();  // resumes it with boost's forced_unwind, which ends on its stack
+    finish_switch(fake_stack, nullptr, nullptr);
+  }
+  lanes.clear();
+}
 
 std::string block_name(const Grid& g) {
   return "block (" + std::to_string(g.block_index.x) + "," + std::to_string(g.block_index.y) + "," +
@@ -285,6 +343,28 @@ std::string deadlock_report(const Grid& g) {
          std::to_string(at_warp) + " in warp collectives that can never complete";
 }
 
+// The fiber that runs one thread of the kernel (g.body) for `lane`.
+bc::fiber make_lane_fiber(Grid& g, Lane& lane) {
+  const std::function<void()>* body = g.body;
+  return bc::fiber(std::allocator_arg, PooledStack{&stack_pool, &lane}, [&lane, body](bc::fiber&& scheduler) {
+    finish_switch(nullptr, &lane.scheduler_bottom, &lane.scheduler_size);
+    lane.scheduler = std::move(scheduler);
+    try {
+      (*body)();
+    } catch (const bc::detail::forced_unwind&) {
+      // Abandoned while suspended: this stack was entered from abandon_lanes, not from suspend().
+      finish_switch(lane.fake_stack, &lane.scheduler_bottom, &lane.scheduler_size);
+      start_switch(nullptr, lane.scheduler_bottom, lane.scheduler_size);
+      throw;
+    } catch (...) {
+      lane.error = std::current_exception();
+    }
+    lane.state = LaneState::done;
+    start_switch(nullptr, lane.scheduler_bottom, lane.scheduler_size);  // this stack ends here
+    return std::move(lane.scheduler);
+  });
+}
+
 void run_block(Grid& g) {
   const int count = static_cast<int>(g.lanes.size());
   std::fill(g.shared.get(), g.shared.get() + g.shared_bytes, kStaleByte);
@@ -294,27 +374,16 @@ void run_block(Grid& g) {
     lane.lane = linear % kWarpSize;
     lane.state = LaneState::ready;
     lane.error = nullptr;
-    const std::function<void()>* body = g.body;
-    lane.fiber = bc::fiber(std::allocator_arg, PooledStack{&stack_pool}, [&lane, body](bc::fiber&& scheduler) {
-      lane.scheduler = std::move(scheduler);
-      try {
-        (*body)();
-      } catch (const bc::detail::forced_unwind&) {
-        throw;
-      } catch (...) {
-        lane.error = std::current_exception();
-      }
-      lane.state = LaneState::done;
-      return std::move(lane.scheduler);
-    });
+    lane.fiber = bc::fiber();  // made at the lane's first turn (never-started lanes hold none)
   }
   for (;;) {
     bool ran = false;
     for (int k = 0; k < count; ++k) {
       Lane& lane = g.lanes[g.reverse ? count - 1 - k : k];
       if (lane.state != LaneState::ready) continue;
+      if (!lane.fiber) lane.fiber = make_lane_fiber(g, lane);
       current_lane = &lane;
-      lane.fiber = std::move(lane.fiber).resume();
+      switch_into(lane, std::move(lane.fiber), lane.fiber);
       current_lane = nullptr;
       ran = true;
       if (lane.error) {
@@ -470,7 +539,7 @@ void launch(const void* kernel, dim3 grid, dim3 block, std::size_t shared_bytes,
     }
   } catch (const EmulationFault& fault) {
     std::fprintf(stderr, "bidsim CUDA emulator: kernel fault in %s\n", fault.what());
-    g.lanes.clear();  // unwinds the suspended threads
+    abandon_lanes(g.lanes);
     active_grid = outer;
     std::lock_guard<std::mutex> lock(r.mutex);
     r.sticky = cudaErrorLaunchFailure;
