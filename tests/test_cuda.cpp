@@ -1,7 +1,9 @@
 // CUDA backend against the CPU reference, on every market scenario in scenarios/ and on generated
 // markets (N = 1, 31, 32, 33, large; dense, sparse, file values; both overspend rules), plus run-to-run
 // bit identity and the zero-copy device views. Tagged [cuda]; without a device each case WARNs and
-// returns, except the "no device" case, which checks the refusal path instead.
+// returns, except the "no device" case, which checks the refusal path instead. In the emulation
+// build (cuda/emulation/, tools/setup.sh emulate) the "device" is the host emulator, which runs the
+// real kernels, so every case runs on machines without a GPU too.
 //
 // Tolerances: every field of MarketState must be bit-identical except `revenue`. Why this is
 // achievable: the kernels call the same host+device physics (physics.hpp, rng.hpp), log/exp are

@@ -8,7 +8,11 @@ backend (the GPU, or the CPU with the same thread count), checks its per-agent o
 and times it (CUDA events, or the wall clock on the CPU; median of 20 after 3 warm-ups). Prints one
 JSON object; exit 1 when the outputs differ.
 
-usage: torch_market.py DUMP [--out result.json]
+usage: torch_market.py DUMP [--out result.json] [--device cpu]
+
+--device cpu runs the peer on the CPU whatever the dump's backend: it checks a CUDA dump's outputs
+on a machine without a GPU (e.g. one written on the host emulator, cuda/emulation/); the times are
+then not comparable and no speedup is reported.
 """
 import argparse
 import json
@@ -100,9 +104,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dump")
     ap.add_argument("--out")
+    ap.add_argument("--device", choices=["auto", "cpu"], default="auto")
     args = ap.parse_args()
     d = load(args.dump)
-    if d["backend"] == "cuda":
+    cross_device = args.device == "cpu" and d["backend"] == "cuda"
+    if d["backend"] == "cuda" and not cross_device:
         if not torch.cuda.is_available():
             print(json.dumps({"skipped": "the dump is from the CUDA backend and PyTorch sees no CUDA device"}))
             return 0
@@ -142,7 +148,7 @@ def main():
         "bidsim_backend": d["backend"],
         "bidsim_step_ms": d["bidsim_ms"],
         "torch_step_ms": torch_ms,
-        "speedup": torch_ms / d["bidsim_ms"] if d["bidsim_ms"] > 0 else None,
+        "speedup": torch_ms / d["bidsim_ms"] if d["bidsim_ms"] > 0 and not cross_device else None,
         "outputs_equal": all(checks.values()),
         "agents_in_ties": int((~free).sum()),
         "checks": checks,
