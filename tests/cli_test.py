@@ -238,6 +238,43 @@ def case_mesob_solver_and_pareto():
             expect(os.path.isfile(os.path.join(out, f)), f)
 
 
+def summaries_on(device_args_list, args):
+    """Runs `bidsim *args --out DIR` once per device flag list; returns their summary.json."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, device_args in enumerate(device_args_list):
+            d = os.path.join(tmp, str(k))
+            code, stdout, err = run(*args, *device_args, "--out", d)
+            print("$ bidsim", " ".join([*args, *device_args]), "->", code, err)
+            expect(code == 0, f"exit status {code}: {err}")
+            out.append(read_summary(d))
+    return out
+
+
+def case_simulate_cuda_equals_cpu():
+    # Emulation build only (cuda/emulation/): the whole `simulate` path on the CUDA backend, summary
+    # for summary against the CPU backend (revenue is a parallel tree sum: relative 1e-12).
+    for args in (["simulate", DEFAULT, "--set", "market.envs=2"],
+                 ["simulate", AUCTIONNET, "--set", "impressions.total=20000"]):
+        cpu, cuda = summaries_on([["--device", "cpu"], ["--device", "cuda"]], args)
+        expect(cpu["backend"] == "cpu" and cuda["backend"] == "cuda", "backends")
+        expect(cuda["per_agent"] == cpu["per_agent"], "per-agent results differ between the backends")
+        expect(cuda["social_welfare"] == cpu["social_welfare"], "social welfare differs")
+        expect(abs(cuda["revenue"] - cpu["revenue"]) <= 1e-12 * cpu["revenue"], "revenue differs")
+
+
+def case_mesob_pareto_cuda_equals_cpu():
+    # Emulation build only: the Pareto sweep as one device batch against the CPU solvers.
+    args = ["mesob-pareto", MESOB_PAPER, "--iterations", "100", "--lambda1-grid", "0,0.5,1",
+            "--lambda2-grid", "0,1"]
+    cpu, cuda = summaries_on([["--device", "cpu"], ["--device", "cuda"]], args)
+    expect(cpu["device"] == "cpu" and cuda["device"] == "cuda", "devices")
+    expect(len(cuda["points"]) == len(cpu["points"]), "number of points")
+    for p, q in zip(cpu["points"], cuda["points"]):
+        for key in ("exploitability", "welfare"):
+            expect(abs(p[key] - q[key]) <= 1e-6 * max(1.0, abs(p[key])), f"{key} differs: {p[key]} vs {q[key]}")
+
+
 def case_mesob_bad_input():
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "m")

@@ -48,7 +48,7 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 emulated_tests() {
   cmake -S . -B "$emulated_dir" -DCMAKE_BUILD_TYPE=Release -DBIDSIM_CUDA_EMULATION=ON -DBIDSIM_ENABLE_TORCH=OFF \
         -DBIDSIM_ENABLE_MPI=OFF -DBIDSIM_ENABLE_HDF5=OFF -DBIDSIM_BUILD_TESTS=ON -DBIDSIM_BUILD_BENCH=OFF >/dev/null
-  cmake --build "$emulated_dir" -j "$jobs" --target bidsim_tests
+  cmake --build "$emulated_dir" -j "$jobs" --target bidsim_tests bidsim
   (cd "$emulated_dir" && ctest --output-on-failure -j "$jobs" "$@")
 }
 if [ "$mode" = emulate ]; then
