@@ -59,6 +59,14 @@ Device engine_device_for(const torch::Device& policy_device) {
   return policy_device.is_cuda() ? Device::automatic : Device::cpu;
 }
 
+// Where the CUDA backend's buffers live, as LibTorch sees them: the GPU, or, in the emulation build
+// (cuda/emulation/), host memory, so the zero-copy path runs there with policies on the CPU.
+#ifdef BIDSIM_CUDA_EMULATION
+constexpr torch::DeviceType kEngineMemory = torch::kCPU;
+#else
+constexpr torch::DeviceType kEngineMemory = torch::kCUDA;
+#endif
+
 torch::ScalarType scalar_type_of(DType t) {
   switch (t) {
     case DType::float32: return torch::kFloat32;
@@ -157,7 +165,7 @@ Trajectory RolloutCollector::collect(const RolloutRequest& rq) {
 
   // Zero-copy when the policies and the engine share the GPU, one process owns the whole batch and
   // nothing needs the host state (built-in policies and the step hooks read MarketState).
-  const bool zero_copy = device_.is_cuda() && simulator_.device_resident() && !sharded && !rq.builtin &&
+  const bool zero_copy = device_.type() == kEngineMemory && simulator_.device_resident() && !sharded && !rq.builtin &&
                          !rq.before_step && !rq.after_step;
   simulator_.reset(rq.episode);
   EngineTensors engine;
@@ -209,7 +217,7 @@ Trajectory RolloutCollector::collect(const RolloutRequest& rq) {
       engine.multipliers.copy_(multipliers.reshape({E, N}));
       // LibTorch and the engine run on different streams: LibTorch's writes must land before the
       // engine's kernels read them, and the engine's outputs before LibTorch reads them.
-      torch::cuda::synchronize(engine.multipliers.device().index());
+      if (engine.multipliers.is_cuda()) torch::cuda::synchronize(engine.multipliers.device().index());
       simulator_.step_on_device();
       simulator_.synchronize();
       tr.reward.select(1, t).copy_(engine.step_reward);
@@ -229,11 +237,12 @@ Trajectory RolloutCollector::collect(const RolloutRequest& rq) {
 RolloutCollector::EngineTensors RolloutCollector::engine_tensors() {
   auto wrap = [&](MarketTensor which) {
     const DeviceTensorView v = simulator_.device_tensor(which);
+    const torch::TensorOptions options = torch::TensorOptions().dtype(scalar_type_of(v.dtype));
+    if (kEngineMemory == torch::kCPU) return torch::from_blob(v.data, v.shape, options.device(torch::kCPU));
     if (device_.has_index() && v.device != device_.index())
       throw std::logic_error("RolloutCollector: the engine runs on GPU " + std::to_string(v.device) +
                              " but the policies on " + device_.str());
-    return torch::from_blob(v.data, v.shape,
-                            torch::TensorOptions().dtype(scalar_type_of(v.dtype)).device(torch::kCUDA, v.device));
+    return torch::from_blob(v.data, v.shape, options.device(torch::kCUDA, v.device));
   };
   EngineTensors t;
   t.observation = wrap(MarketTensor::observations);

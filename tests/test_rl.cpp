@@ -147,17 +147,25 @@ TEST_CASE("collector engine choice: CPU policies step the CPU backend; a forced 
 // bit for bit; a second zero-copy run must repeat the first.
 TEST_CASE("GPU rollouts: the zero-copy CUDA engine equals the CPU engine under the same GPU policies",
           "[rl][rollout][cuda]") {
+#ifdef BIDSIM_CUDA_EMULATION
+  // On the host emulator (cuda/emulation/) the engine's "device" buffers are host memory: the same
+  // zero-copy path runs with the policies on the CPU and the engine forced to the CUDA backend.
+  const torch::Device gpu(torch::kCPU);
+  const Device zero_copy_engine = Device::cuda;
+#else
   if (!torch::cuda::is_available() || !cuda_device_present()) {
     WARN("no CUDA device for both LibTorch and the engine: skipped");
     return;
   }
   const torch::Device gpu(torch::kCUDA, 0);
+  const Device zero_copy_engine = Device::automatic;
+#endif
   const Scenario budgeted = parse_scenario(
       "market: {envs: 6, steps: 5}\nagents: {count: 7, budget: 20}\nimpressions: {per_step: 120}\n", "budgeted");
   const Scenario bpg10 = with_envs(load_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/bpg-10.yaml"), 8);
   for (const Scenario* s : {&budgeted, &bpg10}) {
     INFO(s->name);
-    RolloutCollector zero_copy(*s, gpu, 11), host_engine(*s, gpu, 11, 0, Device::cpu);
+    RolloutCollector zero_copy(*s, gpu, 11, 0, zero_copy_engine), host_engine(*s, gpu, 11, 0, Device::cpu);
     REQUIRE(std::string(zero_copy.engine_backend()) == "cuda");
     REQUIRE(std::string(host_engine.engine_backend()) == "cpu");
     BidPolicy theta = random_policy(false, -1.0, 3), deviation = random_policy(true, -1.5, 4);
