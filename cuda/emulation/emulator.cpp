@@ -57,8 +57,9 @@ struct Runtime {
 };
 
 Runtime& runtime() {
-  static Runtime r;
-  return r;
+  // Never destroyed: device buffers owned by static objects may be freed after it would have been.
+  static Runtime* r = new Runtime;
+  return *r;
 }
 
 thread_local cudaError_t last_error = cudaSuccess;
