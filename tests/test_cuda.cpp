@@ -273,7 +273,7 @@ TEST_CASE("CUDA runs are bit-identical run after run", "[cuda][determinism]") {
   for (const std::string name : {"default.yaml", "auctionnet.yaml"}) {
     std::vector<std::string> overrides;
 #ifdef BIDSIM_CUDA_EMULATION
-    // The host emulator is ~100x slower than a GPU (and single-threaded, so this holds by
+    // The host emulator is far slower than a GPU (and single-threaded, so this holds by
     // construction there): a tenth of AuctionNet's impressions keeps the case to seconds.
     if (name == "auctionnet.yaml") overrides.push_back("impressions.total=50000");
 #endif
