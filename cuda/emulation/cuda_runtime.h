@@ -228,51 +228,45 @@ T __shfl_up_sync(unsigned mask, T value, unsigned delta, int width = warpSize) {
 }
 
 // Atomics: emulated threads never preempt one another, so a read-modify-write is atomic as written.
+namespace bidsim::cuda::emulation {
+template <class T, class Update>
+T read_modify_write(T* address, Update update) {
+  const T old = *address;
+  *address = update(old);
+  return old;
+}
+}  // namespace bidsim::cuda::emulation
+
 template <class T>
 T atomicAdd(T* address, T value) {
-  const T old = *address;
-  *address = old + value;
-  return old;
+  return bidsim::cuda::emulation::read_modify_write(address, [value](T old) { return old + value; });
 }
 template <class T>
 T atomicSub(T* address, T value) {
-  const T old = *address;
-  *address = old - value;
-  return old;
+  return bidsim::cuda::emulation::read_modify_write(address, [value](T old) { return old - value; });
 }
 template <class T>
 T atomicOr(T* address, T value) {
-  const T old = *address;
-  *address = old | value;
-  return old;
+  return bidsim::cuda::emulation::read_modify_write(address, [value](T old) { return old | value; });
 }
 template <class T>
 T atomicAnd(T* address, T value) {
-  const T old = *address;
-  *address = old & value;
-  return old;
+  return bidsim::cuda::emulation::read_modify_write(address, [value](T old) { return old & value; });
 }
 template <class T>
 T atomicMax(T* address, T value) {
-  const T old = *address;
-  *address = old < value ? value : old;
-  return old;
+  return bidsim::cuda::emulation::read_modify_write(address, [value](T old) { return old < value ? value : old; });
 }
 template <class T>
 T atomicMin(T* address, T value) {
-  const T old = *address;
-  *address = value < old ? value : old;
-  return old;
+  return bidsim::cuda::emulation::read_modify_write(address, [value](T old) { return value < old ? value : old; });
 }
 template <class T>
 T atomicExch(T* address, T value) {
-  const T old = *address;
-  *address = value;
-  return old;
+  return bidsim::cuda::emulation::read_modify_write(address, [value](T) { return value; });
 }
 template <class T>
 T atomicCAS(T* address, T compare, T value) {
-  const T old = *address;
-  if (old == compare) *address = value;
-  return old;
+  return bidsim::cuda::emulation::read_modify_write(address,
+                                                     [compare, value](T old) { return old == compare ? value : old; });
 }

@@ -9,6 +9,7 @@
 #endif
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -116,6 +117,21 @@ bool valid_stream(cudaStream_t stream) {
   Runtime& r = runtime();
   std::lock_guard<std::mutex> lock(r.mutex);
   return r.streams.count(stream) != 0;
+}
+
+// Streams and events are plain heap handles the runtime keeps a set of, so a destroyed or made-up
+// handle is refused as cudaErrorInvalidResourceHandle.
+template <class Handle>
+void track(std::set<Handle> Runtime::*handles, Handle handle) {
+  auto& r = runtime();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  (r.*handles).insert(handle);
+}
+template <class Handle>
+bool untrack(std::set<Handle> Runtime::*handles, Handle handle) {
+  auto& r = runtime();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  return (r.*handles).erase(handle) != 0;
 }
 
 // ---- the launch scheduler ------------------------------------------------------------------------
@@ -264,7 +280,8 @@ std::string block_name(const Grid& g) {
 // same collective. Returns whether it released anyone; throws on a misuse a GPU would not survive.
 bool try_release_warp(Grid& g, int warp_first, Lane& w) {
   const int count = static_cast<int>(g.lanes.size());
-  std::vector<Lane*> members;
+  std::array<Lane*, kWarpSize> member_lanes{};  // no allocation: this runs for every waiting lane
+  int members = 0;
   for (int l = 0; l < kWarpSize; ++l) {
     if (!((w.mask >> l) & 1u)) continue;
     const int linear = warp_first + l;
@@ -282,15 +299,16 @@ bool try_release_warp(Grid& g, int warp_first, Lane& w) {
       throw EmulationFault(block_name(g) + ", warp " + std::to_string(warp_first / kWarpSize) + ": lanes " +
                            std::to_string(w.lane) + " and " + std::to_string(l) + " wait in different collectives (" +
                            op_name(w.op) + " vs " + op_name(member.op) + ")");
-    members.push_back(&member);
+    member_lanes[members++] = &member;
   }
   if (!((w.mask >> w.lane) & 1u))
     throw EmulationFault(block_name(g) + ": lane " + std::to_string(w.lane) + " calls " + op_name(w.op) +
                          " with a mask that leaves itself out");
   std::uint64_t ballot = 0;
-  for (Lane* m : members)
-    if (m->predicate) ballot |= std::uint64_t{1} << m->lane;
-  for (Lane* m : members) {
+  for (int k = 0; k < members; ++k)
+    if (member_lanes[k]->predicate) ballot |= std::uint64_t{1} << member_lanes[k]->lane;
+  for (int k = 0; k < members; ++k) {
+    Lane* m = member_lanes[k];
     if (m->op == WarpOp::ballot) {
       m->result = ballot;
     } else if (m->op == WarpOp::shuffle) {
@@ -301,7 +319,7 @@ bool try_release_warp(Grid& g, int warp_first, Lane& w) {
       m->result = g.lanes[warp_first + source].value;
     }
   }
-  for (Lane* m : members) m->state = LaneState::ready;
+  for (int k = 0; k < members; ++k) member_lanes[k]->state = LaneState::ready;
   return true;
 }
 
@@ -557,6 +575,9 @@ void launch(const void* kernel, dim3 grid, dim3 block, std::size_t shared_bytes,
 using bidsim::cuda::emulation::check_copy;
 using bidsim::cuda::emulation::fail;
 using bidsim::cuda::emulation::runtime;
+using bidsim::cuda::emulation::Runtime;
+using bidsim::cuda::emulation::track;
+using bidsim::cuda::emulation::untrack;
 
 cudaError_t cudaGetDeviceCount(int* count) {
   *count = 1;
@@ -753,15 +774,11 @@ cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWith
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
   // A distinct non-null handle per stream; streams carry no state (everything runs at once).
   *stream = reinterpret_cast<cudaStream_t>(new char(static_cast<char>(flags)));
-  auto& r = runtime();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  r.streams.insert(*stream);
+  track(&Runtime::streams, *stream);
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  auto& r = runtime();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  if (!r.streams.erase(stream)) return fail(cudaErrorInvalidResourceHandle);
+  if (!untrack(&Runtime::streams, stream)) return fail(cudaErrorInvalidResourceHandle);
   delete reinterpret_cast<char*>(stream);
   return cudaSuccess;
 }
@@ -777,15 +794,11 @@ EventClock::time_point* event_time(cudaEvent_t event) { return reinterpret_cast<
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
   *event = reinterpret_cast<cudaEvent_t>(new EventClock::time_point());
-  auto& r = runtime();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  r.events.insert(*event);
+  track(&Runtime::events, *event);
   return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  auto& r = runtime();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  if (!r.events.erase(event)) return fail(cudaErrorInvalidResourceHandle);
+  if (!untrack(&Runtime::events, event)) return fail(cudaErrorInvalidResourceHandle);
   delete event_time(event);
   return cudaSuccess;
 }

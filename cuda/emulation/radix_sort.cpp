@@ -23,6 +23,7 @@ void radix_sort_pairs(void* scratch, std::size_t scratch_bytes, const std::uint6
   if (items == 0) return;
   if (begin_bit < 0 || end_bit > 64 || begin_bit >= end_bit || scratch_bytes < radix_sort_scratch_bytes(items))
     BIDSIM_CUDA_CHECK(cudaErrorInvalidValue);  // what cub::DeviceRadixSort returns for these
+  // The sort needs no scratch here, but CUB would write all of it: its last byte must be device memory.
   std::vector<unsigned char> scratch_probe(1);
   BIDSIM_CUDA_CHECK(cudaMemcpyAsync(scratch_probe.data(), static_cast<const unsigned char*>(scratch) + scratch_bytes - 1,
                                     1, cudaMemcpyDeviceToHost, stream));
