@@ -16,7 +16,9 @@ shift || true
 
 packages=(cmake g++ make ccache pkg-config libyaml-cpp-dev catch2 libbenchmark-dev librandom123-dev
           nlohmann-json3-dev libcli11-dev libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev
-          libboost-context-dev)
+          libboost-context-dev
+          pybind11-dev python3-dev python3-numpy python3-pytest libdlpack-dev python3-h5py python3-matplotlib
+          python3-torch)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -37,6 +39,9 @@ if [ -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null; then
 fi
 
 build_dir="${BIDSIM_BUILD_DIR:-build}"
+# The Python module is built for Debian's interpreter, which sees Debian's numpy/torch/h5py (a python3
+# earlier on PATH may be a separate one); BIDSIM_PYTHON points it elsewhere.
+python_exe="${BIDSIM_PYTHON:-/usr/bin/python3}"
 emulated_dir="${BIDSIM_EMULATED_BUILD_DIR:-build-emulated}"
 jobs="$(nproc)"
 
@@ -47,7 +52,7 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 # the host emulator, with LibTorch when present (the zero-copy rollout); MPI, HDF5 and the benchmarks
 # are not needed for them.
 emulated_tests() {
-  cmake -S . -B "$emulated_dir" -DCMAKE_BUILD_TYPE=Release -DBIDSIM_CUDA_EMULATION=ON \
+  cmake -S . -B "$emulated_dir" -DCMAKE_BUILD_TYPE=Release -DBIDSIM_CUDA_EMULATION=ON -DPython_EXECUTABLE="$python_exe" \
         -DBIDSIM_ENABLE_MPI=OFF -DBIDSIM_ENABLE_HDF5=OFF -DBIDSIM_BUILD_TESTS=ON -DBIDSIM_BUILD_BENCH=OFF >/dev/null
   cmake --build "$emulated_dir" -j "$jobs"
   (cd "$emulated_dir" && ctest --output-on-failure -j "$jobs" "$@")
@@ -57,7 +62,8 @@ if [ "$mode" = emulate ]; then
   exit
 fi
 
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DBIDSIM_BUILD_TESTS=ON -DBIDSIM_BUILD_BENCH=ON >/dev/null
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DBIDSIM_BUILD_TESTS=ON -DBIDSIM_BUILD_BENCH=ON \
+      -DPython_EXECUTABLE="$python_exe" >/dev/null
 cmake --build "$build_dir" -j "$jobs"
 
 case "$mode" in

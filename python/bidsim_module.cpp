@@ -1,0 +1,327 @@
+// The Python face of the market engine (pybind11): `bidsim._bidsim.Market` steps a Simulator with
+// multipliers from NumPy and hands its state out as read-only NumPy views of the engine's own buffers.
+// Thin on purpose: the engine owns every rule; Python conveniences (dict overrides, the vector and
+// parallel environments, rollout reading) live in python/bidsim/*.py.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <dlpack/dlpack.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/errors.hpp"
+#include "engine/market_state.hpp"
+#include "engine/policies.hpp"
+#include "engine/scenario.hpp"
+#include "engine/simulator.hpp"
+
+namespace py = pybind11;
+
+namespace bidsim::python {
+
+namespace {
+
+// A read-only NumPy array over `data` (row-major `shape`), kept alive by `owner` (the Market): the
+// array is a view of the engine's buffer, never a copy.
+template <typename T>
+py::array readonly_view(const T* data, std::vector<py::ssize_t> shape, py::handle owner) {
+  py::array_t<T> array(shape, data, owner);
+  py::detail::array_proxy(array.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  return std::move(array);
+}
+
+// The DLPack export of one device buffer (DLPack 0.6, the version numpy 1.24 and torch 1.13 take).
+// The capsule keeps the Market alive until the consumer calls the deleter.
+struct ExportedTensor {
+  DLManagedTensor managed{};
+  std::vector<std::int64_t> shape;
+  PyObject* owner = nullptr;
+};
+
+DLDataType dlpack_dtype(DType dtype) {
+  switch (dtype) {
+    case DType::float32: return {kDLFloat, 32, 1};
+    case DType::float64: return {kDLFloat, 64, 1};
+    case DType::int32: return {kDLInt, 32, 1};
+    case DType::int64: return {kDLInt, 64, 1};
+  }
+  throw std::logic_error("dlpack_dtype: unknown dtype");
+}
+
+// The emulated CUDA backend keeps "device" buffers in host memory: they are exported as CPU memory so
+// that NumPy can take them; a real device exports kDLCUDA.
+constexpr DLDeviceType kExportDevice =
+#ifdef BIDSIM_CUDA_EMULATION
+    kDLCPU;
+#else
+    kDLCUDA;
+#endif
+
+class DeviceArray {
+ public:
+  DeviceArray(DeviceTensorView view, py::object owner) : view_(std::move(view)), owner_(std::move(owner)) {}
+
+  py::tuple dlpack_device() const {
+    return py::make_tuple(static_cast<int>(kExportDevice), kExportDevice == kDLCPU ? 0 : view_.device);
+  }
+
+  // `stream` follows the array API: the consumer's stream. The backend finished its work before the
+  // view was taken (Market.device_array synchronizes), so no ordering is needed on either stream.
+  py::capsule dlpack(py::object /*stream*/) const {
+    auto* exported = new ExportedTensor;
+    exported->shape = view_.shape;
+    exported->owner = owner_.ptr();
+    Py_INCREF(exported->owner);
+    DLTensor& t = exported->managed.dl_tensor;
+    t.data = view_.data;
+    t.device = {kExportDevice, kExportDevice == kDLCPU ? 0 : view_.device};
+    t.ndim = static_cast<int>(exported->shape.size());
+    t.dtype = dlpack_dtype(view_.dtype);
+    t.shape = exported->shape.data();
+    t.strides = nullptr;  // compact row-major
+    t.byte_offset = 0;
+    exported->managed.manager_ctx = exported;
+    exported->managed.deleter = [](DLManagedTensor* self) {
+      auto* owned = static_cast<ExportedTensor*>(self->manager_ctx);
+      py::gil_scoped_acquire gil;
+      Py_DECREF(owned->owner);
+      delete owned;
+    };
+    // A capsule still named "dltensor" was never consumed: free it; "used_dltensor" belongs to the consumer.
+    return py::capsule(&exported->managed, "dltensor", [](PyObject* capsule) {
+      if (PyCapsule_IsValid(capsule, "dltensor")) {
+        auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, "dltensor"));
+        managed->deleter(managed);
+      }
+    });
+  }
+
+  std::vector<std::int64_t> shape() const { return view_.shape; }
+
+ private:
+  DeviceTensorView view_;
+  py::object owner_;
+};
+
+std::string scenario_name_or_path(const std::string& scenario, const std::string& scenarios_dir) {
+  // A shipped scenario by name ("default", "auctionnet.yaml") or any path.
+  if (scenario.find('/') != std::string::npos) return scenario;
+  const std::string file = scenario.size() > 5 && scenario.compare(scenario.size() - 5, 5, ".yaml") == 0
+                               ? scenario
+                               : scenario + ".yaml";
+  FILE* local = std::fopen(scenario.c_str(), "r");
+  if (local) {
+    std::fclose(local);
+    return scenario;
+  }
+  return scenarios_dir + "/" + file;
+}
+
+}  // namespace
+
+// E environments x N agents of one scenario, stepped from Python.
+class Market {
+ public:
+  Market(const std::string& scenario, const std::vector<std::string>& overrides, const std::string& device,
+         int threads, const std::string& scenarios_dir)
+      : scenario_(load_scenario(scenario_name_or_path(scenario, scenarios_dir), overrides)),
+        simulator_(scenario_, parse_device(device), threads),
+        policies_(scenario_) {
+    const MarketState& s = simulator_.state();
+    envs_ = s.envs;
+    agents_ = s.agents;
+    steps_ = s.steps;
+  }
+
+  void reset(py::object episode) {
+    if (!episode.is_none()) {
+      const long long requested = episode.cast<long long>();
+      if (requested < 0) throw py::value_error("Market.reset: episode: got " + std::to_string(requested) +
+                                               ", expected an integer >= 0");
+      next_episode_ = static_cast<std::uint64_t>(requested);
+    }
+    simulator_.reset(next_episode_);
+    ++next_episode_;
+    policies_.reset();
+    started_ = true;
+  }
+
+  void step(py::object multipliers) {
+    if (!started_) throw UsageError("Market.step: call reset() first");
+    if (simulator_.done())
+      throw UsageError("Market.step: the episode is over after " + std::to_string(steps_) +
+                       " steps; call reset()");
+    const py::ssize_t expected = static_cast<py::ssize_t>(envs_) * agents_;
+    auto values = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(multipliers);
+    if (!values) {
+      PyErr_Clear();
+      throw py::type_error("Market.step: multipliers: expected an array of numbers (E x N bid multipliers)");
+    }
+    if (values.size() != expected)
+      throw py::value_error("Market.step: multipliers: got " + std::to_string(values.size()) +
+                            " values, expected envs x agents = " + std::to_string(envs_) + " x " +
+                            std::to_string(agents_) + " = " + std::to_string(expected));
+    const float* data = values.data();
+    for (py::ssize_t k = 0; k < expected; ++k)
+      if (!std::isfinite(data[k]))
+        throw py::value_error("Market.step: multipliers[" + std::to_string(k / agents_) + ", " +
+                              std::to_string(k % agents_) + "]: got " + std::to_string(data[k]) +
+                              ", expected a finite number (negative values bid nothing)");
+    py::gil_scoped_release release;
+    simulator_.step(data);
+  }
+
+  // For the step-overhead benchmark (bench/bench_python.py): `count` steps with the same multipliers in
+  // a C++ loop (a reset whenever an episode ends), so Python's cost per step is measured against it.
+  void run_steps_in_cpp(py::array_t<float, py::array::c_style | py::array::forcecast> multipliers, int count) {
+    if (multipliers.size() != static_cast<py::ssize_t>(envs_) * agents_)
+      throw py::value_error("Market._run_steps_in_cpp: multipliers: wrong size");
+    const float* data = multipliers.data();
+    py::gil_scoped_release release;
+    for (int k = 0; k < count; ++k) {
+      if (!started_ || simulator_.done()) {
+        simulator_.reset(next_episode_++);
+        started_ = true;
+      }
+      simulator_.step(data);
+    }
+  }
+
+  // The scenario's built-in policies (truthful, constant, pid, cpa) for the current step: what
+  // `bidsim simulate` would bid, so a Python loop can reproduce it or mix it with its own bids.
+  py::array_t<float> builtin_multipliers() {
+    if (!started_) throw UsageError("Market.builtin_multipliers: call reset() first");
+    py::array_t<float> out({static_cast<py::ssize_t>(envs_), static_cast<py::ssize_t>(agents_)});
+    policies_.act(simulator_.state(), out.mutable_data());
+    return out;
+  }
+
+  // Zero-copy export of a device-resident backend's buffer (CUDA, or its emulator), for DLPack.
+  DeviceArray device_array(const std::string& name, py::object self) {
+    static const std::vector<std::pair<std::string, MarketTensor>> kNames = {
+        {"multipliers", MarketTensor::multipliers},       {"observation", MarketTensor::observations},
+        {"step_reward", MarketTensor::step_reward},       {"step_cost", MarketTensor::step_cost},
+        {"step_value", MarketTensor::step_value},         {"remaining_budget", MarketTensor::remaining_budget},
+        {"reward", MarketTensor::reward}};
+    for (const auto& [key, tensor] : kNames) {
+      if (key != name) continue;
+      if (!simulator_.device_resident())
+        throw UsageError(std::string("Market.device_array: the ") + simulator_.backend_name() +
+                         " backend keeps its state in host memory; use the NumPy views instead");
+      simulator_.synchronize();
+      return DeviceArray(simulator_.device_tensor(tensor), std::move(self));
+    }
+    std::string known;
+    for (const auto& entry : kNames) known += (known.empty() ? "" : ", ") + entry.first;
+    throw py::value_error("Market.device_array: name: got '" + name + "', expected one of " + known);
+  }
+
+  const MarketState& state() { return simulator_.state(); }
+  const Scenario& scenario() const { return scenario_; }
+  const char* backend() const { return simulator_.backend_name(); }
+  int envs() const { return envs_; }
+  int agents() const { return agents_; }
+  int steps() const { return steps_; }
+  int step_index() const { return simulator_.step_index(); }
+  bool done() { return started_ && simulator_.done(); }
+
+ private:
+  Scenario scenario_;
+  Simulator simulator_;
+  BuiltinPolicies policies_;
+  int envs_ = 0, agents_ = 0, steps_ = 0;
+  std::uint64_t next_episode_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace bidsim::python
+
+PYBIND11_MODULE(_bidsim, m) {
+  using namespace bidsim;
+  using bidsim::python::Market;
+  m.doc() = "bidsim's C++ market engine (use the `bidsim` package, not this module directly)";
+
+  // The CLI's one-line messages, as Python exceptions (both are ValueErrors: bad input).
+  static py::exception<ScenarioError> scenario_error(m, "ScenarioError", PyExc_ValueError);
+  static py::exception<UsageError> usage_error(m, "UsageError", PyExc_ValueError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ScenarioError& e) {
+      scenario_error(e.what());
+    } catch (const UsageError& e) {
+      usage_error(e.what());
+    }
+  });
+
+  m.attr("OBSERVATION_FIELDS") = [] {
+    std::vector<std::string> names;
+    for (int f = 0; f < kObservationWidth; ++f) names.emplace_back(observation_field_name(f));
+    return names;
+  }();
+  m.def("cuda_backend_built", &cuda_backend_built);
+  m.def("cuda_device_present", &cuda_device_present);
+
+  py::class_<python::DeviceArray>(m, "DeviceArray",
+                                  "A device buffer of a Market exported without copy (DLPack protocol).")
+      .def("__dlpack__", &python::DeviceArray::dlpack, py::arg("stream") = py::none())
+      .def("__dlpack_device__", &python::DeviceArray::dlpack_device)
+      .def_property_readonly("shape", &python::DeviceArray::shape);
+
+  // Views of [E][N] fields; each property returns a fresh read-only view of the same memory.
+  auto per_agent = [](auto member) {
+    return [member](py::object self) -> py::array {
+      Market& market = self.cast<Market&>();
+      const MarketState& s = market.state();
+      return python::readonly_view((s.*member).data(), {s.envs, s.agents}, self);
+    };
+  };
+
+  py::class_<Market>(m, "Market")
+      .def(py::init<const std::string&, const std::vector<std::string>&, const std::string&, int,
+                    const std::string&>(),
+           py::arg("scenario"), py::arg("overrides"), py::arg("device"), py::arg("threads"),
+           py::arg("scenarios_dir"))
+      .def("reset", &Market::reset, py::arg("episode") = py::none())
+      .def("step", &Market::step, py::arg("multipliers"))
+      .def("builtin_multipliers", &Market::builtin_multipliers)
+      .def("_run_steps_in_cpp", &Market::run_steps_in_cpp, py::arg("multipliers"), py::arg("count"))
+      .def("device_array", [](py::object self, const std::string& name) {
+             return self.cast<Market&>().device_array(name, self);
+           }, py::arg("name"))
+      .def_property_readonly("backend", &Market::backend)
+      .def_property_readonly("envs", &Market::envs)
+      .def_property_readonly("agents", &Market::agents)
+      .def_property_readonly("steps", &Market::steps)
+      .def_property_readonly("step_index", &Market::step_index)
+      .def_property_readonly("done", &Market::done)
+      .def_property_readonly("seed", [](const Market& market) { return market.scenario().seed; })
+      .def_property_readonly("scenario_name", [](const Market& market) { return market.scenario().name; })
+      .def_property_readonly("observation", [](py::object self) -> py::array {
+        const MarketState& s = self.cast<Market&>().state();
+        return python::readonly_view(s.observation.data(), {s.envs, s.agents, kObservationWidth}, self);
+      })
+      .def_property_readonly("step_reward", per_agent(&MarketState::step_reward))
+      .def_property_readonly("step_cost", per_agent(&MarketState::step_cost))
+      .def_property_readonly("step_value", per_agent(&MarketState::step_value))
+      .def_property_readonly("step_conversions", per_agent(&MarketState::step_conversions))
+      .def_property_readonly("step_wins", per_agent(&MarketState::step_wins))
+      .def_property_readonly("step_exposures", per_agent(&MarketState::step_exposures))
+      .def_property_readonly("step_multiplier", per_agent(&MarketState::step_multiplier))
+      .def_property_readonly("reward", per_agent(&MarketState::reward))
+      .def_property_readonly("cost", per_agent(&MarketState::cost))
+      .def_property_readonly("value", per_agent(&MarketState::value))
+      .def_property_readonly("conversions", per_agent(&MarketState::conversions))
+      .def_property_readonly("wins", per_agent(&MarketState::wins))
+      .def_property_readonly("exposures", per_agent(&MarketState::exposures))
+      .def_property_readonly("remaining_budget", per_agent(&MarketState::remaining_budget))
+      .def_property_readonly("revenue", [](py::object self) -> py::array {
+        const MarketState& s = self.cast<Market&>().state();
+        return python::readonly_view(s.revenue.data(), {s.envs}, self);
+      });
+}
