@@ -17,9 +17,17 @@ namespace bidsim {
 
 namespace fs = std::filesystem;
 
+// A shipped scenario: ./scenarios/ first (a checkout), then the install prefix of this executable
+// (PREFIX/bin/bidsim -> PREFIX/share/bidsim/scenarios), then the source tree it was built from.
 std::string scenario_path(const std::string& file) {
   const fs::path local = fs::path("scenarios") / file;
   if (fs::exists(local)) return local.string();
+  std::error_code ignored;
+  const fs::path executable = fs::read_symlink("/proc/self/exe", ignored);
+  if (!executable.empty()) {
+    const fs::path installed = executable.parent_path().parent_path() / "share" / "bidsim" / "scenarios" / file;
+    if (fs::exists(installed, ignored)) return installed.string();
+  }
   return (fs::path(BIDSIM_SOURCE_DIR) / "scenarios" / file).string();
 }
 
