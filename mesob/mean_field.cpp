@@ -147,6 +147,11 @@ OmoProblem omo_problem(const AuctionGame& game) {
   const double r_max = game.reward_bound();
   p.z_bound = static_cast<double>(p.pairs) * (double(T) * T + T + 2) * r_max;
   p.y_radius = static_cast<double>(p.states) * (T + 1) * (T + 2) * r_max / 2;
+  const int S = p.states, SA = p.pairs;
+  p.state_preserving = true;
+  for (std::size_t row = 0; row < static_cast<std::size_t>(T) * SA && p.state_preserving; ++row)
+    for (int s2 = 0; s2 < S; ++s2)
+      p.state_preserving &= game.transition()[row * S + s2] == (s2 == static_cast<int>(row % SA) / game.actions() ? 1.0 : 0.0);
   return p;
 }
 

@@ -32,17 +32,32 @@ struct OmoTerms {
   double complementarity = 0;  // z·d
   double consistency = 0;      // g^CS(d) = ‖A_d d − b‖²
   double best_response = 0;    // h^BR(y, z, d) = ‖A_d^T y + z − c_d‖²
+  // Projected-gradient residual ‖x − P_X(x − ∇f(x))‖_∞ over x = (y, z, d): zero exactly at the KKT
+  // points of (MESOB-OMO) on its feasible set X (filled by omo_terms / omo_step, 0 from omo_evaluate).
+  double residual = 0;
+  int iteration = 0;           // steps taken to reach this point (omo_terms; a tolerance may stop early)
 };
+
+// How an OMO configuration steps. adam and gradient take fixed steps of lr; armijo and mirror take a
+// Barzilai-Borwein (curvature) trial step and backtrack until the non-monotone Armijo condition holds,
+// armijo projecting Euclidean steps, mirror moving d by entropic mirror descent (exponentiated gradient)
+// on its simplices and y, z by projected steps.
+enum class OmoStepRule : int { adam = 0, gradient = 1, armijo = 2, mirror = 3 };
 
 // One OMO configuration's step rule: the weights it optimizes (after effective_weights), projected
 // Adam or projected gradient, and how many iterations it runs in total (a batch stops each
 // configuration at its own count).
 struct OmoStepConfig {
   OmoWeights weights;
-  bool adam = true;              // false: plain projected gradient
-  double lr = 0.01;              // step size
+  OmoStepRule rule = OmoStepRule::armijo;
+  double lr = 0.01;              // the step (adam, gradient) or the first trial step (armijo, mirror)
   double beta1 = 0.9, beta2 = 0.999;
   int iterations = 0;
+  // true: d_t(s, ·) is kept on μ_t(s) Δ(A), so A_d d = b holds exactly (Lemma 4's constraint; needs
+  // state-preserving transitions, as the auction's are) and g^CS is 0; false: the paper's §2.2 form,
+  // d_t on Δ(S×A) with ρ1 g^CS as a penalty.
+  bool exact_consistency = true;
+  double tol = 0;                // > 0: stop once the residual is <= tol
 };
 
 }  // namespace bidsim::mesob

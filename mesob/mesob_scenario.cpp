@@ -144,8 +144,13 @@ void parse_solver(YamlReader& root, MesobScenario& sc) {
   c.weights.lambda2 = r.number("lambda2", 0.5, 0.0, 1e6);
   c.weights.rho1 = r.number("rho1", 1.0, 0.0, 1e9);
   c.weights.rho2 = r.number("rho2", 0.1, 0.0, 1e9);
-  c.optimizer = static_cast<OptimizerKind>(r.choice("optimizer", {"adam", "gradient"}));
+  // Missing: armijo, the rule that converges (choice() would default to the first name).
+  c.optimizer = r.has("optimizer")
+                    ? static_cast<OptimizerKind>(r.choice("optimizer", {"adam", "gradient", "armijo", "mirror"}))
+                    : OptimizerKind::armijo;
   c.lr = r.number("lr", 0.01, 1e-12, 1e6);
+  c.exact_consistency = r.choice("consistency", {"exact", "penalty"}) == 0;
+  c.tol = r.number("tol", 0.0, 0.0, 1e6);
   c.iterations = static_cast<int>(r.integer("iterations", 1500, 0, 100'000'000));
   c.record_every = static_cast<int>(r.integer("record_every", 10, 0, 100'000'000));
   r.finish();

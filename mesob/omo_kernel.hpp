@@ -24,6 +24,8 @@ struct OmoProblem {
   WelfareParams welfare;
   // The z set's bound SA(T²+T+2) r_max and the y ball's radius S(T+1)(T+2) r_max / 2 (§2.2).
   double z_bound = 0, y_radius = 0;
+  // Every P_t(·|s, a) is the point mass on s (the auction's transitions, §3.1): state masses stay μ0.
+  bool state_preserving = false;
 };
 
 // Scratch of omo_evaluate, carved from one double buffer of omo_workspace_size doubles.
@@ -65,24 +67,45 @@ BIDSIM_HD OmoWorkspace omo_workspace(const OmoProblem& p, double* buf) {
   return w;
 }
 
-// One configuration's iterate x = (y, z, d), its gradient, Adam moments and scratch: one contiguous
-// block of omo_state_size doubles (the CUDA batch keeps B such blocks, one per thread).
+// One configuration's iterate x = (y, z, d) (contiguous, nx = |y| + 2|d| doubles), its gradient, Adam
+// moments, the buffers of the line-searched rules and scratch: one contiguous block of omo_state_size
+// doubles (the CUDA batch keeps B such blocks, one per thread).
 struct OmoState {
   double *y, *z, *d;                // [T+1][S], [T+1][S*A], [T+1][S*A]
   double *grad_y, *grad_z, *grad_d;  // same shapes
-  double *adam_m, *adam_v;          // [|y| + 2|d|] first / second moments in (y, z, d) order
+  double *adam_m, *adam_v;          // [nx] first / second moments in (y, z, d) order
+  double* base;                     // [nx] x at the start of a line search
+  double *prev_x, *prev_grad;       // [nx] the previous accepted x and its gradient (Barzilai-Borwein)
+  double* probe;                    // [nx] x − ∇f projected, for the residual
+  double* info;                     // [kOmoInfoSize] step bookkeeping (the kOmoInfo* slots)
   double* scratch;                  // [max(|d|, S*A)] projection scratch
   OmoWorkspace work;
 };
 
+// Slots of OmoState::info. The step history kept for the non-monotone Armijo test is the last
+// kOmoNonmonotoneMemory accepted objective values.
+inline constexpr int kOmoNonmonotoneMemory = 10;
+inline constexpr int kOmoInfoStep = 0;       // the last accepted step (0 before the first)
+inline constexpr int kOmoInfoResidual = 1;   // residual at the last gradient evaluation
+inline constexpr int kOmoInfoStopped = 2;    // 1 once the residual reached the tolerance
+inline constexpr int kOmoInfoSteps = 3;      // steps taken
+inline constexpr int kOmoInfoHistory = 4;    // [kOmoNonmonotoneMemory] recent objective values
+inline constexpr int kOmoInfoSize = kOmoInfoHistory + kOmoNonmonotoneMemory;
+
+BIDSIM_HD std::size_t omo_x_size(const OmoProblem& p) {
+  return static_cast<std::size_t>(p.slices) * (p.states + 2 * static_cast<std::size_t>(p.pairs));
+}
+
 BIDSIM_HD std::size_t omo_state_size(const OmoProblem& p) {
-  const std::size_t ny = static_cast<std::size_t>(p.slices) * p.states, nd = static_cast<std::size_t>(p.slices) * p.pairs;
+  const std::size_t nd = static_cast<std::size_t>(p.slices) * p.pairs, nx = omo_x_size(p);
   const std::size_t scratch = nd > static_cast<std::size_t>(p.pairs) ? nd : p.pairs;
-  return 4 * (ny + 2 * nd) + scratch + omo_workspace_size(p);  // x, its gradient, two Adam moments
+  // x, its gradient, two Adam moments, base, prev_x, prev_grad, probe
+  return 8 * nx + kOmoInfoSize + scratch + omo_workspace_size(p);
 }
 
 BIDSIM_HD OmoState omo_state(const OmoProblem& p, double* buf) {
   const std::size_t ny = static_cast<std::size_t>(p.slices) * p.states, nd = static_cast<std::size_t>(p.slices) * p.pairs;
+  const std::size_t nx = ny + 2 * nd;
   const std::size_t scratch = nd > static_cast<std::size_t>(p.pairs) ? nd : p.pairs;
   OmoState s;
   s.y = buf;
@@ -92,8 +115,13 @@ BIDSIM_HD OmoState omo_state(const OmoProblem& p, double* buf) {
   s.grad_z = s.grad_y + ny;
   s.grad_d = s.grad_z + nd;
   s.adam_m = s.grad_d + nd;
-  s.adam_v = s.adam_m + ny + 2 * nd;
-  s.scratch = s.adam_v + ny + 2 * nd;
+  s.adam_v = s.adam_m + nx;
+  s.base = s.adam_v + nx;
+  s.prev_x = s.base + nx;
+  s.prev_grad = s.prev_x + nx;
+  s.probe = s.prev_grad + nx;
+  s.info = s.probe + nx;
+  s.scratch = s.info + kOmoInfoSize;
   s.work = omo_workspace(p, s.scratch + scratch);
   return s;
 }
@@ -317,50 +345,172 @@ BIDSIM_HD OmoTerms omo_evaluate(const OmoProblem& g, const OmoWeights& w, const 
   return out;
 }
 
-// Terms at the current iterate (no gradient).
-BIDSIM_HD OmoTerms omo_terms(const OmoProblem& p, const OmoStepConfig& c, const OmoState& s) {
-  return omo_evaluate(p, c.weights, s.y, s.z, s.d, nullptr, nullptr, nullptr, s.work);
+// Whether d is kept consistent by projection: asked for, and the transitions keep state masses
+// (then μ_t = μ0 for every t and the consistent set is the product of the simplices μ0(s) Δ(A)).
+BIDSIM_HD bool omo_exact_rows(const OmoProblem& p, const OmoStepConfig& c) {
+  return c.exact_consistency && p.state_preserving;
 }
 
-// Adam on one block of x with moments m, v (Kingma & Ba, bias-corrected by c1 = 1 − β1^k, c2 = 1 − β2^k).
-BIDSIM_HD void omo_adam_update(double* x, const double* g, int n, double* m, double* v, double b1, double b2,
+// x onto the feasible set X of (MESOB-OMO): d onto its simplices (rows μ0(s) Δ(A) when exact, else each
+// slice onto Δ(S×A)), z onto Z, y onto the ball (§2.2). x is laid out as OmoState's (y, z, d).
+BIDSIM_HD void omo_project(const OmoProblem& p, const OmoStepConfig& c, double* x, double* scratch) {
+  const std::size_t ny = static_cast<std::size_t>(p.slices) * p.states, nd = static_cast<std::size_t>(p.slices) * p.pairs;
+  double *y = x, *z = x + ny, *d = x + ny + nd;
+  if (omo_exact_rows(p, c)) {
+    for (int t = 0; t < p.slices; ++t)
+      for (int st = 0; st < p.states; ++st)
+        project_simplex(d + static_cast<std::size_t>(t) * p.pairs + st * p.actions, p.actions, p.mu0[st], scratch);
+  } else {
+    for (int t = 0; t < p.slices; ++t) project_simplex(d + static_cast<std::size_t>(t) * p.pairs, p.pairs, 1.0, scratch);
+  }
+  project_capped_nonnegative(z, static_cast<int>(nd), p.z_bound, scratch);
+  project_ball(y, static_cast<int>(ny), p.y_radius);
+}
+
+// The projected-gradient residual ‖x − P_X(x − g)‖_∞ at x with gradient g (uses s.probe).
+BIDSIM_HD double omo_residual(const OmoProblem& p, const OmoStepConfig& c, const OmoState& s) {
+  const std::size_t nx = omo_x_size(p);
+  for (std::size_t i = 0; i < nx; ++i) s.probe[i] = s.y[i] - s.grad_y[i];
+  omo_project(p, c, s.probe, s.scratch);
+  double r = 0;
+  for (std::size_t i = 0; i < nx; ++i) r = omo_max(r, fabs(s.y[i] - s.probe[i]));
+  return r;
+}
+
+// Terms and residual at the current iterate (evaluates the gradient into s.grad_*, which the next step
+// recomputes anyway), and the steps taken so far.
+BIDSIM_HD OmoTerms omo_terms(const OmoProblem& p, const OmoStepConfig& c, const OmoState& s) {
+  OmoTerms t = omo_evaluate(p, c.weights, s.y, s.z, s.d, s.grad_y, s.grad_z, s.grad_d, s.work);
+  t.residual = omo_residual(p, c, s);
+  t.iteration = static_cast<int>(s.info[kOmoInfoSteps]);
+  return t;
+}
+
+// Adam on x with moments m, v (Kingma & Ba, bias-corrected by c1 = 1 − β1^k, c2 = 1 − β2^k).
+BIDSIM_HD void omo_adam_update(double* x, const double* g, std::size_t n, double* m, double* v, double b1, double b2,
                                double c1, double c2, double lr) {
-  for (int i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < n; ++i) {
     m[i] = b1 * m[i] + (1 - b1) * g[i];
     v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
     x[i] -= lr * (m[i] / c1) / (sqrt(v[i] / c2) + 1e-8);
   }
 }
 
-// Step number `count` (1-based) of projected Adam or projected gradient: the gradient at x, the update,
-// then d_t onto the simplex of each time slice, z onto Z and y onto the ball (§2.2). Returns the terms
-// at the point where the gradient was taken.
+// Entropic mirror descent of d from `base` with step `step`: on each simplex (a row μ0(s) Δ(A) when exact,
+// else a slice Δ(S×A)) d_i ∝ base_i exp(−step g_i), rescaled to the simplex's mass (exponents shifted by
+// their minimum so nothing overflows; an entry at 0 stays at 0).
+BIDSIM_HD void omo_mirror_d(const OmoProblem& p, const OmoStepConfig& c, const double* base, const double* g,
+                            double step, double* d) {
+  const bool rows = omo_exact_rows(p, c);
+  const int width = rows ? p.actions : p.pairs;
+  const int groups = p.slices * (rows ? p.states : 1);
+  for (int k = 0; k < groups; ++k) {
+    const std::size_t o = static_cast<std::size_t>(k) * width;
+    const double mass = rows ? p.mu0[k % p.states] : 1.0;
+    double lowest = g[o];
+    for (int i = 1; i < width; ++i) lowest = g[o + i] < lowest ? g[o + i] : lowest;
+    double total = 0;
+    for (int i = 0; i < width; ++i) total += d[o + i] = base[o + i] * exp(-step * (g[o + i] - lowest));
+    if (total > 0) {
+      for (int i = 0; i < width; ++i) d[o + i] *= mass / total;
+    } else {
+      for (int i = 0; i < width; ++i) d[o + i] = mass / width;
+    }
+  }
+}
+
+// The Barzilai-Borwein step s·s / s·Δg between the previous accepted point and x (the curvature of f
+// along the last step), clamped to [1e-12, 1e12]; `fallback` when there is no previous point or the
+// curvature is not positive.
+BIDSIM_HD double omo_bb_step(const OmoState& s, std::size_t nx, double fallback) {
+  if (s.info[kOmoInfoStep] <= 0) return fallback;
+  double ss = 0, sy = 0;
+  for (std::size_t i = 0; i < nx; ++i) {
+    const double dx = s.y[i] - s.prev_x[i], dg = s.grad_y[i] - s.prev_grad[i];
+    ss += dx * dx;
+    sy += dx * dg;
+  }
+  if (!(sy > 0) || !(ss > 0)) return fallback;
+  const double step = ss / sy;
+  return step < 1e-12 ? 1e-12 : (step > 1e12 ? 1e12 : step);
+}
+
+inline constexpr double kArmijoSufficientDecrease = 1e-4;  // σ of the Armijo test
+inline constexpr int kArmijoMaxBacktracks = 60;            // halvings before giving up on a step
+
+// Step number `count` (1-based) of x = (y, z, d). Evaluates f and ∇f at x and the residual there; with a
+// tolerance reached, marks the configuration stopped and leaves x. Otherwise:
+//  * adam / gradient: x − lr · (Adam direction | ∇f), then the projections of §2.2;
+//  * armijo: x(α) = P_X(x − α ∇f), mirror: d by omo_mirror_d and (y, z) projected, with α from the
+//    Barzilai-Borwein step, halved until f(x(α)) ≤ max(last kOmoNonmonotoneMemory f) + σ ∇f·(x(α) − x)
+//    (non-monotone Armijo, Grippo et al. 1986; converges to KKT points of f on X). A step that finds no
+//    decrease in kArmijoMaxBacktracks halvings leaves x where it was.
+// Returns the terms (with the residual) at the point where the gradient was taken.
 BIDSIM_HD OmoTerms omo_step(const OmoProblem& p, const OmoStepConfig& c, const OmoState& s, int count) {
-  const OmoTerms terms = omo_evaluate(p, c.weights, s.y, s.z, s.d, s.grad_y, s.grad_z, s.grad_d, s.work);
-  const int ny = p.slices * p.states, nd = p.slices * p.pairs;
-  if (c.adam) {
+  OmoTerms terms = omo_evaluate(p, c.weights, s.y, s.z, s.d, s.grad_y, s.grad_z, s.grad_d, s.work);
+  terms.residual = omo_residual(p, c, s);
+  terms.iteration = static_cast<int>(s.info[kOmoInfoSteps]);
+  s.info[kOmoInfoResidual] = terms.residual;
+  if (c.tol > 0 && terms.residual <= c.tol) {
+    s.info[kOmoInfoStopped] = 1;
+    return terms;
+  }
+  s.info[kOmoInfoSteps] += 1;
+  const std::size_t ny = static_cast<std::size_t>(p.slices) * p.states, nd = static_cast<std::size_t>(p.slices) * p.pairs;
+  const std::size_t nx = ny + 2 * nd;
+  if (c.rule == OmoStepRule::adam) {
     const double b1 = c.beta1, b2 = c.beta2;
     // Unqualified pow: libm on the host, CUDA's on the device (ulp-level differences, see above).
     const double c1 = 1 - pow(b1, static_cast<double>(count)), c2 = 1 - pow(b2, static_cast<double>(count));
-    omo_adam_update(s.y, s.grad_y, ny, s.adam_m, s.adam_v, b1, b2, c1, c2, c.lr);
-    omo_adam_update(s.z, s.grad_z, nd, s.adam_m + ny, s.adam_v + ny, b1, b2, c1, c2, c.lr);
-    omo_adam_update(s.d, s.grad_d, nd, s.adam_m + ny + nd, s.adam_v + ny + nd, b1, b2, c1, c2, c.lr);
-  } else {
-    for (int i = 0; i < ny; ++i) s.y[i] -= c.lr * s.grad_y[i];
-    for (int i = 0; i < nd; ++i) s.z[i] -= c.lr * s.grad_z[i];
-    for (int i = 0; i < nd; ++i) s.d[i] -= c.lr * s.grad_d[i];
+    omo_adam_update(s.y, s.grad_y, nx, s.adam_m, s.adam_v, b1, b2, c1, c2, c.lr);
+    omo_project(p, c, s.y, s.scratch);
+    return terms;
   }
-  for (int t = 0; t < p.slices; ++t) project_simplex(s.d + static_cast<std::size_t>(t) * p.pairs, p.pairs, 1.0, s.scratch);
-  project_capped_nonnegative(s.z, nd, p.z_bound, s.scratch);
-  project_ball(s.y, ny, p.y_radius);
+  if (c.rule == OmoStepRule::gradient) {
+    for (std::size_t i = 0; i < nx; ++i) s.y[i] -= c.lr * s.grad_y[i];
+    omo_project(p, c, s.y, s.scratch);
+    return terms;
+  }
+  // armijo / mirror: the reference value of the non-monotone test.
+  double* recent = s.info + kOmoInfoHistory;
+  const int taken = static_cast<int>(s.info[kOmoInfoSteps]) - 1;  // accepted steps before this one
+  recent[taken % kOmoNonmonotoneMemory] = terms.objective;
+  const int known = taken + 1 < kOmoNonmonotoneMemory ? taken + 1 : kOmoNonmonotoneMemory;
+  double reference = recent[0];
+  for (int i = 1; i < known; ++i) reference = omo_max(reference, recent[i]);
+
+  double step = omo_bb_step(s, nx, c.lr);
+  for (std::size_t i = 0; i < nx; ++i) {
+    s.base[i] = s.y[i];
+    s.prev_x[i] = s.y[i];
+    s.prev_grad[i] = s.grad_y[i];
+  }
+  bool accepted = false;
+  for (int k = 0; k < kArmijoMaxBacktracks && !accepted; ++k, step *= 0.5) {
+    if (c.rule == OmoStepRule::mirror) {
+      for (std::size_t i = 0; i < ny + nd; ++i) s.y[i] = s.base[i] - step * s.grad_y[i];
+      omo_project(p, c, s.y, s.scratch);  // projects d too; overwritten next
+      omo_mirror_d(p, c, s.base + ny + nd, s.grad_d, step, s.d);
+    } else {
+      for (std::size_t i = 0; i < nx; ++i) s.y[i] = s.base[i] - step * s.grad_y[i];
+      omo_project(p, c, s.y, s.scratch);
+    }
+    double decrease = 0;
+    for (std::size_t i = 0; i < nx; ++i) decrease += s.grad_y[i] * (s.y[i] - s.base[i]);
+    const double value = omo_evaluate(p, c.weights, s.y, s.z, s.d, nullptr, nullptr, nullptr, s.work).objective;
+    accepted = value <= reference + kArmijoSufficientDecrease * decrease;
+    if (accepted) s.info[kOmoInfoStep] = step;
+  }
+  if (!accepted)
+    for (std::size_t i = 0; i < nx; ++i) s.y[i] = s.base[i];
   return terms;
 }
 
-// Steps `first` + 1 .. `first` + `steps` of one configuration, stopping at its own iteration count:
-// the per-thread body of the CUDA batch and of its host reference.
+// Steps `first` + 1 .. `first` + `steps` of one configuration, stopping at its own iteration count or
+// once its tolerance is reached: the per-thread body of the CUDA batch and of its host reference.
 BIDSIM_HD void omo_advance(const OmoProblem& p, const OmoStepConfig& c, const OmoState& s, int first, int steps) {
   const int stop = first + steps < c.iterations ? first + steps : c.iterations;
-  for (int k = first; k < stop; ++k) omo_step(p, c, s, k + 1);
+  for (int k = first; k < stop && s.info[kOmoInfoStopped] == 0; ++k) omo_step(p, c, s, k + 1);
 }
 
 }  // namespace bidsim::mesob

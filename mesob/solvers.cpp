@@ -31,7 +31,25 @@ const char* to_string(SolverKind kind) {
   return "?";
 }
 
-const char* to_string(OptimizerKind kind) { return kind == OptimizerKind::adam ? "adam" : "gradient"; }
+const char* to_string(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::adam: return "adam";
+    case OptimizerKind::gradient: return "gradient";
+    case OptimizerKind::armijo: return "armijo";
+    case OptimizerKind::mirror: return "mirror";
+  }
+  return "?";
+}
+
+bool parse_optimizer(const std::string& text, OptimizerKind& kind) {
+  for (OptimizerKind k : {OptimizerKind::adam, OptimizerKind::gradient, OptimizerKind::armijo, OptimizerKind::mirror}) {
+    if (text == to_string(k)) {
+      kind = k;
+      return true;
+    }
+  }
+  return false;
+}
 
 bool parse_solver(const std::string& text, SolverKind& kind) {
   for (SolverKind k : {SolverKind::mesob_omo, SolverKind::mf_omo, SolverKind::mfc, SolverKind::omd,
@@ -48,7 +66,10 @@ OmoWeights effective_weights(const SolverConfig& config) {
   OmoWeights w = config.weights;
   // Appendix C.1: MF-OMO is ‖A_d d − b‖² + ‖A_d^T y + z − c_d‖² + z^T d, all weights 1.
   if (config.kind == SolverKind::mf_omo) w = OmoWeights{0.0, 1.0, 1.0, 1.0};
-  if (config.kind == SolverKind::mfc) { w.lambda1 = 1; w.lambda2 = 0; }     // §3.2: cooperation only
+  // §3.2's cooperation end: λ1 = 1, λ2 = 0, and no best-response term. Lemma 4 (Appendix C.2) makes MFC
+  // max V(d) subject to A_d d = b, d ≥ 0 alone: y and z do not enter V, and ρ2 h^BR would pull d toward
+  // points where the best-response equations are easy to meet, away from the maximum of F.
+  if (config.kind == SolverKind::mfc) { w.lambda1 = 1; w.lambda2 = 0; w.rho2 = 0; }
   return w;
 }
 
@@ -59,8 +80,15 @@ bool is_omo(SolverKind kind) {
 OmoStepConfig omo_step_config(const SolverConfig& config) {
   OmoStepConfig s;
   s.weights = effective_weights(config);
-  s.adam = config.optimizer == OptimizerKind::adam;
+  static_assert(static_cast<int>(OptimizerKind::adam) == static_cast<int>(OmoStepRule::adam) &&
+                    static_cast<int>(OptimizerKind::gradient) == static_cast<int>(OmoStepRule::gradient) &&
+                    static_cast<int>(OptimizerKind::armijo) == static_cast<int>(OmoStepRule::armijo) &&
+                    static_cast<int>(OptimizerKind::mirror) == static_cast<int>(OmoStepRule::mirror),
+                "OptimizerKind and OmoStepRule name the same rules in the same order");
+  s.rule = static_cast<OmoStepRule>(static_cast<int>(config.optimizer));
   s.lr = config.lr;
+  s.exact_consistency = config.exact_consistency;
+  s.tol = config.tol;
   s.beta1 = config.adam_beta1;
   s.beta2 = config.adam_beta2;
   s.iterations = config.iterations;
@@ -95,11 +123,13 @@ IterationRecord policy_record(const AuctionGame& game, const Policy& policy, int
   rec.exploitability = e.exploitability;
   rec.welfare = welfare_of(game, e.flow).value;
   rec.objective = rec.exploitability;
+  rec.residual = rec.exploitability;
   return rec;
 }
 
 // finish_policy, plus the history record of the last iteration (whose policy is r.policy), from the
 // same exploitability and welfare evaluation. Solvers record iterations before the last themselves.
+// The optimality measure is the exploitability (policy solvers; OMO solvers overwrite it).
 void finish_with_record(const AuctionGame& game, SolveResult& r, int last_iteration) {
   finish_policy(game, r);
   IterationRecord rec;
@@ -107,15 +137,30 @@ void finish_with_record(const AuctionGame& game, SolveResult& r, int last_iterat
   rec.exploitability = r.exploitability;
   rec.welfare = r.welfare.value;
   rec.objective = rec.exploitability;
+  rec.residual = rec.exploitability;
   r.history.push_back(rec);
+  r.iterations_run = last_iteration;
+  r.residual = r.exploitability;
+  r.converged = r.residual <= r.config.tol;
 }
 
-// The OMO objective and its terms at the recorded iterate.
+// The OMO objective, its terms and the residual at the recorded iterate.
 void set_omo_terms(IterationRecord& rec, const OmoTerms& terms) {
   rec.objective = terms.objective;
   rec.consistency = terms.consistency;
   rec.best_response = terms.best_response;
   rec.complementarity = terms.complementarity;
+  rec.residual = terms.residual;
+}
+
+// The end of an OMO solve: the last record carries the iterate's terms; the optimality measure is the
+// projected-gradient residual; the last record is at the iteration the solver stopped.
+void finish_omo(const AuctionGame& game, SolveResult& r, const OmoTerms& terms) {
+  r.final_terms = terms;
+  finish_with_record(game, r, terms.iteration);
+  set_omo_terms(r.history.back(), terms);
+  r.residual = terms.residual;
+  r.converged = r.residual <= r.config.tol;
 }
 
 // Whether iteration k before the last gets a record (the last one is finish_with_record's).
@@ -136,7 +181,8 @@ class OmoIterate {
 
   // One projected step; returns the objective terms at the point the gradient was taken.
   OmoTerms step() { return omo_step(problem_, config_, state_, ++count_); }
-  OmoTerms terms() { return omo_terms(problem_, config_, state_); }  // writes the workspace
+  OmoTerms terms() { return omo_terms(problem_, config_, state_); }  // writes the workspace and gradient
+  bool stopped() const { return state_.info[kOmoInfoStopped] != 0; }  // the tolerance was reached
   std::vector<double> d() const {
     return std::vector<double>(state_.d, state_.d + static_cast<std::size_t>(problem_.slices) * problem_.pairs);
   }
@@ -161,12 +207,11 @@ SolveResult solve_omo(const AuctionGame& game, const SolverConfig& c) {
   if (c.iterations > 0) record(0);
   for (int k = 1; k <= c.iterations; ++k) {
     it.step();
+    if (it.stopped()) break;  // the step found the residual within tol and did not move
     if (records_before_last(c, k)) record(k);
   }
-  r.final_terms = it.terms();
   r.policy = retrieve_policy(game, it.d());
-  finish_with_record(game, r, std::max(0, c.iterations));
-  set_omo_terms(r.history.back(), r.final_terms);
+  finish_omo(game, r, it.terms());
   return r;
 }
 
@@ -200,7 +245,9 @@ SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c) {
   Policy pi = uniform_policy(game);
   std::vector<double> cumulative(pi.size(), 0.0);
   if (c.iterations > 0) r.history.push_back(policy_record(game, pi, 0));
-  for (int k = 1; k <= c.iterations; ++k) {
+  int k = 1;
+  for (; k <= c.iterations; ++k) {
+    if (c.tol > 0 && exploitability(game, pi).exploitability <= c.tol) break;
     const std::vector<double> q = policy_q_values(game, pi);
     for (std::size_t i = 0; i < q.size(); ++i) cumulative[i] += c.lr * q[i];
     for (std::size_t row = 0; row < pi.size(); row += A) {
@@ -212,7 +259,7 @@ SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c) {
     if (records_before_last(c, k)) r.history.push_back(policy_record(game, pi, k));
   }
   r.policy = pi;
-  finish_with_record(game, r, std::max(0, c.iterations));
+  finish_with_record(game, r, std::max(0, std::min(k - 1, c.iterations)));
   return r;
 }
 
@@ -224,14 +271,17 @@ SolveResult solve_fp(const AuctionGame& game, const SolverConfig& c) {
   r.config = c;
   Flow average = population_flow(game, uniform_policy(game));
   if (c.iterations > 0) r.history.push_back(policy_record(game, retrieve_policy(game, average), 0));
-  for (int k = 1; k <= c.iterations; ++k) {
-    const Policy best = exploitability(game, retrieve_policy(game, average)).best_response;
+  int k = 1;
+  for (; k <= c.iterations; ++k) {
+    const ExploitabilityResult current = exploitability(game, retrieve_policy(game, average));
+    if (c.tol > 0 && current.exploitability <= c.tol) break;
+    const Policy& best = current.best_response;
     const Flow flow = population_flow(game, best);
     for (std::size_t i = 0; i < average.size(); ++i) average[i] = (k * average[i] + flow[i]) / (k + 1);
     if (records_before_last(c, k)) r.history.push_back(policy_record(game, retrieve_policy(game, average), k));
   }
   r.policy = retrieve_policy(game, average);
-  finish_with_record(game, r, std::max(0, c.iterations));
+  finish_with_record(game, r, std::max(0, std::min(k - 1, c.iterations)));
   return r;
 }
 
@@ -334,6 +384,9 @@ SolveResult solve_heuristic(const AuctionGame& game, const SolverConfig& c) {
   for (std::size_t row = 0; row < r.policy.size(); row += A)
     for (int a = 0; a < A; ++a) r.policy[row + a] = average[a] / h.runs;
   finish_policy(game, r);
+  r.iterations_run = h.rounds;
+  r.residual = r.exploitability;
+  r.converged = r.residual <= c.tol;
   return r;
 }
 
@@ -400,11 +453,9 @@ std::vector<SolveResult> solve_omo_batch(const AuctionGame& game, const std::vec
       SolveResult& r = results[i];
       const std::vector<double> di(d.begin() + i * nd, d.begin() + (i + 1) * nd);
       if (point == last) {
-        r.final_terms = terms[i];
         r.policy = retrieve_policy(game, di);
-        finish_with_record(game, r, point);
-        set_omo_terms(r.history.back(), terms[i]);
-      } else {
+        finish_omo(game, r, terms[i]);
+      } else if (terms[i].iteration == point) {  // not stopped early by its tolerance
         IterationRecord rec = policy_record(game, retrieve_policy(game, di), point);
         set_omo_terms(rec, terms[i]);
         r.history.push_back(rec);
@@ -415,7 +466,9 @@ std::vector<SolveResult> solve_omo_batch(const AuctionGame& game, const std::vec
 }
 
 std::vector<SolveResult> solve_batch(const AuctionGame& game, const std::vector<SolverConfig>& configs,
-                                     int threads, Device device) {
+                                     int threads, Device device, const BatchProgress& progress) {
+  const int total = static_cast<int>(configs.size());
+  int finished = 0;
   const Device where = resolve_device(device, configs);
   std::vector<SolveResult> results(configs.size());
   std::vector<int> on_cpu, on_device;
@@ -436,10 +489,18 @@ std::vector<SolveResult> solve_batch(const AuctionGame& game, const std::vector<
       solved[k].device = Device::cuda;
       results[on_device[k]] = std::move(solved[k]);
     }
+    finished = static_cast<int>(solved.size());
+    if (progress) progress(finished, total);
   }
   const int n = static_cast<int>(on_cpu.size());
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 0 ? threads : omp_get_max_threads())
-  for (int k = 0; k < n; ++k) results[on_cpu[k]] = solve(game, configs[on_cpu[k]]);
+  for (int k = 0; k < n; ++k) {
+    results[on_cpu[k]] = solve(game, configs[on_cpu[k]]);
+    if (progress) {
+#pragma omp critical(bidsim_mesob_batch_progress)
+      progress(++finished, total);
+    }
+  }
   return results;
 }
 

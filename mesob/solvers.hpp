@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,12 +16,15 @@
 namespace bidsim::mesob {
 
 enum class SolverKind { mesob_omo, mf_omo, mfc, omd, fp, heuristic };  // order = CLI names
-enum class OptimizerKind { adam, gradient };
+// The OMO step rules (OmoStepRule, mean_field_types.hpp); order = CLI names.
+enum class OptimizerKind { adam, gradient, armijo, mirror };
 
 const char* to_string(SolverKind kind);
 const char* to_string(OptimizerKind kind);
 // "mesob-omo" | "mf-omo" | "mfc" | "omd" | "fp" | "heuristic"; false when unknown.
 bool parse_solver(const std::string& text, SolverKind& kind);
+// "adam" | "gradient" | "armijo" | "mirror"; false when unknown.
+bool parse_optimizer(const std::string& text, OptimizerKind& kind);
 
 // Appendix B, Algorithm 1: each round simulates `auctions` second-price auctions with n bidders
 // drawn from μ (CTR) and α (bids), takes the 25th/75th percentiles [a, b] of the winning bids and
@@ -37,9 +41,14 @@ struct HeuristicParams {
 
 struct SolverConfig {
   SolverKind kind = SolverKind::mesob_omo;
-  OmoWeights weights;          // used by mesob-omo; mf-omo uses C.1's (0, 1, 1, 1); mfc sets λ1 = 1, λ2 = 0
-  OptimizerKind optimizer = OptimizerKind::adam;
-  double lr = 0.01;            // step size (OMO solvers and OMD)
+  OmoWeights weights;          // used by mesob-omo; mf-omo uses C.1's (0, 1, 1, 1); mfc (0 ρ2: Lemma 4) below
+  OptimizerKind optimizer = OptimizerKind::armijo;
+  double lr = 0.01;            // step size (OMO solvers and OMD); the first trial step of armijo / mirror
+  // OMO solvers: d kept consistent by projection (A_d d = b exactly) or the paper's ρ1 g^CS penalty.
+  bool exact_consistency = true;
+  // Stop once the optimality measure is <= tol (0: run every iteration): the projected-gradient
+  // residual for the OMO solvers, exploitability (eq. 5) for OMD and FP. Also what `converged` means.
+  double tol = 0;
   double adam_beta1 = 0.9, adam_beta2 = 0.999;
   int iterations = 1500;
   int record_every = 10;       // history every k iterations (and the last); 0 = final point only
@@ -63,6 +72,9 @@ struct IterationRecord {
   double exploitability = 0;   // eq. (5) of the retrieved policy
   double welfare = 0;          // V(Γ(π)) of the retrieved policy
   double consistency = 0, best_response = 0, complementarity = 0;  // OMO terms (0 otherwise)
+  // The optimality measure: the projected-gradient (KKT) residual of f^MESOB-OMO for the OMO solvers,
+  // the exploitability for OMD, FP and the heuristic.
+  double residual = 0;
 };
 
 struct SolveResult {
@@ -72,6 +84,9 @@ struct SolveResult {
   double exploitability = 0;   // eq. (5)
   Welfare welfare;             // of Γ(policy)
   OmoTerms final_terms;        // OMO solvers: terms at the last iterate
+  double residual = 0;         // the optimality measure at the end (IterationRecord::residual)
+  bool converged = false;      // residual <= config.tol
+  int iterations_run = 0;      // iterations taken (fewer than config.iterations when tol stopped it)
   std::vector<IterationRecord> history;
   Device device = Device::cpu; // where the iterations ran (cpu or cuda)
 };
@@ -94,8 +109,13 @@ Device resolve_device(Device requested, const std::vector<SolverConfig>& configs
 // exploitability and welfare are computed on the host from the downloaded d, so the fields are those of
 // solve() and differ from it only by the ulps of the device's log and pow (see tests/test_mesob.cpp).
 // Results are in input order; SolveResult::device says where each ran.
+// `progress`, when given, is called (from one thread at a time) with the number of configurations
+// finished so far and the total, after each configuration that finishes on the CPU and once the device
+// batch is done.
+using BatchProgress = std::function<void(int done, int total)>;
 std::vector<SolveResult> solve_batch(const AuctionGame& game, const std::vector<SolverConfig>& configs,
-                                     int threads = 0, Device device = Device::cpu);
+                                     int threads = 0, Device device = Device::cpu,
+                                     const BatchProgress& progress = {});
 
 // The iteration loop of the OMO solvers without records, for benchmarks: returns the final objective.
 double run_omo_iterations(const AuctionGame& game, const SolverConfig& config, int iterations);

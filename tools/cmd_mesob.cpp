@@ -1,10 +1,15 @@
 // `bidsim mesob` (one solver run: policy, exploitability, welfare, history; optional bridge to the
 // N-agent engine) and `bidsim mesob-pareto` (a λ grid solved as one batch, the front and its plots).
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -28,27 +33,59 @@ using mesob::SolveResult;
 using mesob::SolverConfig;
 using nlohmann::json;
 
-// Flags that override the scenario's solver section; NaN / -1 mean "not given".
+// Flags that override the scenario's solver section; NaN / -1 / empty mean "not given" (a NaN typed on
+// the command line never gets here: finite_number refuses it).
 struct MesobOptions {
   CommonOptions common;
   std::string solver;
-  double lambda1 = NAN, lambda2 = NAN, rho1 = NAN, rho2 = NAN, lr = NAN;
+  double lambda1 = NAN, lambda2 = NAN, rho1 = NAN, rho2 = NAN, lr = NAN, tol = NAN;
   long long iterations = -1;
-  std::string optimizer;
+  std::string optimizer, consistency;
   bool bridge = false;
   std::vector<double> grid1, grid2;  // mesob-pareto
+  std::string method = "lambda";     // mesob-pareto: lambda (the paper's grid) or frontier
+  int budgets = 0;                   // mesob-pareto --method frontier: exploitability budgets
 };
 
+// A finite number in [lo, hi] (or (lo, hi] when `open_low`): refuses nan and inf, which CLI11's range
+// checks let through (NaN compares false with everything).
+CLI::Validator finite_number(double lo, double hi, bool open_low = false) {
+  std::ostringstream what;
+  what << "a finite number " << (open_low ? "> " : ">= ") << lo;
+  if (hi < 1e300) what << " and <= " << hi;
+  const std::string expected = what.str();
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        const bool ok = end != text.c_str() && *end == '\0' && std::isfinite(v) && (open_low ? v > lo : v >= lo) && v <= hi;
+        return ok ? std::string() : "got " + text + ", expected " + expected;
+      },
+      expected);
+}
+
 void add_solver_flags(CLI::App& cmd, MesobOptions& o) {
-  cmd.add_option("--lambda1", o.lambda1, "Welfare weight λ1 (solver.lambda1)")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--lambda2", o.lambda2, "Exploitability weight λ2 (solver.lambda2)")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--rho1", o.rho1, "Consistency penalty ρ1 (solver.rho1)")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--rho2", o.rho2, "Best-response penalty ρ2 (solver.rho2)")->check(CLI::NonNegativeNumber);
+  const double huge = std::numeric_limits<double>::max();
+  cmd.add_option("--lambda1", o.lambda1, "Welfare weight λ1 (solver.lambda1)")->check(finite_number(0, huge));
+  cmd.add_option("--lambda2", o.lambda2, "Exploitability weight λ2 (solver.lambda2)")->check(finite_number(0, huge));
+  cmd.add_option("--rho1", o.rho1, "Consistency penalty ρ1 (solver.rho1)")->check(finite_number(0, huge));
+  cmd.add_option("--rho2", o.rho2, "Best-response penalty ρ2 (solver.rho2)")->check(finite_number(0, huge));
   cmd.add_option("--iterations", o.iterations, "Iterations (0 reports the initial, uniform policy)")
       ->check(CLI::Range(0LL, 100'000'000LL));
-  cmd.add_option("--lr", o.lr, "Step size (solver.lr)")->check(CLI::PositiveNumber);
-  cmd.add_option("--optimizer", o.optimizer, "adam (projected Adam) or gradient (projected gradient)")
-      ->check(CLI::IsMember({"adam", "gradient"}));
+  cmd.add_option("--lr", o.lr, "Step size; first trial step of armijo / mirror (solver.lr)")
+      ->check(finite_number(0, huge, true));
+  cmd.add_option("--optimizer", o.optimizer,
+                 "OMO step rule: armijo (projected gradient, Barzilai-Borwein step + Armijo backtracking), mirror\n"
+                 "(entropic mirror descent on d's simplices, same line search), adam (projected Adam) or gradient\n"
+                 "(fixed projected step) (solver.optimizer)")
+      ->check(CLI::IsMember({"adam", "gradient", "armijo", "mirror"}));
+  cmd.add_option("--consistency", o.consistency,
+                 "exact (d kept consistent by projection) or penalty (the paper's ρ1 g^CS) (solver.consistency)")
+      ->check(CLI::IsMember({"exact", "penalty"}));
+  cmd.add_option("--tol", o.tol,
+                 "Stop once the optimality measure is <= tol: projected-gradient residual (OMO solvers),\n"
+                 "exploitability (omd, fp); 0 runs every iteration (solver.tol)")
+      ->check(finite_number(0, huge));
 }
 
 MesobScenario load(const MesobOptions& o) {
@@ -62,8 +99,10 @@ MesobScenario load(const MesobOptions& o) {
   if (!std::isnan(o.rho1)) c.weights.rho1 = o.rho1;
   if (!std::isnan(o.rho2)) c.weights.rho2 = o.rho2;
   if (!std::isnan(o.lr)) c.lr = o.lr;
+  if (!std::isnan(o.tol)) c.tol = o.tol;
   if (o.iterations >= 0) c.iterations = static_cast<int>(o.iterations);
-  if (!o.optimizer.empty()) c.optimizer = o.optimizer == "adam" ? mesob::OptimizerKind::adam : mesob::OptimizerKind::gradient;
+  if (!o.optimizer.empty()) mesob::parse_optimizer(o.optimizer, c.optimizer);
+  if (!o.consistency.empty()) c.exact_consistency = o.consistency == "exact";
   return sc;
 }
 
@@ -81,8 +120,10 @@ std::string describe(const SolverConfig& c) {
     << ", " << c.iterations << " iterations)";
   if (c.kind <= mesob::SolverKind::mfc) {
     const mesob::OmoWeights w = mesob::effective_weights(c);
-    o << " · λ1 " << w.lambda1 << "  λ2 " << w.lambda2 << "  ρ1 " << w.rho1 << "  ρ2 " << w.rho2;
+    o << " · λ1 " << w.lambda1 << "  λ2 " << w.lambda2 << "  ρ1 " << w.rho1 << "  ρ2 " << w.rho2 << " · "
+      << (c.exact_consistency ? "exact consistency" : "consistency penalty");
   }
+  if (c.tol > 0) o << " · tol " << c.tol;
   return o.str();
 }
 
@@ -122,10 +163,10 @@ double max_policy_change_over_time(const AuctionGame& g, const mesob::Policy& pi
 std::string history_csv(const SolveResult& r) {
   std::ostringstream o;
   o.precision(10);
-  o << "iteration,objective,exploitability,welfare,consistency,best_response,complementarity\n";
+  o << "iteration,objective,exploitability,welfare,consistency,best_response,complementarity,residual\n";
   for (const auto& h : r.history)
     o << h.iteration << "," << h.objective << "," << h.exploitability << "," << h.welfare << "," << h.consistency << ","
-      << h.best_response << "," << h.complementarity << "\n";
+      << h.best_response << "," << h.complementarity << "," << h.residual << "\n";
   return o.str();
 }
 
@@ -180,25 +221,31 @@ int run_mesob(const MesobOptions& o) {
   const SolveResult r = mesob::solve_batch(game, {sc.solver}, o.common.threads, device).front();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+  // --quiet prints only the result line; it never drops a requested file.
+  const bool talk = !o.common.quiet;
   std::cout << sc.name << " · " << describe(sc.solver) << "\n";
-  if (!o.common.quiet) {
+  if (talk) {
     std::cout << game.states() << " states x " << game.actions() << " bids, n = " << game.bidders() << " bidders per auction, t = 0.."
               << game.horizon() << ", μ0 " << sc.mu0_note << "\n";
   }
   std::cout << "exploitability " << r.exploitability << "   welfare F " << r.welfare.value << "  (V1 clicks " << r.welfare.v1
             << ", V2 sales " << r.welfare.v2 << ", V3 payments " << r.welfare.v3 << ")\n";
-  if (o.common.quiet) return 0;
-  if (sc.solver.kind <= mesob::SolverKind::mfc)
-    std::cout << "objective " << r.final_terms.objective << "  (g^CS " << r.final_terms.consistency << ", h^BR "
-              << r.final_terms.best_response << ", z·d " << r.final_terms.complementarity << ")\n";
-  std::cout << "solved in " << seconds * 1e3 << " ms on " << device_name(r.device) << " (history every "
-            << sc.solver.record_every << " iterations included)\n";
-  std::cout << "policy π_t(bid | state):\n";
-  print_policy(std::cout, game, r.policy, 0);
-  const double drift = max_policy_change_over_time(game, r.policy);
-  if (drift > 1e-3) {
-    std::cout << "  (the policy changes over time by up to " << drift << "; last slice:)\n";
-    print_policy(std::cout, game, r.policy, game.horizon());
+  if (talk) {
+    std::cout << (mesob::is_omo(sc.solver.kind) ? "projected-gradient residual " : "optimality measure (exploitability) ")
+              << r.residual << " after " << r.iterations_run << " iterations: "
+              << (r.converged ? "converged (<= tol " : "not converged (tol ") << sc.solver.tol << ")\n";
+    if (mesob::is_omo(sc.solver.kind))
+      std::cout << "objective " << r.final_terms.objective << "  (g^CS " << r.final_terms.consistency << ", h^BR "
+                << r.final_terms.best_response << ", z·d " << r.final_terms.complementarity << ")\n";
+    std::cout << "solved in " << seconds * 1e3 << " ms on " << device_name(r.device) << " (history every "
+              << sc.solver.record_every << " iterations included)\n";
+    std::cout << "policy π_t(bid | state):\n";
+    print_policy(std::cout, game, r.policy, 0);
+    const double drift = max_policy_change_over_time(game, r.policy);
+    if (drift > 1e-3) {
+      std::cout << "  (the policy changes over time by up to " << drift << "; last slice:)\n";
+      print_policy(std::cout, game, r.policy, game.horizon());
+    }
   }
 
   json summary = game_json(sc, game);
@@ -207,8 +254,13 @@ int run_mesob(const MesobOptions& o) {
                        {"lambda2", mesob::effective_weights(sc.solver).lambda2},
                        {"rho1", sc.solver.weights.rho1}, {"rho2", sc.solver.weights.rho2},
                        {"optimizer", mesob::to_string(sc.solver.optimizer)}, {"lr", sc.solver.lr},
-                       {"iterations", sc.solver.iterations}};
+                       {"iterations", sc.solver.iterations}, {"tol", sc.solver.tol},
+                       {"consistency", sc.solver.exact_consistency ? "exact" : "penalty"}};
   summary["exploitability"] = r.exploitability;
+  // The optimality measure (projected-gradient residual for OMO solvers, exploitability otherwise).
+  summary["residual"] = r.residual;
+  summary["converged"] = r.converged;
+  summary["iterations_run"] = r.iterations_run;
   const json welfare = welfare_json(r.welfare, game.welfare());
   for (auto it = welfare.begin(); it != welfare.end(); ++it) summary[it.key()] = it.value();
   summary["objective"] = {{"value", r.final_terms.objective}, {"consistency", r.final_terms.consistency},
@@ -222,7 +274,8 @@ int run_mesob(const MesobOptions& o) {
   if (o.bridge) {
     const mesob::BridgeResult b = mesob::run_bridge(game, r.policy, sc.bridge, sc.seed, o.common.threads);
     std::ostringstream csv;
-    std::cout << bridge_report(game, b, csv);
+    const std::string report = bridge_report(game, b, csv);
+    if (talk) std::cout << report;
     bridge_csv = csv.str();
     summary["bridge"] = {{"agents", b.agents}, {"envs", b.envs}, {"impressions", b.impressions},
                          {"max_win_rate_z", b.max_win_z}, {"max_payment_z", b.max_payment_z}};
@@ -239,11 +292,52 @@ int run_mesob(const MesobOptions& o) {
     for (const auto& h : r.history) { s.x.push_back(h.iteration); s.y.push_back(h.exploitability); }
     panel.series.push_back(s);
     write_file_atomic(o.common.out, "history.svg", svg_plot({panel}));
-    std::cout << "wrote summary.json, history.csv" << (o.bridge ? ", bridge.csv" : "") << " and history.svg in "
+    if (talk)
+      std::cout << "wrote summary.json, history.csv" << (o.bridge ? ", bridge.csv" : "") << " and history.svg in "
               << o.common.out << "\n";
   }
   return 0;
 }
+
+// Progress of a long batch on stderr: nothing for the first ~2 s, then at most one line a second with
+// the count, the rate and the ETA (redrawn in place on a terminal, plain lines otherwise).
+class BatchProgressLine {
+ public:
+  // BIDSIM_PROGRESS_AFTER (seconds, default 2) moves the threshold, so tests need no slow runs.
+  explicit BatchProgressLine(std::string what) : what_(std::move(what)), tty_(isatty(fileno(stderr)) != 0) {
+    const char* after = std::getenv("BIDSIM_PROGRESS_AFTER");
+    if (after && *after) {
+      char* end = nullptr;
+      const double v = std::strtod(after, &end);
+      if (*end == '\0' && std::isfinite(v) && v >= 0) after_ = v;
+    }
+  }
+  ~BatchProgressLine() {
+    if (shown_ && tty_) std::cerr << "\n";
+  }
+  void operator()(int done, int total) {
+    const double elapsed = seconds_since(start_);
+    if (elapsed < after_) return;  // short runs stay silent
+    if (done < total && shown_ && seconds_since(last_) < 1.0) return;
+    last_ = std::chrono::steady_clock::now();
+    shown_ = true;
+    const double rate = done / std::max(elapsed, 1e-9);
+    std::ostringstream line;
+    line << what_ << ": " << done << "/" << total << " configurations, " << std::setprecision(3) << rate << "/s, "
+         << (done < total ? "ETA " : "done in ") << std::fixed << std::setprecision(1)
+         << (done < total ? (total - done) / std::max(rate, 1e-9) : elapsed) << " s";
+    std::cerr << (tty_ ? "\r" : "") << line.str() << (tty_ ? "" : "\n") << std::flush;
+  }
+
+ private:
+  static double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  }
+  std::string what_;
+  bool tty_ = false, shown_ = false;
+  double after_ = 2.0;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
+};
 
 // Indices of the points no other point beats on both welfare (higher) and exploitability (lower).
 std::vector<std::size_t> pareto_front(const std::vector<SolveResult>& rs) {
@@ -293,7 +387,10 @@ int run_pareto(const MesobOptions& o) {
   const Device device = mesob::resolve_device(requested, configs);
   if (!o.common.out.empty()) prepare_output_dir(o.common.out);
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<SolveResult> results = mesob::solve_batch(game, configs, o.common.threads, device);
+  BatchProgressLine progress("mesob-pareto");
+  const std::vector<SolveResult> results =
+      mesob::solve_batch(game, configs, o.common.threads, device,
+                         o.common.quiet ? mesob::BatchProgress() : mesob::BatchProgress(std::ref(progress)));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::vector<std::size_t> front = pareto_front(results);
 
@@ -305,7 +402,8 @@ int run_pareto(const MesobOptions& o) {
             << "welfare" << std::setw(10) << "V1" << std::setw(10) << "V2" << std::setw(10) << "V3" << "\n";
   std::ostringstream csv;
   csv.precision(10);
-  csv << "solver,lambda1,lambda2,rho1,rho2,exploitability,welfare,V1,V2,V3,shoppers_term,advertisers_term,publisher_term,objective,consistency,best_response,on_front\n";
+  csv << "solver,lambda1,lambda2,rho1,rho2,exploitability,welfare,V1,V2,V3,shoppers_term,advertisers_term,publisher_term,objective,consistency,best_response,on_front,residual,converged,iterations_run\n";
+  int converged = 0;
   json points = json::array();
   for (std::size_t i = 0; i < results.size(); ++i) {
     const SolveResult& r = results[i];
@@ -316,7 +414,9 @@ int run_pareto(const MesobOptions& o) {
         << w_used.rho2 << "," << r.exploitability << "," << r.welfare.value
         << "," << r.welfare.v1 << "," << r.welfare.v2 << "," << r.welfare.v3 << "," << w["shoppers_term"].get<double>() << ","
         << w["advertisers_term"].get<double>() << "," << w["publisher_term"].get<double>() << "," << r.final_terms.objective
-        << "," << r.final_terms.consistency << "," << r.final_terms.best_response << "," << (on_front ? 1 : 0) << "\n";
+        << "," << r.final_terms.consistency << "," << r.final_terms.best_response << "," << (on_front ? 1 : 0) << ","
+        << r.residual << "," << (r.converged ? 1 : 0) << "," << r.iterations_run << "\n";
+    converged += r.converged ? 1 : 0;
     json pt = w;
     pt["solver"] = mesob::to_string(r.config.kind);
     pt["lambda1"] = w_used.lambda1;
@@ -325,6 +425,9 @@ int run_pareto(const MesobOptions& o) {
     pt["rho2"] = w_used.rho2;
     pt["exploitability"] = r.exploitability;
     pt["on_front"] = on_front;
+    pt["residual"] = r.residual;
+    pt["converged"] = r.converged;
+    pt["iterations_run"] = r.iterations_run;
     points.push_back(pt);
     if (on_front && !o.common.quiet)
       std::cout << "  " << std::fixed << std::setprecision(2) << std::setw(8) << w_used.lambda1 << std::setw(8)
@@ -335,12 +438,16 @@ int run_pareto(const MesobOptions& o) {
   const SolveResult& mf = results.back();
   std::cout << "  MF-OMO (λ1 = 0, λ2 = ρ1 = ρ2 = 1): exploitability " << mf.exploitability << ", welfare " << mf.welfare.value
             << (std::find(front.begin(), front.end(), results.size() - 1) != front.end() ? " (on the front)" : "") << "\n";
-  std::cout << "  (" << front.size() << " of " << results.size() << " points are on the front; all are in pareto.csv)\n";
+  std::cout << "  (" << front.size() << " of " << results.size() << " points are on the front; all are in pareto.csv; "
+            << converged << " of " << results.size() << " converged to residual <= " << sc.solver.tol << ")\n";
   if (o.common.out.empty()) return 0;
 
   json summary = game_json(sc, game);
   summary["points"] = points;
   summary["iterations"] = sc.solver.iterations;
+  summary["tol"] = sc.solver.tol;
+  summary["converged"] = converged;
+  summary["optimizer"] = mesob::to_string(sc.solver.optimizer);
   summary["seconds"] = seconds;
   summary["device"] = device_name(device);
   write_file_atomic(o.common.out, "summary.json", summary.dump(2) + "\n");

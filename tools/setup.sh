@@ -18,7 +18,7 @@ packages=(cmake g++ make ccache pkg-config libyaml-cpp-dev catch2 libbenchmark-d
           nlohmann-json3-dev libcli11-dev libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev
           libboost-context-dev
           pybind11-dev python3-dev python3-numpy python3-pytest libdlpack-dev python3-h5py python3-matplotlib
-          python3-torch)
+          python3-torch python3-scipy)
 
 missing=()
 for p in "${packages[@]}"; do
