@@ -19,6 +19,9 @@
 #include "engine/policies.hpp"
 #include "engine/scenario.hpp"
 #include "engine/simulator.hpp"
+#include "mesob/game.hpp"
+#include "mesob/mesob_scenario.hpp"
+#include "mesob/solvers.hpp"
 
 namespace py = pybind11;
 
@@ -239,6 +242,77 @@ class Market {
   bool started_ = false;
 };
 
+// Mean field: solves a batch of solver configurations of one mesob scenario. Each configuration is a
+// dict of solver settings over the scenario's `solver:` defaults (validated in python/bidsim/mesob.py,
+// which builds them); the results come back as plain arrays and numbers.
+py::list mesob_solve_batch(const std::string& scenario, const std::vector<std::string>& overrides,
+                           const std::vector<py::dict>& settings, int threads, const std::string& device,
+                           const std::string& scenarios_dir) {
+  using namespace mesob;
+  const MesobScenario sc = load_mesob_scenario(scenario_name_or_path(scenario, scenarios_dir), overrides);
+  std::vector<SolverConfig> configs;
+  for (const py::dict& d : settings) {
+    SolverConfig c = sc.solver;
+    if (d.contains("solver") && !parse_solver(d["solver"].cast<std::string>(), c.kind))
+      throw UsageError("solver: got '" + d["solver"].cast<std::string>() +
+                       "', expected mesob-omo, mf-omo, mfc, omd, fp or heuristic");
+    if (d.contains("optimizer") && !parse_optimizer(d["optimizer"].cast<std::string>(), c.optimizer))
+      throw UsageError("optimizer: got '" + d["optimizer"].cast<std::string>() + "', expected a known step rule");
+    if (d.contains("lambda1")) c.weights.lambda1 = d["lambda1"].cast<double>();
+    if (d.contains("lambda2")) c.weights.lambda2 = d["lambda2"].cast<double>();
+    if (d.contains("rho1")) c.weights.rho1 = d["rho1"].cast<double>();
+    if (d.contains("rho2")) c.weights.rho2 = d["rho2"].cast<double>();
+    if (d.contains("lr")) c.lr = d["lr"].cast<double>();
+    if (d.contains("tol")) c.tol = d["tol"].cast<double>();
+    if (d.contains("iterations")) c.iterations = d["iterations"].cast<int>();
+    if (d.contains("record_every")) c.record_every = d["record_every"].cast<int>();
+    configs.push_back(c);
+  }
+  const AuctionGame game(sc.game);
+  const Device requested = parse_device(device);
+  std::vector<SolveResult> results;
+  {
+    py::gil_scoped_release release;
+    results = solve_batch(game, configs, threads, resolve_device(requested, configs));
+  }
+  const py::ssize_t slices = game.slices(), states = game.states(), actions = game.actions();
+  py::list out;
+  for (const SolveResult& r : results) {
+    py::dict item;
+    py::array_t<double> policy({slices, states, actions});
+    std::copy(r.policy.begin(), r.policy.end(), policy.mutable_data());
+    item["policy"] = policy;
+    item["solver"] = to_string(r.config.kind);
+    item["lambda1"] = r.config.weights.lambda1;
+    item["lambda2"] = r.config.weights.lambda2;
+    item["exploitability"] = r.exploitability;
+    item["welfare"] = r.welfare.value;
+    item["V1"] = r.welfare.v1;
+    item["V2"] = r.welfare.v2;
+    item["V3"] = r.welfare.v3;
+    item["residual"] = r.residual;
+    item["converged"] = r.converged;
+    item["iterations_run"] = r.iterations_run;
+    item["device"] = r.device == Device::cuda ? "cuda" : "cpu";
+    const auto column = [&](double IterationRecord::*field) {
+      py::array_t<double> a(static_cast<py::ssize_t>(r.history.size()));
+      for (std::size_t k = 0; k < r.history.size(); ++k) a.mutable_at(k) = r.history[k].*field;
+      return a;
+    };
+    py::array_t<int> iteration(static_cast<py::ssize_t>(r.history.size()));
+    for (std::size_t k = 0; k < r.history.size(); ++k) iteration.mutable_at(k) = r.history[k].iteration;
+    py::dict history;
+    history["iteration"] = iteration;
+    history["objective"] = column(&IterationRecord::objective);
+    history["exploitability"] = column(&IterationRecord::exploitability);
+    history["welfare"] = column(&IterationRecord::welfare);
+    history["residual"] = column(&IterationRecord::residual);
+    item["history"] = history;
+    out.append(item);
+  }
+  return out;
+}
+
 }  // namespace bidsim::python
 
 PYBIND11_MODULE(_bidsim, m) {
@@ -265,6 +339,8 @@ PYBIND11_MODULE(_bidsim, m) {
     return names;
   }();
   m.def("cuda_backend_built", &cuda_backend_built);
+  m.def("_mesob_solve_batch", &python::mesob_solve_batch, py::arg("scenario"), py::arg("overrides"),
+        py::arg("settings"), py::arg("threads"), py::arg("device"), py::arg("scenarios_dir"));
   m.def("cuda_device_present", &cuda_device_present);
 
   py::class_<python::DeviceArray>(m, "DeviceArray",

@@ -21,6 +21,17 @@ def _override_text(key, value):
         raise _bidsim.ScenarioError(f"overrides: {key}: got {value!r}, expected a number, string, bool or list") from None
 
 
+def _override_texts(overrides):
+    """A dict ({"market.envs": 16}) or the CLI's ["key=value"] list, as the engine's override strings."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, dict):
+        return [_override_text(k, v) for k, v in overrides.items()]
+    if isinstance(overrides, (list, tuple)) and all(isinstance(t, str) for t in overrides):
+        return list(overrides)
+    raise _bidsim.ScenarioError(f"overrides: got {overrides!r}, expected a dict or a list of 'key=value' strings")
+
+
 class Market(_bidsim.Market):
     """E environments x N agents of one scenario, stepped with bid multipliers.
 
@@ -48,15 +59,7 @@ class Market(_bidsim.Market):
     """
 
     def __init__(self, scenario="default", overrides=None, seed=None, device="auto", threads=0):
-        texts = []
-        if overrides is None:
-            pass
-        elif isinstance(overrides, dict):
-            texts = [_override_text(k, v) for k, v in overrides.items()]
-        elif isinstance(overrides, (list, tuple)) and all(isinstance(t, str) for t in overrides):
-            texts = list(overrides)
-        else:
-            raise _bidsim.ScenarioError(f"overrides: got {overrides!r}, expected a dict or a list of 'key=value' strings")
+        texts = _override_texts(overrides)
         if seed is not None:
             if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
                 raise _bidsim.ScenarioError(f"seed: got {seed!r}, expected an integer in [0, 2^64)")
