@@ -56,6 +56,12 @@ LearningConfig read(const YAML::Node& root, const std::string& source) {
     br.steps = static_cast<int>(b.integer("steps", br.steps, 0, 100'000));
     br.envs_per_agent = static_cast<int>(b.integer("envs_per_agent", br.envs_per_agent, 1, 4096));
     br.eval_envs_per_agent = static_cast<int>(b.integer("eval_envs_per_agent", br.eval_envs_per_agent, 1, 4096));
+    br.selection_envs_per_agent =
+        static_cast<int>(b.integer("selection_envs_per_agent", br.selection_envs_per_agent, 1, 4096));
+    br.check_every = static_cast<int>(b.integer("check_every", br.check_every, 1, 100'000));
+    br.patience = static_cast<int>(b.integer("patience", br.patience, 1, 100'000));
+    br.min_improvement = b.number("min_improvement", br.min_improvement, 0.0, 1.0);
+    br.confidence = b.number("confidence", br.confidence, 0.5, 0.999999);
     br.hidden = static_cast<int>(b.integer("hidden", br.hidden, 1, 1024));
     br.lr = b.number("lr", br.lr, 0.0, 1e3);
     br.initial_log_std = b.number("initial_log_std", br.initial_log_std, -10.0, 3.0);

@@ -15,9 +15,14 @@ const char* to_string(Algorithm);
 Algorithm parse_algorithm(const std::string& text);  // UsageError naming --algo otherwise
 
 struct BestResponseConfig {
-  int steps = 60;            // policy-gradient steps of each agent's best response
+  int steps = 400;           // cap on the policy-gradient steps of each agent's best response
   int envs_per_agent = 8;    // environments per evaluated agent in each best-response batch
-  int eval_envs_per_agent = 8;  // environments per agent when the final returns are measured
+  int eval_envs_per_agent = 32;  // environments per agent on the report draws (the reported gains)
+  int selection_envs_per_agent = 16;  // environments per agent on the selection draws (stopping, choice)
+  int check_every = 10;      // best-response steps between held-out checks on the selection draws
+  int patience = 3;          // stop after this many checks in which no agent's held-out gain rose ...
+  double min_improvement = 0.0005;  // ... by more than this × social welfare (normalized like ε)
+  double confidence = 0.95;  // level of the exploitability intervals, simultaneous over the agents
   int hidden = 16;           // width of each agent's private residual network
   double lr = 0.02;          // Adam step size
   double initial_log_std = -1.0;  // exploration noise of the deviating agent, log of σ in log-multiplier space

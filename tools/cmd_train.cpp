@@ -22,7 +22,9 @@
 #include "rl/learning_config.hpp"
 #include "rl/trainer.hpp"
 #include "tools/commands.hpp"
+#include "tools/evaluation_output.hpp"
 #include "tools/output.hpp"
+#include "tools/progress.hpp"
 
 namespace bidsim {
 
@@ -78,45 +80,31 @@ std::string csv_row(const IterationRecord& r) {
   return o.str();
 }
 
-nlohmann::json evaluation_json(const EvaluationResult& e, int agents) {
-  nlohmann::json j;
-  j["social_welfare"] = e.social_welfare;
-  j["revenue"] = e.revenue;
-  j["max_exploitability"] = e.max_exploitability;
-  j["evaluated_agents"] = e.agents;
-  j["best_response"] = {{"steps", e.best_response_steps},
-                        {"envs_per_agent", e.envs_per_agent},
-                        {"eval_envs_per_agent", e.eval_envs_per_agent}};
-  nlohmann::json pa;
-  pa["return"] = e.returns;
-  pa["cost"] = e.costs;
-  // Aligned with evaluated_agents (all agents unless N > best_response.max_agents).
-  std::vector<double> normalized;
-  for (double g : e.exploitability) normalized.push_back(e.social_welfare > 0 ? g / e.social_welfare : 0.0);
-  pa["exploitability"] = e.exploitability;
-  pa["exploitability_normalized"] = normalized;
-  pa["paired_return"] = e.base_returns;
-  pa["best_response_return"] = e.best_response_returns;
-  if (!e.unified_returns.empty()) {
-    std::vector<double> ratio;
-    for (std::size_t k = 0; k < e.unified_returns.size(); ++k)
-      ratio.push_back(e.best_response_returns[k] > 0 ? e.unified_returns[k] / e.best_response_returns[k] : 0.0);
-    pa["unified_solution_return"] = e.unified_returns;  // R(x*) of Table 3
-    pa["unified_ratio"] = ratio;                        // R(x*)/R*
-  }
-  j["per_agent"] = pa;
-  j["agents"] = agents;
-  j["evaluation_seconds"] = e.seconds;
-  return j;
+// A finite number ≥ 0 (CLI::NonNegativeNumber lets NaN through: every comparison with NaN is false).
+CLI::Validator finite_non_negative() {
+  return CLI::Validator(
+      [](std::string& text) {
+        double v = 0;
+        std::size_t used = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != text.size() || !std::isfinite(v) || v < 0) return "got '" + text + "', expected a finite number >= 0";
+        return std::string();
+      },
+      "FINITE>=0");
 }
 
-void print_evaluation(const EvaluationResult& e, double epsilon, bool with_epsilon) {
-  std::cout << "  evaluation  social welfare " << e.social_welfare << "   revenue " << e.revenue
-            << "   max exploitability " << e.max_exploitability << " of social welfare (eq. 15";
-  if (with_epsilon) std::cout << (e.max_exploitability <= epsilon ? ", within" : ", above") << " epsilon " << epsilon;
-  std::cout << ")\n  best responses: " << e.agents.size() << " agents x " << e.envs_per_agent << " envs, "
-            << e.best_response_steps << " policy-gradient steps, " << std::fixed << std::setprecision(1) << e.seconds
-            << " s\n" << std::defaultfloat;
+// Progress of evaluate_policy on a ProgressLine: the phase, the best-response step, work in env-episodes
+// against its upper bound (the stopping rule may end the best responses early).
+ProgressCallback evaluation_progress(ProgressLine& line) {
+  return [&line](const EvaluationProgress& p) {
+    std::string detail = p.phase;
+    if (std::string(p.phase) == "best responses") detail += " step " + std::to_string(p.step) + "/" + std::to_string(p.max_steps);
+    line.update(detail, p.done, p.total, std::string(p.phase) == "best responses");
+  };
 }
 
 // --- train ---------------------------------------------------------------------------------------
@@ -193,12 +181,15 @@ int run_train(const TrainOptions& o) {
   write_progress();
 
   const bool bpg_family = config.algorithm == Algorithm::bpg || config.algorithm == Algorithm::bpg_zero;
+  ProgressLine progress_line("evaluate", "env-episodes",
+                             o.common.quiet || !is_output_rank() ? ProgressMode::never : ProgressMode::automatic);
   const EvaluationResult e = evaluate_policy(scenario, {actor_of(trainer.policy()), "checkpoint"},
                                              bpg_family ? actor_of(trainer.unified_solution()) : Actor(), config,
-                                             device, seed, threads);
+                                             device, seed, threads, evaluation_progress(progress_line));
+  progress_line.finish();
   const std::vector<double> memory_mb = peak_memory_mb_per_rank();
   if (!is_output_rank()) return 0;
-  if (!o.common.quiet) print_evaluation(e, config.epsilon, bpg_family);
+  if (!o.common.quiet) print_evaluation(std::cout, e, bpg_family ? config.epsilon : -1.0);
   else std::cout << "social_welfare " << e.social_welfare << " max_exploitability " << e.max_exploitability << "\n";
   if (!o.common.out.empty()) {
     nlohmann::json j = evaluation_json(e, scenario.agents.count);
@@ -209,7 +200,7 @@ int run_train(const TrainOptions& o) {
     j["iterations"] = trainer.iteration();
     j["epsilon"] = config.epsilon;
     j["xi"] = config.xi;
-    j["complies"] = e.max_exploitability <= config.epsilon;
+    j["complies"] = complies(e, config.epsilon);  // the interval's upper end within ε
     j["lambda_bar"] = last.lambda_bar;
     j["train_seconds"] = train_seconds;
     j["peak_memory_mb_per_rank"] = memory_mb;
@@ -231,6 +222,8 @@ struct EvaluateOptions {
   std::string device = "auto", out;
   int threads = 0;
   bool quiet = false;
+  double epsilon = -1;  // < 0: not given (a checkpoint's own ε is used for the verdict)
+  std::string progress = "auto";
 };
 
 int run_evaluate(const EvaluateOptions& o) {
@@ -276,13 +269,24 @@ int run_evaluate(const EvaluateOptions& o) {
   if (!o.quiet)
     std::cout << "bidsim evaluate: " << base.label << " on " << scenario.name << " (" << path << "), "
               << scenario.agents.count << " agents, seed " << scenario.seed << "\n";
-  const EvaluationResult e = evaluate_policy(scenario, base, unified, config, device, scenario.seed, threads);
+  // A compliance verdict needs an ε: --epsilon, or the one the checkpoint was trained with.
+  if (o.epsilon >= 0) config.epsilon = o.epsilon;
+  const double epsilon = o.epsilon >= 0 || info ? config.epsilon : -1.0;
+  ProgressLine progress_line("evaluate", "env-episodes",
+                             is_output_rank() ? parse_progress_mode(o.progress, "--progress") : ProgressMode::never);
+  const EvaluationResult e = evaluate_policy(scenario, base, unified, config, device, scenario.seed, threads,
+                                             evaluation_progress(progress_line));
+  progress_line.finish();
   if (!is_output_rank()) return 0;
-  if (!o.quiet) print_evaluation(e, config.epsilon, false);
+  if (!o.quiet) print_evaluation(std::cout, e, epsilon);
   else std::cout << "social_welfare " << e.social_welfare << " max_exploitability " << e.max_exploitability << "\n";
   if (!o.out.empty()) {
     nlohmann::json j = evaluation_json(e, scenario.agents.count);
     j["command"] = "evaluate";
+    if (epsilon >= 0) {
+      j["epsilon"] = epsilon;
+      j["complies"] = complies(e, epsilon);
+    }
     j["policy"] = base.label;
     j["scenario"] = path;
     j["seed"] = scenario.seed;
@@ -327,7 +331,14 @@ void add_learning_commands(CLI::App& app, CommandList& commands) {
   evaluate->add_option("--device", e->device, "auto, cpu or cuda (where the policies run)");
   evaluate->add_option("--out", e->out, "Directory for summary.json");
   evaluate->add_option("--threads", e->threads, "CPU threads of the market (0 = all cores)")->check(CLI::NonNegativeNumber);
-  evaluate->add_flag("--quiet", e->quiet, "Print only the one-line result");
+  evaluate->add_flag("--quiet", e->quiet, "Print only the one-line result (progress still follows --progress)");
+  evaluate->add_option("--epsilon", e->epsilon,
+                       "epsilon of the epsilon-NE constraint (normalized by social welfare) for the compliance verdict:\n"
+                       "complies when the upper end of max exploitability's interval is within it")
+      ->check(finite_non_negative());
+  evaluate->add_option("--progress", e->progress,
+                       "progress with rate and ETA on stderr: auto (after 2 s), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   commands.push_back({evaluate, [e] { return run_evaluate(*e); }});
 }
 
