@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,6 +112,18 @@ class DeviceArray {
   py::object owner_;
 };
 
+// Whether no value is NaN or ±inf (exponent bits all ones), branch-free so the loop vectorizes: it
+// runs on every step, and the per-element std::isfinite loop was half of step()'s Python overhead.
+bool all_finite(const float* data, py::ssize_t count) {
+  std::uint32_t special = 0;
+  for (py::ssize_t k = 0; k < count; ++k) {
+    std::uint32_t bits;
+    std::memcpy(&bits, data + k, sizeof bits);
+    special |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return special == 0;
+}
+
 std::string scenario_name_or_path(const std::string& scenario, const std::string& scenarios_dir) {
   // A shipped scenario by name ("default", "auctionnet.yaml") or any path.
   if (scenario.find('/') != std::string::npos) return scenario;
@@ -170,9 +183,10 @@ class Market {
                             " values, expected envs x agents = " + std::to_string(envs_) + " x " +
                             std::to_string(agents_) + " = " + std::to_string(expected));
     const float* data = values.data();
-    for (py::ssize_t k = 0; k < expected; ++k)
-      if (!std::isfinite(data[k]))
-        throw py::value_error("Market.step: multipliers[" + std::to_string(k / agents_) + ", " +
+    if (!all_finite(data, expected))
+      for (py::ssize_t k = 0; k < expected; ++k)
+        if (!std::isfinite(data[k]))
+          throw py::value_error("Market.step: multipliers[" + std::to_string(k / agents_) + ", " +
                               std::to_string(k % agents_) + "]: got " + std::to_string(data[k]) +
                               ", expected a finite number (negative values bid nothing)");
     py::gil_scoped_release release;
