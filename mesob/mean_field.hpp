@@ -74,7 +74,7 @@ class OmoObjective {
 
   // omo_evaluate on this object's workspace (so not safe to call from two threads at once).
   OmoTerms evaluate(const OmoWeights& w, const double* y, const double* z, const double* d,
-                    double* grad_y, double* grad_z, double* grad_d);
+                    double* grad_y, double* grad_z, double* grad_d, const OmoMultipliers& mult = OmoMultipliers());
 
  private:
   OmoProblem problem_;

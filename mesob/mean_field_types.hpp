@@ -23,6 +23,17 @@ struct Welfare {
 // consistency (g^CS) and best-response (h^BR) residuals.
 struct OmoWeights {
   double lambda1 = 0.5, lambda2 = 0.5, rho1 = 1.0, rho2 = 0.1;
+  // budget >= 0: the ε-constraint z·d <= budget replaces λ2 z·d, as the augmented-Lagrangian term
+  // (max(0, ν + budget_rho (z·d − budget))² − ν²) / (2 budget_rho) with multiplier ν (the frontier).
+  double budget = -1, budget_rho = 10;
+};
+
+// Augmented-Lagrangian multipliers of one configuration (omo_evaluate): the best-response equations
+// enter as ρ2 ‖q + br_shift‖² (br_shift = μ / (2 ρ2), μ the multipliers of q = 0; null = 0), and ν is
+// the multiplier of the budget constraint.
+struct OmoMultipliers {
+  const double* br_shift = nullptr;  // [T+1][S*A]
+  double budget = 0;                 // ν >= 0
 };
 
 // The terms of f^MESOB-OMO at one point.
@@ -58,6 +69,11 @@ struct OmoStepConfig {
   // d_t on Δ(S×A) with ρ1 g^CS as a penalty.
   bool exact_consistency = true;
   double tol = 0;                // > 0: stop once the residual is <= tol
+  // > 0: augmented Lagrangian. Every multiplier_every steps (or sooner, once the residual is <= tol)
+  // the multipliers move, br_shift += q and ν = max(0, ν + budget_rho (z·d − budget)), so the
+  // best-response equations (and the budget) hold exactly in the limit without ρ2 → ∞; the run stops
+  // only when, besides the residual, ‖q‖₂ and the budget excess are <= tol too. 0: the penalty form.
+  int multiplier_every = 0;
 };
 
 }  // namespace bidsim::mesob

@@ -78,6 +78,7 @@ struct OmoState {
   double *prev_x, *prev_grad;       // [nx] the previous accepted x and its gradient (Barzilai-Borwein)
   double* probe;                    // [nx] x − ∇f projected, for the residual
   double* info;                     // [kOmoInfoSize] step bookkeeping (the kOmoInfo* slots)
+  double* br_shift;                 // [|d|] augmented-Lagrangian shift of the best-response residual
   double* scratch;                  // [max(|d|, S*A)] projection scratch
   OmoWorkspace work;
 };
@@ -89,7 +90,11 @@ inline constexpr int kOmoInfoStep = 0;       // the last accepted step (0 before
 inline constexpr int kOmoInfoResidual = 1;   // residual at the last gradient evaluation
 inline constexpr int kOmoInfoStopped = 2;    // 1 once the residual reached the tolerance
 inline constexpr int kOmoInfoSteps = 3;      // steps taken
-inline constexpr int kOmoInfoHistory = 4;    // [kOmoNonmonotoneMemory] recent objective values
+inline constexpr int kOmoInfoBudget = 4;     // ν, the budget constraint's multiplier
+inline constexpr int kOmoInfoSince = 5;      // steps when the objective last changed (multiplier update)
+inline constexpr int kOmoInfoPenaltyScale = 6;  // log10 of the factor on ρ2 and budget_rho (0 at start)
+inline constexpr int kOmoInfoViolation = 7;  // constraint violation at the last multiplier update
+inline constexpr int kOmoInfoHistory = 8;    // [kOmoNonmonotoneMemory] recent objective values
 inline constexpr int kOmoInfoSize = kOmoInfoHistory + kOmoNonmonotoneMemory;
 
 BIDSIM_HD std::size_t omo_x_size(const OmoProblem& p) {
@@ -99,8 +104,8 @@ BIDSIM_HD std::size_t omo_x_size(const OmoProblem& p) {
 BIDSIM_HD std::size_t omo_state_size(const OmoProblem& p) {
   const std::size_t nd = static_cast<std::size_t>(p.slices) * p.pairs, nx = omo_x_size(p);
   const std::size_t scratch = nd > static_cast<std::size_t>(p.pairs) ? nd : p.pairs;
-  // x, its gradient, two Adam moments, base, prev_x, prev_grad, probe
-  return 8 * nx + kOmoInfoSize + scratch + omo_workspace_size(p);
+  // x, its gradient, two Adam moments, base, prev_x, prev_grad, probe; br_shift
+  return 8 * nx + kOmoInfoSize + nd + scratch + omo_workspace_size(p);
 }
 
 BIDSIM_HD OmoState omo_state(const OmoProblem& p, double* buf) {
@@ -121,7 +126,8 @@ BIDSIM_HD OmoState omo_state(const OmoProblem& p, double* buf) {
   s.prev_grad = s.prev_x + nx;
   s.probe = s.prev_grad + nx;
   s.info = s.probe + nx;
-  s.scratch = s.info + kOmoInfoSize;
+  s.br_shift = s.info + kOmoInfoSize;
+  s.scratch = s.br_shift + nd;
   s.work = omo_workspace(p, s.scratch + scratch);
   return s;
 }
@@ -230,7 +236,7 @@ BIDSIM_HD void project_ball(double* y, int n, double radius) {
 // all three null: terms only). See OmoObjective in mean_field.hpp for the LP-dual form of h^BR.
 BIDSIM_HD OmoTerms omo_evaluate(const OmoProblem& g, const OmoWeights& w, const double* y, const double* z,
                                 const double* d, double* grad_y, double* grad_z, double* grad_d,
-                                const OmoWorkspace& ws) {
+                                const OmoWorkspace& ws, const OmoMultipliers& mult = OmoMultipliers()) {
   const int S = g.states, A = g.actions, SA = g.pairs, T = g.slices - 1, m = g.scores;
   const double* P = g.transition;
   const double* mu0 = g.mu0;
@@ -275,7 +281,9 @@ BIDSIM_HD OmoTerms omo_evaluate(const OmoProblem& g, const OmoWeights& w, const 
     for (int s = 0; s < S; ++s) out.consistency += e[s] * e[s];
   }
 
-  // h^BR residuals q_t(s,a) = y_t(s) − Σ_s' P_t(s'|s,a) y_{t+1}(s') + z_t(s,a) + r_t(s,a).
+  // h^BR residuals q_t(s,a) = y_t(s) − Σ_s' P_t(s'|s,a) y_{t+1}(s') + z_t(s,a) + r_t(s,a). The terms report
+  // ‖q‖²; the objective and gradient use q + br_shift (the augmented Lagrangian; the shift is 0 without).
+  double shifted_best_response = 0;
   for (int t = 0; t <= T; ++t) {
     const std::size_t po = static_cast<std::size_t>(t) * SA;
     const double* yt = y + static_cast<std::size_t>(t) * S;
@@ -285,18 +293,26 @@ BIDSIM_HD OmoTerms omo_evaluate(const OmoProblem& g, const OmoWeights& w, const 
       double q = yt[p / A] + z[po + p] + ws.reward[po + p];
       if (ynext)
         for (int s2 = 0; s2 < S; ++s2) q -= Pt[p * S + s2] * ynext[s2];
-      ws.best_response_res[po + p] = q;
       out.best_response += q * q;
+      if (mult.br_shift) q += mult.br_shift[po + p];
+      ws.best_response_res[po + p] = q;
+      shifted_best_response += q * q;
     }
   }
 
-  out.objective = -w.lambda1 * out.welfare.value + w.lambda2 * out.complementarity +
-                  w.rho1 * out.consistency + w.rho2 * out.best_response;
+  // The complementarity's weight: λ2, or with a budget the augmented-Lagrangian slope max(0, ν + ρ_b c).
+  double lambda2 = w.lambda2, complementarity_term = w.lambda2 * out.complementarity;
+  if (w.budget >= 0) {
+    lambda2 = omo_max(0.0, mult.budget + w.budget_rho * (out.complementarity - w.budget));
+    complementarity_term = (lambda2 * lambda2 - mult.budget * mult.budget) / (2 * w.budget_rho);
+  }
+  out.objective = -w.lambda1 * out.welfare.value + complementarity_term + w.rho1 * out.consistency +
+                  w.rho2 * shifted_best_response;
   if (!grad_y && !grad_z && !grad_d) return out;
 
   // ∂/∂z = λ2 d + 2 ρ2 q.
   if (grad_z)
-    for (int i = 0; i < g.slices * SA; ++i) grad_z[i] = w.lambda2 * d[i] + 2 * w.rho2 * ws.best_response_res[i];
+    for (int i = 0; i < g.slices * SA; ++i) grad_z[i] = lambda2 * d[i] + 2 * w.rho2 * ws.best_response_res[i];
 
   // ∂/∂y_t(s) = 2 ρ2 [Σ_a q_t(s,a) − Σ_{s2,a} q_{t−1}(s2,a) P_{t−1}(s|s2,a)].
   if (grad_y) {
@@ -338,7 +354,7 @@ BIDSIM_HD OmoTerms omo_evaluate(const OmoProblem& g, const OmoWeights& w, const 
         if (enext)
           for (int s2 = 0; s2 < S; ++s2) cons -= Pt[p * S + s2] * enext[s2];
         grad_d[po + p] = -w.lambda1 * (dF[0] * ws.ctr[po + p] + dF[1] * ws.sale[po + p] + dF[2] * ws.cpc[po + p]) +
-                         w.lambda2 * z[po + p] + 2 * w.rho1 * cons + ws.g_slice[p];
+                         lambda2 * z[po + p] + 2 * w.rho1 * cons + ws.g_slice[p];
       }
     }
   }
@@ -377,10 +393,28 @@ BIDSIM_HD double omo_residual(const OmoProblem& p, const OmoStepConfig& c, const
   return r;
 }
 
+// The weights the configuration currently minimizes with: its own, with ρ2 and budget_rho grown by the
+// augmented Lagrangian's penalty scale (10^kOmoInfoPenaltyScale; 1 without multipliers).
+BIDSIM_HD OmoWeights omo_weights(const OmoStepConfig& c, const OmoState& s) {
+  OmoWeights w = c.weights;
+  const double scale = pow(10.0, s.info[kOmoInfoPenaltyScale]);
+  w.rho2 *= scale;
+  w.budget_rho *= scale;
+  return w;
+}
+
+// The configuration's current multipliers (none unless it runs the augmented Lagrangian).
+BIDSIM_HD OmoMultipliers omo_multipliers(const OmoStepConfig& c, const OmoState& s) {
+  OmoMultipliers m;
+  if (c.multiplier_every > 0) m.br_shift = s.br_shift;
+  m.budget = s.info[kOmoInfoBudget];
+  return m;
+}
+
 // Terms and residual at the current iterate (evaluates the gradient into s.grad_*, which the next step
 // recomputes anyway), and the steps taken so far.
 BIDSIM_HD OmoTerms omo_terms(const OmoProblem& p, const OmoStepConfig& c, const OmoState& s) {
-  OmoTerms t = omo_evaluate(p, c.weights, s.y, s.z, s.d, s.grad_y, s.grad_z, s.grad_d, s.work);
+  OmoTerms t = omo_evaluate(p, omo_weights(c, s), s.y, s.z, s.d, s.grad_y, s.grad_z, s.grad_d, s.work, omo_multipliers(c, s));
   t.residual = omo_residual(p, c, s);
   t.iteration = static_cast<int>(s.info[kOmoInfoSteps]);
   return t;
@@ -446,16 +480,67 @@ inline constexpr int kArmijoMaxBacktracks = 60;            // halvings before gi
 //    (non-monotone Armijo, Grippo et al. 1986; converges to KKT points of f on X). A step that finds no
 //    decrease in kArmijoMaxBacktracks halvings leaves x where it was.
 // Returns the terms (with the residual) at the point where the gradient was taken.
+// Whether the constraints the augmented Lagrangian enforces hold to `tol` at the evaluated point:
+// ‖q‖₂ <= tol and, with a budget, z·d <= budget + tol.
+BIDSIM_HD bool omo_feasible(const OmoStepConfig& c, const OmoTerms& t, double tol) {
+  if (c.multiplier_every <= 0) return true;
+  return t.best_response <= tol * tol && (c.weights.budget < 0 || t.complementarity <= c.weights.budget + tol);
+}
+
+// Penalty growth of the augmented Lagrangian: when an update finds the violation above
+// kOmoPenaltyProgress times the previous one, ρ2 and budget_rho grow tenfold (up to 10^kOmoMaxPenaltyScale).
+inline constexpr double kOmoPenaltyProgress = 0.25;
+inline constexpr double kOmoMaxPenaltyScale = 6;
+
+// The augmented-Lagrangian update at the current x (Nocedal & Wright, Algorithm 17.4): multipliers
+// μ += 2ρ2 q (br_shift = μ / 2ρ2 gets += q; the evaluation leaves q + br_shift in the workspace) and
+// ν = max(0, ν + budget_rho (z·d − budget)); then the penalty grows if the violation did not fall
+// enough. The objective changes, so the non-monotone window and the Barzilai-Borwein memory restart.
+BIDSIM_HD void omo_update_multipliers(const OmoProblem& p, const OmoStepConfig& c, const OmoState& s, bool solved) {
+  const OmoWeights w = omo_weights(c, s);
+  const OmoTerms t = omo_evaluate(p, w, s.y, s.z, s.d, nullptr, nullptr, nullptr, s.work, omo_multipliers(c, s));
+  const std::size_t nd = static_cast<std::size_t>(p.slices) * p.pairs;
+  for (std::size_t i = 0; i < nd; ++i) s.br_shift[i] = s.work.best_response_res[i];
+  double violation = sqrt(t.best_response);
+  if (c.weights.budget >= 0) {
+    s.info[kOmoInfoBudget] = omo_max(0.0, s.info[kOmoInfoBudget] + w.budget_rho * (t.complementarity - c.weights.budget));
+    violation += omo_max(0.0, t.complementarity - c.weights.budget);
+  }
+  // Only an update at a solved inner problem judges progress (one after a fixed number of steps may
+  // just not have converged yet, and a larger penalty would only slow it down).
+  const double previous = s.info[kOmoInfoViolation];
+  if (solved) {
+    if (previous > 0 && violation > kOmoPenaltyProgress * previous && s.info[kOmoInfoPenaltyScale] < kOmoMaxPenaltyScale) {
+      s.info[kOmoInfoPenaltyScale] += 1;
+      for (std::size_t i = 0; i < nd; ++i) s.br_shift[i] *= 0.1;  // μ stays: shift = μ / 2ρ2
+    }
+    s.info[kOmoInfoViolation] = violation;
+  }
+  s.info[kOmoInfoSince] = s.info[kOmoInfoSteps];
+  s.info[kOmoInfoStep] = 0;
+}
+
 BIDSIM_HD OmoTerms omo_step(const OmoProblem& p, const OmoStepConfig& c, const OmoState& s, int count) {
-  OmoTerms terms = omo_evaluate(p, c.weights, s.y, s.z, s.d, s.grad_y, s.grad_z, s.grad_d, s.work);
+  OmoTerms terms =
+      omo_evaluate(p, omo_weights(c, s), s.y, s.z, s.d, s.grad_y, s.grad_z, s.grad_d, s.work, omo_multipliers(c, s));
   terms.residual = omo_residual(p, c, s);
   terms.iteration = static_cast<int>(s.info[kOmoInfoSteps]);
   s.info[kOmoInfoResidual] = terms.residual;
-  if (c.tol > 0 && terms.residual <= c.tol) {
+  const bool stationary = c.tol > 0 && terms.residual <= c.tol;
+  if (stationary && omo_feasible(c, terms, c.tol)) {
     s.info[kOmoInfoStopped] = 1;
     return terms;
   }
   s.info[kOmoInfoSteps] += 1;
+  const int steps = static_cast<int>(s.info[kOmoInfoSteps]);
+  if (c.multiplier_every > 0 && (stationary || steps % c.multiplier_every == 0)) {
+    // The inner problem is solved (or its budget of steps is spent): move the multipliers; this step
+    // then starts on the new objective.
+    omo_update_multipliers(p, c, s, stationary);
+    terms = omo_evaluate(p, omo_weights(c, s), s.y, s.z, s.d, s.grad_y, s.grad_z, s.grad_d, s.work, omo_multipliers(c, s));
+    terms.residual = s.info[kOmoInfoResidual];
+    terms.iteration = steps - 1;
+  }
   const std::size_t ny = static_cast<std::size_t>(p.slices) * p.states, nd = static_cast<std::size_t>(p.slices) * p.pairs;
   const std::size_t nx = ny + 2 * nd;
   if (c.rule == OmoStepRule::adam) {
@@ -471,13 +556,15 @@ BIDSIM_HD OmoTerms omo_step(const OmoProblem& p, const OmoStepConfig& c, const O
     omo_project(p, c, s.y, s.scratch);
     return terms;
   }
-  // armijo / mirror: the reference value of the non-monotone test.
+  // armijo / mirror: the reference value of the non-monotone test, the largest objective of the last
+  // kOmoNonmonotoneMemory steps since the objective last changed.
   double* recent = s.info + kOmoInfoHistory;
-  const int taken = static_cast<int>(s.info[kOmoInfoSteps]) - 1;  // accepted steps before this one
+  const int taken = steps - 1;  // steps before this one
   recent[taken % kOmoNonmonotoneMemory] = terms.objective;
-  const int known = taken + 1 < kOmoNonmonotoneMemory ? taken + 1 : kOmoNonmonotoneMemory;
-  double reference = recent[0];
-  for (int i = 1; i < known; ++i) reference = omo_max(reference, recent[i]);
+  const int since = taken - static_cast<int>(s.info[kOmoInfoSince]) + 1;
+  const int known = since < kOmoNonmonotoneMemory ? since : kOmoNonmonotoneMemory;
+  double reference = terms.objective;
+  for (int i = 1; i < known; ++i) reference = omo_max(reference, recent[(taken - i) % kOmoNonmonotoneMemory]);
 
   double step = omo_bb_step(s, nx, c.lr);
   for (std::size_t i = 0; i < nx; ++i) {
@@ -497,7 +584,8 @@ BIDSIM_HD OmoTerms omo_step(const OmoProblem& p, const OmoStepConfig& c, const O
     }
     double decrease = 0;
     for (std::size_t i = 0; i < nx; ++i) decrease += s.grad_y[i] * (s.y[i] - s.base[i]);
-    const double value = omo_evaluate(p, c.weights, s.y, s.z, s.d, nullptr, nullptr, nullptr, s.work).objective;
+    const double value =
+        omo_evaluate(p, omo_weights(c, s), s.y, s.z, s.d, nullptr, nullptr, nullptr, s.work, omo_multipliers(c, s)).objective;
     accepted = value <= reference + kArmijoSufficientDecrease * decrease;
     if (accepted) s.info[kOmoInfoStep] = step;
   }

@@ -89,6 +89,7 @@ OmoStepConfig omo_step_config(const SolverConfig& config) {
   s.lr = config.lr;
   s.exact_consistency = config.exact_consistency;
   s.tol = config.tol;
+  s.multiplier_every = config.multiplier_every;
   s.beta1 = config.adam_beta1;
   s.beta2 = config.adam_beta2;
   s.iterations = config.iterations;

@@ -49,6 +49,9 @@ struct SolverConfig {
   // Stop once the optimality measure is <= tol (0: run every iteration): the projected-gradient
   // residual for the OMO solvers, exploitability (eq. 5) for OMD and FP. Also what `converged` means.
   double tol = 0;
+  // OMO solvers: > 0 runs the augmented Lagrangian (OmoStepConfig::multiplier_every), so the
+  // best-response equations (and a budget in weights.budget) hold exactly at convergence.
+  int multiplier_every = 0;
   double adam_beta1 = 0.9, adam_beta2 = 0.999;
   int iterations = 1500;
   int record_every = 10;       // history every k iterations (and the last); 0 = final point only

@@ -151,6 +151,11 @@ std::vector<SolverConfig> mixed_omo_configs() {
     c.record_every = record_every[(i / 2) % 4];
     c.exact_consistency = i % 5 != 1;  // some configurations in the paper's penalty form
     if (i == 2) c.tol = 1e-3;          // mfc with armijo: reaches it well before its 120 iterations
+    if (i == 6) c.multiplier_every = 7;  // augmented Lagrangian (mesob-omo, armijo)
+    if (i == 9) {                        // the ε-constraint of --method frontier (mesob-omo, gradient)
+      c.multiplier_every = 5;
+      c.weights.budget = 0.01;
+    }
     configs.push_back(c);
   }
   return configs;
@@ -292,15 +297,27 @@ TEST_CASE("MESOB-OMO objective gradient equals finite differences", "[mesob]") {
     const std::vector<double> slice = random_simplex(rng, g.pairs());
     d.insert(d.end(), slice.begin(), slice.end());
   }
-  for (const OmoWeights w : {OmoWeights{0.5, 0.5, 1.0, 0.1}, OmoWeights{1.0, 0.0, 2.0, 0.0}, OmoWeights{0.0, 1.0, 1.0, 1.0}}) {
+  // The augmented-Lagrangian forms too: a best-response shift, and the budget constraint (active: z·d of
+  // these points is ~1.5, above 0.2; inactive at budget 50 with ν = 0; ν > 0 inactive-but-positive).
+  std::vector<double> shift(d.size());
+  for (double& v : shift) v = 0.3 * normal(rng);
+  const OmoMultipliers none, shifted{shift.data(), 0.0}, priced{shift.data(), 0.7};
+  OmoWeights active{1.0, 0.0, 1.0, 0.5}, loose{1.0, 0.0, 1.0, 0.5};
+  active.budget = 0.2;
+  loose.budget = 50;
+  const std::pair<OmoWeights, OmoMultipliers> cases[] = {
+      {OmoWeights{0.5, 0.5, 1.0, 0.1}, none}, {OmoWeights{1.0, 0.0, 2.0, 0.0}, none},
+      {OmoWeights{0.0, 1.0, 1.0, 1.0}, none}, {OmoWeights{0.5, 0.5, 1.0, 0.1}, shifted},
+      {active, shifted}, {active, priced}, {loose, none}, {loose, priced}};
+  for (const auto& [w, mult] : cases) {
     std::vector<double> gy(y.size()), gz(z.size()), gd(d.size());
-    f.evaluate(w, y.data(), z.data(), d.data(), gy.data(), gz.data(), gd.data());
+    f.evaluate(w, y.data(), z.data(), d.data(), gy.data(), gz.data(), gd.data(), mult);
     auto check = [&](std::vector<double>& x, const std::vector<double>& grad) {
       for (std::size_t i = 0; i < x.size(); ++i) {
         const double saved = x[i];
         const double fd = central_difference([&](double h) {
           x[i] = saved + h;
-          const double v = f.evaluate(w, y.data(), z.data(), d.data(), nullptr, nullptr, nullptr).objective;
+          const double v = f.evaluate(w, y.data(), z.data(), d.data(), nullptr, nullptr, nullptr, mult).objective;
           x[i] = saved;
           return v;
         });
@@ -535,6 +552,45 @@ TEST_CASE("armijo reaches KKT points: the residual falls below the tolerance and
   CHECK(fp.residual == fp.exploitability);
   CHECK(fp.converged);
   CHECK(fp.iterations_run < 5000);
+}
+
+TEST_CASE("the augmented Lagrangian makes z·d the exploitability: equilibrium and budgets are met", "[mesob]") {
+  // One-stage paper game. MF-OMO in the penalty form stops at a KKT point that is no equilibrium
+  // (exploitability ~5e-4); with multipliers the best-response equations hold exactly and z·d → 0.
+  const MesobScenario sc =
+      load_mesob_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/mesob-paper.yaml", {"game.horizon=0"});
+  const AuctionGame g(sc.game);
+  SolverConfig c = sc.solver;
+  c.kind = SolverKind::mf_omo;
+  c.iterations = 50000;
+  c.tol = 1e-9;
+  c.record_every = 0;
+  const SolveResult penalty = solve(g, c);
+  c.multiplier_every = 100;
+  const SolveResult multipliers = solve(g, c);
+  INFO("penalty: exploitability " << penalty.exploitability << "; multipliers: " << multipliers.exploitability << " after "
+                                  << multipliers.iterations_run);
+  CHECK(penalty.exploitability > 1e-4);
+  CHECK(multipliers.converged);
+  CHECK(multipliers.exploitability < 1e-6);
+  CHECK(multipliers.final_terms.best_response < 1e-16);
+  // Budgets: max F subject to exploitability <= ε lands on the budget, and F grows with ε.
+  double previous_f = multipliers.welfare.value;
+  for (double budget : {0.001, 0.005, 0.012}) {
+    SolverConfig b = sc.solver;
+    b.weights = {1.0, 0.0, 1.0, 10.0};
+    b.weights.budget = budget;
+    b.multiplier_every = 100;
+    b.iterations = 50000;
+    b.tol = 1e-6;
+    b.record_every = 0;
+    const SolveResult r = solve(g, b);
+    INFO("budget " << budget << ": exploitability " << r.exploitability << ", F " << r.welfare.value);
+    CHECK(r.converged);
+    CHECK(r.exploitability == Approx(budget).epsilon(5e-3));  // active (to the 1e-6 tolerance): F still rises
+    CHECK(r.welfare.value > previous_f);
+    previous_f = r.welfare.value;
+  }
 }
 
 TEST_CASE("mean-field control reaches the maximum of F on the one-stage paper game", "[mesob]") {

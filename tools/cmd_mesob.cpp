@@ -38,8 +38,8 @@ using nlohmann::json;
 struct MesobOptions {
   CommonOptions common;
   std::string solver;
-  double lambda1 = NAN, lambda2 = NAN, rho1 = NAN, rho2 = NAN, lr = NAN, tol = NAN;
-  long long iterations = -1;
+  double lambda1 = NAN, lambda2 = NAN, rho1 = NAN, rho2 = NAN, lr = NAN, tol = NAN, budget = NAN;
+  long long iterations = -1, multiplier_every = -1;
   std::string optimizer, consistency;
   bool bridge = false;
   std::vector<double> grid1, grid2;  // mesob-pareto
@@ -86,7 +86,16 @@ void add_solver_flags(CLI::App& cmd, MesobOptions& o) {
                  "Stop once the optimality measure is <= tol: projected-gradient residual (OMO solvers),\n"
                  "exploitability (omd, fp); 0 runs every iteration (solver.tol)")
       ->check(finite_number(0, huge));
+  cmd.add_option("--multiplier-every", o.multiplier_every,
+                 "OMO solvers: augmented Lagrangian, multipliers of the best-response equations (and of a\n"
+                 "budget) updated every N steps; 0 is the paper's penalty form (solver.multiplier_every)")
+      ->check(CLI::Range(0LL, 100'000'000LL));
 }
+
+// The ε-constraint runs (--budget, mesob-pareto --method frontier): max F subject to z·d <= ε with the
+// best-response equations exact, both by the augmented Lagrangian, multipliers moved every
+// kFrontierMultiplierEvery steps.
+inline constexpr int kFrontierMultiplierEvery = 100;
 
 MesobScenario load(const MesobOptions& o) {
   const std::string path = o.common.scenario.empty() ? scenario_path("mesob-paper.yaml") : o.common.scenario;
@@ -103,6 +112,11 @@ MesobScenario load(const MesobOptions& o) {
   if (o.iterations >= 0) c.iterations = static_cast<int>(o.iterations);
   if (!o.optimizer.empty()) mesob::parse_optimizer(o.optimizer, c.optimizer);
   if (!o.consistency.empty()) c.exact_consistency = o.consistency == "exact";
+  if (o.multiplier_every >= 0) c.multiplier_every = static_cast<int>(o.multiplier_every);
+  if (!std::isnan(o.budget)) {
+    c.weights.budget = o.budget;
+    if (c.multiplier_every == 0) c.multiplier_every = kFrontierMultiplierEvery;
+  }
   return sc;
 }
 
@@ -352,6 +366,44 @@ std::vector<std::size_t> pareto_front(const std::vector<SolveResult>& rs) {
   return front;
 }
 
+// --method frontier: the ε-constraint sweep, max F subject to z·d <= ε with the best-response equations
+// exact (augmented Lagrangian), for ε on a geometric grid from 1e-4 E_top to E_top, where E_top is the
+// exploitability of mean-field control's policy (no point of the front needs more). The ends: MF-OMO with
+// multipliers (the equilibrium: z·d = 0 and q = 0) and mfc (the maximum of F). Iterations default to
+// kFrontierIterations and ρ2 to kFrontierRho2 unless given on the command line; one MFC solve on the CPU
+// first fixes E_top.
+inline constexpr int kFrontierIterations = 50000;
+inline constexpr double kFrontierRho2 = 10;
+
+std::vector<SolverConfig> frontier_configs(const AuctionGame& game, const SolverConfig& base, const MesobOptions& o) {
+  SolverConfig c = base;
+  c.kind = mesob::SolverKind::mesob_omo;
+  c.record_every = 0;
+  c.exact_consistency = true;
+  if (o.iterations < 0) c.iterations = std::max(c.iterations, kFrontierIterations);
+  if (std::isnan(o.rho2)) c.weights.rho2 = kFrontierRho2;
+  if (o.multiplier_every < 0 || c.multiplier_every == 0) c.multiplier_every = kFrontierMultiplierEvery;
+  if (c.tol == 0) c.tol = 1e-9;
+  SolverConfig mfc = c;
+  mfc.kind = mesob::SolverKind::mfc;
+  mfc.multiplier_every = 0;
+  const double top = mesob::solve(game, mfc).exploitability;
+  std::vector<SolverConfig> configs;
+  SolverConfig equilibrium = c;
+  equilibrium.kind = mesob::SolverKind::mf_omo;
+  configs.push_back(equilibrium);
+  const int budgets = o.budgets > 0 ? o.budgets : 32;
+  for (int k = 0; k < budgets; ++k) {
+    SolverConfig b = c;
+    b.weights.lambda1 = 1;
+    b.weights.lambda2 = 0;
+    b.weights.budget = top * std::pow(1e-4, 1.0 - double(k) / (budgets - 1));
+    configs.push_back(b);
+  }
+  configs.push_back(mfc);
+  return configs;
+}
+
 int run_pareto(const MesobOptions& o) {
   MesobScenario sc = load(o);
   const Device requested = parse_device(o.common.device);
@@ -365,24 +417,29 @@ int run_pareto(const MesobOptions& o) {
       any_positive |= l1 > 0 || l2 > 0;
     }
   if (!any_positive) throw UsageError("mesob-pareto: the λ grid has only (0, 0), expected a positive weight in the pareto grid");
+  const bool frontier = o.method == "frontier";
   const AuctionGame game(sc.game);
   std::vector<SolverConfig> configs;
-  for (double l1 : sc.pareto_lambda1) {
-    for (double l2 : sc.pareto_lambda2) {
-      if (l1 == 0 && l2 == 0) continue;
-      SolverConfig c = sc.solver;
-      c.kind = mesob::SolverKind::mesob_omo;
-      c.weights.lambda1 = l1;
-      c.weights.lambda2 = l2;
-      c.record_every = 0;
-      configs.push_back(c);
+  if (frontier) {
+    configs = frontier_configs(game, sc.solver, o);
+  } else {
+    for (double l1 : sc.pareto_lambda1) {
+      for (double l2 : sc.pareto_lambda2) {
+        if (l1 == 0 && l2 == 0) continue;
+        SolverConfig c = sc.solver;
+        c.kind = mesob::SolverKind::mesob_omo;
+        c.weights.lambda1 = l1;
+        c.weights.lambda2 = l2;
+        c.record_every = 0;
+        configs.push_back(c);
+      }
     }
+    // The paper's red point: the equilibrium end computed by MF-OMO itself (Appendix C.1's unit weights).
+    SolverConfig mf_omo = sc.solver;
+    mf_omo.kind = mesob::SolverKind::mf_omo;
+    mf_omo.record_every = 0;
+    configs.push_back(mf_omo);
   }
-  // The paper's red point: the equilibrium end computed by MF-OMO itself (Appendix C.1's unit weights).
-  SolverConfig mf_omo = sc.solver;
-  mf_omo.kind = mesob::SolverKind::mf_omo;
-  mf_omo.record_every = 0;
-  configs.push_back(mf_omo);
   // Every configuration is an OMO one, so cuda (or auto on a large grid with a device) runs them all there.
   const Device device = mesob::resolve_device(requested, configs);
   if (!o.common.out.empty()) prepare_output_dir(o.common.out);
@@ -394,15 +451,25 @@ int run_pareto(const MesobOptions& o) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::vector<std::size_t> front = pareto_front(results);
 
-  std::cout << sc.name << " · Pareto sweep: " << configs.size() << " (λ1, λ2) configurations x " << sc.solver.iterations
-            << " iterations of MESOB-OMO (" << mesob::to_string(sc.solver.optimizer) << ", lr " << sc.solver.lr << ", ρ1 "
-            << sc.solver.weights.rho1 << ", ρ2 " << sc.solver.weights.rho2 << ") in " << seconds << " s on "
-            << device_name(device) << "\n";
-  std::cout << "  " << std::setw(8) << "λ1" << std::setw(8) << "λ2" << std::setw(16) << "exploitability" << std::setw(12)
-            << "welfare" << std::setw(10) << "V1" << std::setw(10) << "V2" << std::setw(10) << "V3" << "\n";
+  const SolverConfig& shown = frontier ? configs[1] : sc.solver;  // frontier: a budget configuration
+  if (frontier) {
+    std::cout << sc.name << " · ε-constraint frontier: " << configs.size() - 2
+              << " exploitability budgets (max F s.t. z·d <= ε, augmented Lagrangian every " << shown.multiplier_every
+              << " steps) + MF-OMO + MFC, up to " << shown.iterations << " iterations of " << mesob::to_string(shown.optimizer)
+              << " (ρ2 " << shown.weights.rho2 << ") in " << seconds << " s on " << device_name(device) << "\n";
+  } else {
+    std::cout << sc.name << " · Pareto sweep: " << configs.size() << " (λ1, λ2) configurations x up to " << shown.iterations
+              << " iterations of MESOB-OMO (" << mesob::to_string(shown.optimizer) << ", lr " << shown.lr << ", ρ1 "
+              << shown.weights.rho1 << ", ρ2 " << shown.weights.rho2 << ") in " << seconds << " s on "
+              << device_name(device) << "\n";
+  }
+  if (!o.common.quiet)
+    std::cout << "  " << std::setw(8) << (frontier ? "budget" : "λ1") << std::setw(8) << (frontier ? "" : "λ2")
+              << std::setw(16) << "exploitability" << std::setw(12) << "welfare" << std::setw(10) << "V1" << std::setw(10)
+              << "V2" << std::setw(10) << "V3" << "\n";
   std::ostringstream csv;
   csv.precision(10);
-  csv << "solver,lambda1,lambda2,rho1,rho2,exploitability,welfare,V1,V2,V3,shoppers_term,advertisers_term,publisher_term,objective,consistency,best_response,on_front,residual,converged,iterations_run\n";
+  csv << "solver,lambda1,lambda2,rho1,rho2,exploitability,welfare,V1,V2,V3,shoppers_term,advertisers_term,publisher_term,objective,consistency,best_response,on_front,residual,converged,iterations_run,budget\n";
   int converged = 0;
   json points = json::array();
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -415,7 +482,7 @@ int run_pareto(const MesobOptions& o) {
         << "," << r.welfare.v1 << "," << r.welfare.v2 << "," << r.welfare.v3 << "," << w["shoppers_term"].get<double>() << ","
         << w["advertisers_term"].get<double>() << "," << w["publisher_term"].get<double>() << "," << r.final_terms.objective
         << "," << r.final_terms.consistency << "," << r.final_terms.best_response << "," << (on_front ? 1 : 0) << ","
-        << r.residual << "," << (r.converged ? 1 : 0) << "," << r.iterations_run << "\n";
+        << r.residual << "," << (r.converged ? 1 : 0) << "," << r.iterations_run << "," << r.config.weights.budget << "\n";
     converged += r.converged ? 1 : 0;
     json pt = w;
     pt["solver"] = mesob::to_string(r.config.kind);
@@ -428,22 +495,32 @@ int run_pareto(const MesobOptions& o) {
     pt["residual"] = r.residual;
     pt["converged"] = r.converged;
     pt["iterations_run"] = r.iterations_run;
+    if (r.config.weights.budget >= 0) pt["budget"] = r.config.weights.budget;
     points.push_back(pt);
-    if (on_front && !o.common.quiet)
+    if (on_front && !o.common.quiet && r.config.weights.budget >= 0)
+      std::cout << "  " << std::setprecision(2) << std::setw(8) << r.config.weights.budget << std::setw(8) << ""
+                << std::fixed << std::setprecision(5) << std::setw(16) << r.exploitability << std::setw(12)
+                << r.welfare.value << std::setw(10) << r.welfare.v1 << std::setw(10) << r.welfare.v2 << std::setw(10)
+                << r.welfare.v3 << std::defaultfloat << "\n";
+    else if (on_front && !o.common.quiet)
       std::cout << "  " << std::fixed << std::setprecision(2) << std::setw(8) << w_used.lambda1 << std::setw(8)
                 << w_used.lambda2 << std::setprecision(5) << std::setw(16) << r.exploitability << std::setw(12)
                 << r.welfare.value << std::setw(10) << r.welfare.v1 << std::setw(10) << r.welfare.v2 << std::setw(10)
                 << r.welfare.v3 << std::defaultfloat << "\n";
   }
-  const SolveResult& mf = results.back();
-  std::cout << "  MF-OMO (λ1 = 0, λ2 = ρ1 = ρ2 = 1): exploitability " << mf.exploitability << ", welfare " << mf.welfare.value
-            << (std::find(front.begin(), front.end(), results.size() - 1) != front.end() ? " (on the front)" : "") << "\n";
+  const std::size_t mf_index = frontier ? 0 : results.size() - 1;
+  const SolveResult& mf = results[mf_index];
+  std::cout << "  MF-OMO (λ1 = 0, λ2 = ρ1 = 1, ρ2 " << mesob::effective_weights(mf.config).rho2
+            << (mf.config.multiplier_every > 0 ? ", with multipliers" : "") << "): exploitability " << mf.exploitability
+            << ", welfare " << mf.welfare.value
+            << (std::find(front.begin(), front.end(), mf_index) != front.end() ? " (on the front)" : "") << "\n";
   std::cout << "  (" << front.size() << " of " << results.size() << " points are on the front; all are in pareto.csv; "
             << converged << " of " << results.size() << " converged to residual <= " << sc.solver.tol << ")\n";
   if (o.common.out.empty()) return 0;
 
   json summary = game_json(sc, game);
   summary["points"] = points;
+  summary["method"] = frontier ? "frontier" : "lambda";
   summary["iterations"] = sc.solver.iterations;
   summary["tol"] = sc.solver.tol;
   summary["converged"] = converged;
@@ -464,13 +541,18 @@ int run_pareto(const MesobOptions& o) {
   };
   using mesob::SolverKind;
   auto grid_point = [](const SolveResult& r) { return r.config.kind == SolverKind::mesob_omo; };
-  auto blue = [=](const SolveResult& r) { return grid_point(r) && r.config.weights.lambda1 > 0 && r.config.weights.lambda2 > 0; };
-  auto gray = [=](const SolveResult& r) { return grid_point(r) && r.config.weights.lambda1 == 0; };
+  auto budgeted = [](const SolveResult& r) { return r.config.weights.budget >= 0; };
+  auto blue = [=](const SolveResult& r) {
+    return grid_point(r) && (budgeted(r) || (r.config.weights.lambda1 > 0 && r.config.weights.lambda2 > 0));
+  };
+  auto gray = [=](const SolveResult& r) { return grid_point(r) && !budgeted(r) && r.config.weights.lambda1 == 0; };
   auto red = [](const SolveResult& r) { return r.config.kind == SolverKind::mf_omo; };
-  auto black = [=](const SolveResult& r) { return grid_point(r) && r.config.weights.lambda2 == 0; };
+  auto black = [=](const SolveResult& r) {
+    return r.config.kind == SolverKind::mfc || (grid_point(r) && !budgeted(r) && r.config.weights.lambda2 == 0);
+  };
   auto panel_for = [&](const std::string& title, const std::string& y_label, auto pick) {
     PlotPanel p{title, "exploitability (eq. 5)", y_label, {}};
-    p.series.push_back(series_of("MESOB-OMO, λ1, λ2 > 0", "#1f77b4", pick, blue));
+    p.series.push_back(series_of(frontier ? "max F s.t. exploitability <= ε" : "MESOB-OMO, λ1, λ2 > 0", "#1f77b4", pick, blue));
     p.series.push_back(series_of("MESOB-OMO, λ1 = 0", "#999999", pick, gray));
     p.series.push_back(series_of("MF-OMO (C.1 weights)", "#d62728", pick, red));
     p.series.push_back(series_of("λ2 = 0 (MFC)", "#000000", pick, black));
@@ -505,6 +587,10 @@ void add_mesob_commands(CLI::App& app, CommandList& commands) {
   add_common_options(*solve, solve_opts->common, "mesob-paper.yaml");
   solve->add_option("--solver", solve_opts->solver, "mesob-omo | mf-omo | mfc | omd | fp | heuristic (solver.method)");
   add_solver_flags(*solve, *solve_opts);
+  solve->add_option("--budget", solve_opts->budget,
+                    "mesob-omo: maximize λ1 F subject to z·d <= BUDGET (the ε-constraint of --method frontier;\n"
+                    "turns on --multiplier-every 100 unless given)")
+      ->check(finite_number(0, std::numeric_limits<double>::max()));
   solve->add_flag("--bridge", solve_opts->bridge,
                   "Also run the policy with N agents in the engine and compare win rates and payments with eq. (8)-(9)");
   commands.push_back({solve, [solve_opts] { return run_mesob(*solve_opts); }});
@@ -520,6 +606,12 @@ void add_mesob_commands(CLI::App& app, CommandList& commands) {
   add_solver_flags(*pareto, *pareto_opts);
   pareto->add_option("--lambda1-grid", pareto_opts->grid1, "λ1 values (overrides pareto.lambda1)")->delimiter(',');
   pareto->add_option("--lambda2-grid", pareto_opts->grid2, "λ2 values (overrides pareto.lambda2)")->delimiter(',');
+  pareto->add_option("--method", pareto_opts->method,
+                     "lambda: the paper's (λ1, λ2) grid of MESOB-OMO; frontier: the ε-constraint sweep, max F\n"
+                     "subject to exploitability <= ε for --budgets values of ε (batched like the grid)")
+      ->check(CLI::IsMember({"lambda", "frontier"}));
+  pareto->add_option("--budgets", pareto_opts->budgets, "--method frontier: number of exploitability budgets (default 32)")
+      ->check(CLI::Range(2, 100000));
   commands.push_back({pareto, [pareto_opts] { return run_pareto(*pareto_opts); }});
 }
 
