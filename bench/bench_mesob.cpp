@@ -1,6 +1,7 @@
-// Mean-field solver throughput: one MESOB-OMO / MF-OMO iteration (exact gradient + projected Adam
-// step) on the paper's game and the large game, and batched Pareto sweeps on the CPU and on a CUDA
-// device (skipped without one). Reports time per iteration and configuration-iterations per second.
+// Mean-field solver throughput: one MESOB-OMO / MF-OMO iteration (exact gradient + a projected Adam or
+// Armijo-line-searched step) on the paper's game and the large game, the paper's 121-configuration sweep
+// solved to convergence, and batched Pareto sweeps on the CPU and on a CUDA device (skipped without
+// one). Reports time per iteration and configuration-iterations per second.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -20,12 +21,17 @@ MesobScenario scenario(const char* name) {
   return load_mesob_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/" + name);
 }
 
-// Iterations of one configuration on one core; items = iterations, so items/s is iterations/s.
+// Iterations of one configuration on one core; items = iterations, so items/s is iterations/s. The
+// argument is the step rule (OptimizerKind: 0 adam, 2 armijo, whose line search adds objective
+// evaluations); no tolerance, so every call runs all its iterations.
 void omo_iterations(benchmark::State& state, const char* file, SolverKind kind) {
   const MesobScenario sc = scenario(file);
   const AuctionGame game(sc.game);
   SolverConfig c = sc.solver;
   c.kind = kind;
+  c.optimizer = static_cast<OptimizerKind>(state.range(0));
+  c.tol = 0;
+  state.SetLabel(to_string(c.optimizer));
   const int per_call = 100;
   for (auto _ : state) benchmark::DoNotOptimize(run_omo_iterations(game, c, per_call));
   state.SetItemsProcessed(state.iterations() * per_call);
@@ -38,12 +44,8 @@ void BM_MesobOmoIterationPaper(benchmark::State& state) { omo_iterations(state, 
 void BM_MfOmoIterationPaper(benchmark::State& state) { omo_iterations(state, "mesob-paper.yaml", SolverKind::mf_omo); }
 void BM_MesobOmoIterationLarge(benchmark::State& state) { omo_iterations(state, "mesob-large.yaml", SolverKind::mesob_omo); }
 
-// The paper game's 120-point (λ1, λ2) grid, `iterations` each, solved as one batch on `threads` cores.
-void BM_ParetoSweepPaper(benchmark::State& state) {
-  const MesobScenario sc = scenario("mesob-paper.yaml");
-  const AuctionGame game(sc.game);
-  const int threads = static_cast<int>(state.range(0));
-  const int iterations = 100;
+// The scenario's (λ1, λ2) grid without (0, 0), as `bidsim mesob-pareto` builds it (its solver settings).
+std::vector<SolverConfig> scenario_grid(const MesobScenario& sc) {
   std::vector<SolverConfig> configs;
   for (double l1 : sc.pareto_lambda1)
     for (double l2 : sc.pareto_lambda2) {
@@ -51,13 +53,50 @@ void BM_ParetoSweepPaper(benchmark::State& state) {
       SolverConfig c = sc.solver;
       c.weights.lambda1 = l1;
       c.weights.lambda2 = l2;
-      c.iterations = iterations;
       c.record_every = 0;
       configs.push_back(c);
     }
+  return configs;
+}
+
+// The paper game's 120-point (λ1, λ2) grid, `iterations` each, solved as one batch on `threads` cores.
+void BM_ParetoSweepPaper(benchmark::State& state) {
+  const MesobScenario sc = scenario("mesob-paper.yaml");
+  const AuctionGame game(sc.game);
+  const int threads = static_cast<int>(state.range(0));
+  const int iterations = 100;
+  std::vector<SolverConfig> configs = scenario_grid(sc);
+  for (SolverConfig& c : configs) c.iterations = iterations;
   for (auto _ : state) benchmark::DoNotOptimize(solve_batch(game, configs, threads).data());
   state.SetItemsProcessed(state.iterations() * static_cast<long long>(configs.size()) * iterations);
   state.counters["configs"] = static_cast<double>(configs.size());
+}
+
+// Issue 14's target: `bidsim mesob-pareto` on the paper game as shipped (the 11 x 11 λ grid without
+// (0, 0), plus MF-OMO: 121 configurations, armijo, tol 1e-6, at most the scenario's iterations), solved to
+// convergence on `threads` cores. Counters: configurations that converged, and the mean iterations run.
+void BM_ParetoSweepPaperConverged(benchmark::State& state) {
+  const MesobScenario sc = scenario("mesob-paper.yaml");
+  const AuctionGame game(sc.game);
+  const int threads = static_cast<int>(state.range(0));
+  std::vector<SolverConfig> configs = scenario_grid(sc);
+  SolverConfig mf = sc.solver;
+  mf.kind = SolverKind::mf_omo;
+  mf.record_every = 0;
+  configs.push_back(mf);
+  std::vector<SolveResult> results;
+  for (auto _ : state) {
+    results = solve_batch(game, configs, threads);
+    benchmark::DoNotOptimize(results.data());
+  }
+  double converged = 0, iterations = 0;
+  for (const SolveResult& r : results) {
+    converged += r.converged;
+    iterations += r.iterations_run;
+  }
+  state.counters["configs"] = static_cast<double>(configs.size());
+  state.counters["converged"] = converged;
+  state.counters["mean_iterations"] = iterations / configs.size();
 }
 
 // The issue-5 target sweep: a side x side (λ1, λ2) grid on (0, 1]² of the paper game (scenario lr,
@@ -127,9 +166,10 @@ void BM_ParetoSweepCudaSolveBatch(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_MesobOmoIterationPaper)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_MfOmoIterationPaper)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_MesobOmoIterationLarge)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MesobOmoIterationPaper)->Arg(0)->Arg(2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MfOmoIterationPaper)->Arg(0)->Arg(2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MesobOmoIterationLarge)->Arg(0)->Arg(2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ParetoSweepPaperConverged)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_ParetoSweepPaper)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ParetoSweepCuda)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ParetoSweepCpuReference)->UseManualTime()->Unit(benchmark::kMillisecond);

@@ -387,6 +387,7 @@ std::vector<SolverConfig> frontier_configs(const AuctionGame& game, const Solver
   SolverConfig mfc = c;
   mfc.kind = mesob::SolverKind::mfc;
   mfc.multiplier_every = 0;
+  mfc.tol = std::min(c.tol, 1e-10);  // the max-F end to within 1e-6 of F needs a tight residual; mfc gets it in tens of steps
   const double top = mesob::solve(game, mfc).exploitability;
   std::vector<SolverConfig> configs;
   SolverConfig equilibrium = c;
