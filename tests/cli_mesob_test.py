@@ -90,6 +90,7 @@ def case_bad_numbers_refused():
         expect_usage_error(["mesob", PAPER, "--set", "solver.multiplier_every=-1"], "solver.multiplier_every")
         expect_usage_error(["mesob", PAPER, "--budget", "nan"], "--budget")
         expect_usage_error(["mesob", PAPER, "--budget", "-0.1"], "--budget")
+        expect_usage_error(["mesob", PAPER, "--budget", "0.01", "--solver", "mfc"], "--budget", "mesob-omo")
         expect_usage_error(["mesob-pareto", PAPER, "--method", "grid"], "--method")
         expect_usage_error(["mesob-pareto", PAPER, "--method", "frontier", "--budgets", "1"], "--budgets")
 

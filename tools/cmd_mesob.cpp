@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "engine/errors.hpp"
+#include "engine/yaml_reader.hpp"
 #include "engine/simulator.hpp"
 #include "mesob/bridge.hpp"
 #include "mesob/mesob_scenario.hpp"
@@ -114,6 +115,10 @@ MesobScenario load(const MesobOptions& o) {
   if (!o.consistency.empty()) c.exact_consistency = o.consistency == "exact";
   if (o.multiplier_every >= 0) c.multiplier_every = static_cast<int>(o.multiplier_every);
   if (!std::isnan(o.budget)) {
+    // mf-omo fixes its own weights and mfc has no best-response term, so z·d would mean nothing there.
+    if (c.kind != mesob::SolverKind::mesob_omo)
+      throw UsageError("--budget " + YamlReader::num(o.budget) + ": applies to --solver mesob-omo only, got " +
+                       mesob::to_string(c.kind));
     c.weights.budget = o.budget;
     if (c.multiplier_every == 0) c.multiplier_every = kFrontierMultiplierEvery;
   }
