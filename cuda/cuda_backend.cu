@@ -125,17 +125,24 @@ class CudaBackend final : public Backend {
       d_an_cdf_lo_.upload(an_.cdf_lo, stream);
       d_an_cdf_hi_.upload(an_.cdf_hi, stream);
     }
-    std::vector<double> budgets(static_cast<std::size_t>(E) * N);
+    budget_money_.resize(static_cast<std::size_t>(E) * N);
+    budget_units_.resize(budget_money_.size());
     for (int e = 0; e < E; ++e)
-      std::copy(s_.agents.budget.begin(), s_.agents.budget.end(), budgets.begin() + static_cast<std::size_t>(e) * N);
-    d_remaining_.upload(budgets, stream);
+      for (int i = 0; i < N; ++i) {
+        const std::size_t a = static_cast<std::size_t>(e) * N + i;
+        budget_money_[a] = budget_to_money(s_.agents.budget[i]);
+        budget_units_[a] = remaining_to_units(budget_money_[a]);
+      }
+    d_remaining_money_.upload(budget_money_, stream);
+    d_remaining_.upload(budget_units_, stream);
+    for (auto* b : {&d_cost_money_, &d_value_money_, &d_step_cost_money_, &d_step_value_money_, &d_revenue_money_})
+      b->zero(stream);
     for (auto* b : {&d_cost_, &d_value_, &d_conversions_, &d_reward_, &d_step_cost_, &d_step_value_,
                     &d_step_conversions_, &d_step_reward_})
       b->zero(stream);
     for (auto* b : {&d_wins_, &d_exposures_, &d_bid_count_}) b->zero(stream);
     for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_bid_count_, &d_passes_}) b->zero(stream);
     d_multiplier_.zero(stream);
-    d_revenue_.zero(stream);
     const MarketView v = view(0);
     if (E * static_cast<std::int64_t>(N) > 0) {
       launch(observations_kernel, grid_for(static_cast<std::int64_t>(E) * N, kElementThreads), kElementThreads, 0, stream, v, 0);
@@ -278,6 +285,10 @@ class CudaBackend final : public Backend {
     for (auto* v : {&st_.remaining_budget, &st_.cost, &st_.value, &st_.conversions, &st_.reward, &st_.step_cost,
                     &st_.step_value, &st_.step_conversions, &st_.step_reward})
       v->assign(EN, 0.0);
+    for (auto* v : {&st_.remaining_money, &st_.cost_money, &st_.value_money, &st_.step_cost_money,
+                    &st_.step_value_money})
+      v->assign(EN, 0);
+    st_.revenue_money.assign(E_, 0);
     for (auto* v : {&st_.wins, &st_.exposures, &st_.bid_count}) v->assign(EN, 0);
     for (auto* v : {&st_.step_wins, &st_.step_exposures, &st_.step_bid_count}) v->assign(EN, 0);
     st_.step_multiplier.assign(EN, 0.0f);
@@ -286,8 +297,13 @@ class CudaBackend final : public Backend {
     st_.passes.assign(static_cast<std::size_t>(E_) * T_, 0);
     st_.revenue.assign(E_, 0.0);
     for (auto* b : {&d_remaining_, &d_cost_, &d_value_, &d_conversions_, &d_reward_, &d_step_cost_, &d_step_value_,
-                    &d_step_conversions_, &d_step_reward_, &d_pass_cost_})
+                    &d_step_conversions_, &d_step_reward_})
       b->resize(EN);
+    for (auto* b : {&d_remaining_money_, &d_cost_money_, &d_value_money_, &d_step_cost_money_, &d_step_value_money_,
+                    &d_pass_cost_})
+      b->resize(EN);
+    d_step_conversion_count_.resize(EN);
+    d_revenue_money_.resize(E_);
     for (auto* b : {&d_wins_, &d_exposures_, &d_bid_count_}) b->resize(EN);
     for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_bid_count_}) b->resize(EN);
     d_multiplier_in_.resize(EN);
@@ -296,7 +312,6 @@ class CudaBackend final : public Backend {
     d_over_.resize(EN);
     d_observation_.resize(EN * kObservationWidth);
     d_passes_.resize(static_cast<std::size_t>(E_) * T_);
-    d_revenue_.resize(E_);
     for (auto* b : {&d_env_mode_, &d_env_passes_, &d_env_done_}) b->resize(E_);
     d_pending_.resize(1);
     d_multiplier_in_.zero(ctx_.stream());
@@ -313,7 +328,6 @@ class CudaBackend final : public Backend {
     const cudaStream_t stream = ctx_.stream();
     const std::size_t items = static_cast<std::size_t>(max_impressions) * S_;
     d_outcome_.reserve(items);
-    d_converted_.reserve(items);
     d_sort_keys_in_.reserve(items);
     d_sort_keys_.reserve(items);
     d_sort_values_in_.reserve(items);
@@ -358,7 +372,7 @@ class CudaBackend final : public Backend {
     v.bid_floor = qualifying_bid_floor(s_.mechanism.reserve);
     v.sigma_cap = static_cast<float>(s_.values.auctionnet.sigma_ratio_cap);
     v.reserve = s_.mechanism.reserve;
-    v.budget_floor = s_.budget.floor;
+    v.budget_floor = budget_to_money(s_.budget.floor);
     v.value_scale = d_value_scale_.data();
     v.agent_category = d_agent_category_.data();
     v.members = d_members_.data();
@@ -389,6 +403,13 @@ class CudaBackend final : public Backend {
     v.multiplier_in = d_multiplier_in_.data();
     v.multiplier = d_multiplier_.data();
     v.active = d_active_.data();
+    v.remaining_money = d_remaining_money_.data();
+    v.cost_money = d_cost_money_.data();
+    v.value_money = d_value_money_.data();
+    v.step_cost_money = d_step_cost_money_.data();
+    v.step_value_money = d_step_value_money_.data();
+    v.revenue_money = d_revenue_money_.data();
+    v.step_conversion_count = d_step_conversion_count_.data();
     v.remaining = d_remaining_.data();
     v.cost = d_cost_.data();
     v.value = d_value_.data();
@@ -406,9 +427,7 @@ class CudaBackend final : public Backend {
     v.step_bid_count = d_step_bid_count_.data();
     v.observation = d_observation_.data();
     v.passes = d_passes_.data();
-    v.revenue = d_revenue_.data();
     v.outcome = d_outcome_.data();
-    v.converted = d_converted_.data();
     v.dropped = d_dropped_.data();
     v.dirty = d_dirty_.data();
     v.sort_keys_in = d_sort_keys_in_.data();
@@ -442,6 +461,25 @@ class CudaBackend final : public Backend {
                      v.sort_values, v.items, begin_bit, end_bit, ctx_.stream());
   }
 
+  // Dynamic shared bytes of the per-agent sum kernels (0: global atomics only, N too large).
+  std::size_t sum_shared_bytes(int fields) const {
+    return N_ <= kMaxSharedSumAgents ? static_cast<std::size_t>(fields) * N_ * sizeof(unsigned long long) : 0;
+  }
+
+  // Exact pass cost per agent (integer atomics, no sort), then who overspends.
+  void pass_costs(const MarketView& v) {
+    const cudaStream_t stream = ctx_.stream();
+    d_pass_cost_.zero(stream);
+    if (v.items > 0) {
+      const std::size_t shared = sum_shared_bytes(1);
+      launch(pass_cost_kernel, grid_for(v.items, kOutcomesPerSumBlock), kElementThreads, shared, stream, v, shared > 0);
+      BIDSIM_CUDA_CHECK_LAUNCH("pass_cost_kernel");
+    }
+    launch(overspenders_kernel, grid_for(static_cast<std::int64_t>(E_) * N_, kElementThreads), kElementThreads, 0,
+           stream, v);
+    BIDSIM_CUDA_CHECK_LAUNCH("overspenders_kernel");
+  }
+
   // One step with the multipliers already in d_multiplier_in_ (cpu_backend.cpp step_env for all envs).
   void run_step() {
     const cudaStream_t stream = ctx_.stream();
@@ -452,7 +490,6 @@ class CudaBackend final : public Backend {
     const unsigned item_grid = grid_for(v.items, kElementThreads);
     const unsigned env_grid = grid_for(E_, kElementThreads);
     const bool auctionnet_rule = s_.budget.overspend == OverspendRule::auctionnet;
-    const int owner_end_bit = 32 + bit_width(static_cast<std::uint64_t>(E_) * N_);
     const int bucket_end_bit = 32 + bit_width(static_cast<std::uint64_t>(E_) * N_ * S_);
     if (agents == 0) {
       ++st_.step;
@@ -469,13 +506,7 @@ class CudaBackend final : public Backend {
     // lockstep: each pass settles the envs without overspenders; the host reads one flag per pass.
     bool any_dropped = false;
     for (;;) {
-      if (v.items > 0) {
-        launch(owner_keys_kernel, item_grid, kElementThreads, 0, stream, v);
-        BIDSIM_CUDA_CHECK_LAUNCH("owner_keys_kernel");
-        sort(v, 32, owner_end_bit);
-      }
-      launch(pass_cost_kernel, agent_grid, kElementThreads, 0, stream, v);
-      BIDSIM_CUDA_CHECK_LAUNCH("pass_cost_kernel");
+      pass_costs(v);
       d_pending_.zero(stream);
       launch(env_decide_kernel, E_, kElementThreads, 0, stream, v, auctionnet_rule);
       BIDSIM_CUDA_CHECK_LAUNCH("env_decide_kernel");
@@ -496,14 +527,17 @@ class CudaBackend final : public Backend {
     }
     if (any_dropped) d_dropped_.zero(stream, (static_cast<std::size_t>(v.items / S_) * C_ + 31) / 32);
 
+    // Settle: exact per-agent sums over the final outcomes, then the accounts and outputs per agent.
+    for (auto* b : {&d_step_cost_money_, &d_step_value_money_}) b->zero(stream);
+    for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_conversion_count_}) b->zero(stream);
     if (v.items > 0) {
-      launch(conversions_kernel, item_grid, kElementThreads, 0, stream, v);
-      BIDSIM_CUDA_CHECK_LAUNCH("conversions_kernel");
+      const std::size_t shared = sum_shared_bytes(5);
+      launch(settle_outcomes_kernel, grid_for(v.items, kOutcomesPerSumBlock), kElementThreads, shared, stream, v,
+             shared > 0);
+      BIDSIM_CUDA_CHECK_LAUNCH("settle_outcomes_kernel");
     }
-    launch(settle_kernel, agent_grid, kElementThreads, 0, stream, v);
-    BIDSIM_CUDA_CHECK_LAUNCH("settle_kernel");
-    launch(revenue_kernel, E_, kElementThreads, 0, stream, v);
-    BIDSIM_CUDA_CHECK_LAUNCH("revenue_kernel");
+    launch(settle_agents_kernel, agent_grid, kElementThreads, 0, stream, v);
+    BIDSIM_CUDA_CHECK_LAUNCH("settle_agents_kernel");
     launch(observations_kernel, agent_grid, kElementThreads, 0, stream, v, t + 1);
     BIDSIM_CUDA_CHECK_LAUNCH("observations_kernel");
     ++st_.step;
@@ -531,8 +565,14 @@ class CudaBackend final : public Backend {
     d_multiplier_.download(st_.step_multiplier.data(), EN, stream);
     d_observation_.download(st_.observation.data(), EN * kObservationWidth, stream);
     d_passes_.download(st_.passes.data(), static_cast<std::size_t>(E_) * T_, stream);
-    d_revenue_.download(st_.revenue.data(), E_, stream);
+    d_remaining_money_.download(st_.remaining_money.data(), EN, stream);
+    d_cost_money_.download(st_.cost_money.data(), EN, stream);
+    d_value_money_.download(st_.value_money.data(), EN, stream);
+    d_step_cost_money_.download(st_.step_cost_money.data(), EN, stream);
+    d_step_value_money_.download(st_.step_value_money.data(), EN, stream);
+    d_revenue_money_.download(st_.revenue_money.data(), E_, stream);
     ctx_.synchronize();
+    for (int e = 0; e < E_; ++e) st_.revenue[e] = to_units(st_.revenue_money[e]);
     host_current_ = true;
   }
 
@@ -548,6 +588,8 @@ class CudaBackend final : public Backend {
   AuctionNetEpisode an_;
   std::vector<std::int64_t> impression_offset_;  // [T][E+1], host copy
   std::vector<std::int32_t> tile_offset_;        // [T][E+1], host copy
+  std::vector<Money> budget_money_;              // [E][N] upload staging (kept: the copy is async)
+  std::vector<double> budget_units_;
 
   // scenario constants
   DeviceBuffer<float> d_value_scale_;
@@ -568,16 +610,18 @@ class CudaBackend final : public Backend {
   DeviceBuffer<float> d_multiplier_in_, d_multiplier_;
   DeviceBuffer<std::uint8_t> d_active_, d_over_;
   DeviceBuffer<double> d_remaining_, d_cost_, d_value_, d_conversions_, d_reward_;
-  DeviceBuffer<double> d_step_cost_, d_step_value_, d_step_conversions_, d_step_reward_, d_pass_cost_;
+  DeviceBuffer<double> d_step_cost_, d_step_value_, d_step_conversions_, d_step_reward_;
+  DeviceBuffer<Money> d_remaining_money_, d_cost_money_, d_value_money_, d_step_cost_money_, d_step_value_money_;
+  DeviceBuffer<Money> d_pass_cost_, d_revenue_money_;
+  DeviceBuffer<std::int32_t> d_step_conversion_count_;
   DeviceBuffer<std::int64_t> d_wins_, d_exposures_, d_bid_count_;
   DeviceBuffer<std::int32_t> d_step_wins_, d_step_exposures_, d_step_bid_count_;
   DeviceBuffer<float> d_observation_;
   DeviceBuffer<std::int32_t> d_passes_;
-  DeviceBuffer<double> d_revenue_;
   DeviceBuffer<std::int32_t> d_env_mode_, d_env_passes_, d_env_done_, d_pending_;
   // step scratch
   DeviceBuffer<SlotOutcome> d_outcome_;
-  DeviceBuffer<std::uint8_t> d_converted_, d_dirty_;
+  DeviceBuffer<std::uint8_t> d_dirty_;
   DeviceBuffer<std::uint32_t> d_dropped_;
   DeviceBuffer<std::uint64_t> d_sort_keys_in_, d_sort_keys_;
   DeviceBuffer<std::uint32_t> d_sort_values_in_, d_sort_values_;

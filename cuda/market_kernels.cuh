@@ -1,8 +1,9 @@
 // The market step's kernels, each mirroring one part of engine/cpu_backend.cpp (cited per kernel),
 // built on the shared host+device physics (physics.hpp, rng.hpp, observation_physics.hpp) so the
 // arithmetic is the CPU's own code. Launchers are in cuda_backend.cu. Determinism: no float atomics;
-// money is summed per agent by one thread in impression order (the CPU's order, so the sums are the
-// CPU's bits); integer counts use integer atomics, whose result does not depend on order.
+// money is exact (engine/money.hpp: int64 ticks), so per-agent sums are integer atomics over the
+// outcomes, aggregated per block in shared memory, in any order: the CPU's sums bit for bit, with no
+// owner sort and no thread walking one agent's outcomes.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -24,12 +25,17 @@ constexpr int kImpressionsPerWarp = 4;
 constexpr int kImpressionsPerBlock = kAuctionWarpsPerBlock * kImpressionsPerWarp;
 constexpr int kElementThreads = 256;
 constexpr unsigned kFullMask = 0xffffffffu;
+// Per-agent money sums over the outcomes: each block takes this many outcomes (kElementThreads
+// threads, a grid-stride loop inside the block) and aggregates its first environment's agents in
+// shared memory when N is at most kMaxSharedSumAgents (5 int64 fields x N within 48 KB).
+constexpr int kOutcomesPerSumBlock = 2048;
+constexpr int kMaxSharedSumAgents = 1024;
 
 // One (impression, slot) of the current allocation (cpu_backend.cpp SlotOutcome), [items] flat.
 struct SlotOutcome {
   std::int32_t agent;      // -1 when the slot is not sold (or voided by the truncate rule)
   std::int32_t candidate;  // position in the impression's candidate list (for the drop bitmap)
-  float price;             // what the winner pays if charged
+  Money price;             // what the winner pays if charged, exact (to_money of the slot price)
   float value;             // the winner's value for this impression
   std::int32_t exposed;    // the slot position was shown
 };
@@ -50,7 +56,8 @@ struct MarketView {
   bool within_category, needs_category, unsold_at_reserve, cascade, charge_on_exposure, always_exposed;
   bool shared_bid_count;  // count bids in a per-block shared histogram (N small enough)
   float sigma, cross_category, bid_floor, sigma_cap;
-  double reserve, budget_floor;
+  double reserve;
+  Money budget_floor;
   float exposure[kMaxSlots];
   const float* value_scale;          // [N]
   const std::int32_t* agent_category;  // [N]
@@ -78,23 +85,25 @@ struct MarketView {
   const float* multiplier_in;
   float* multiplier;                 // = step_multiplier
   std::uint8_t* active;
+  Money *remaining_money, *cost_money, *value_money, *step_cost_money, *step_value_money;  // exact accounts
+  Money* revenue_money;              // [E]
+  std::int32_t* step_conversion_count;  // [E][N] settle's conversion counts
+  // outputs in money units, converted from the exact accounts
   double *remaining, *cost, *value, *conversions, *reward_total;
   std::int64_t *wins, *exposures, *bid_count;
   double *step_cost, *step_value, *step_conversions, *step_reward;
   std::int32_t *step_wins, *step_exposures, *step_bid_count;
   float* observation;                // [E][N][kObservationWidth]
   std::int32_t* passes;              // [E][T]
-  double* revenue;                   // [E]
   // step scratch
   SlotOutcome* outcome;              // [items]
-  std::uint8_t* converted;           // [items]
   std::uint32_t* dropped;            // bits [impressions x C]
   std::uint8_t* dirty;               // [impressions]
-  std::uint64_t* sort_keys_in;       // [items]
+  std::uint64_t* sort_keys_in;       // [items] drop selection keys
   std::uint64_t* sort_keys;          // [items] sorted
   std::uint32_t* sort_values_in;     // [items]
   std::uint32_t* sort_values;        // [items] sorted: outcome indices
-  double* pass_cost;                 // [E][N]
+  Money* pass_cost;                  // [E][N] exact step cost under the current outcome
   std::uint8_t* over;                // [E][N]
   std::int32_t* env_mode;            // [E] EnvMode
   std::int32_t* env_passes;          // [E] the CPU's `passes` counter
@@ -152,8 +161,8 @@ __global__ void prepare_agents_kernel(MarketView v) {
   if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
   const float m = v.multiplier_in[a];
   v.multiplier[a] = m > 0.0f ? m : 0.0f;  // also maps NaN to 0
-  const double remaining = v.remaining[a];
-  v.active[a] = remaining >= v.budget_floor && remaining > 0.0;
+  const Money remaining = v.remaining_money[a];
+  v.active[a] = remaining >= v.budget_floor && remaining > 0;
   v.step_bid_count[a] = 0;
 }
 
@@ -336,13 +345,13 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
     if (price < 0.0) {
       o.agent = -1;
       o.candidate = -1;
-      o.price = 0.0f;
+      o.price = 0;
       o.value = 0.0f;
     } else {
       const RankedBid& winner = top.entry[slot];
       o.agent = winner.agent;
       o.candidate = winner.candidate;
-      o.price = static_cast<float>(price);
+      o.price = to_money(price);
       o.value = candidate_value(v, e, genv, j, category, winner.agent, file_begin + winner.candidate);
     }
     out[slot] = o;
@@ -383,46 +392,79 @@ __global__ void __launch_bounds__(kAuctionThreads) auction_kernel(MarketView v, 
   }
 }
 
-// ----- ordering outcomes by owner (the CPU's per-agent sums run in impression order) -------------
+// ----- exact per-agent sums over the outcomes ------------------------------------------------------
 
-// Key: the owner (e x N + agent; E x N for unsold) in the high word. A stable sort on it lists each
-// agent's outcomes in outcome-index order = (impression, slot) order, the CPU's summation order.
-__global__ void owner_keys_kernel(MarketView v) {
-  const std::int64_t q = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (q >= v.items) return;
-  const SlotOutcome& o = v.outcome[q];
-  std::uint64_t owner = static_cast<std::uint64_t>(v.E) * v.N;
-  if (o.agent >= 0) {
-    const int e = segment_of(v.impression_offset, v.E, q / v.S);
-    owner = static_cast<std::uint64_t>(e) * v.N + o.agent;
+// Integer atomic add of exact money (two's complement: the unsigned add is the signed one).
+__device__ __forceinline__ void add_money(Money* address, Money x) {
+  atomicAdd(reinterpret_cast<unsigned long long*>(address), static_cast<unsigned long long>(x));
+}
+
+// The outcomes [first, last) of one sum block and the environment of its first outcome, whose
+// agents the block aggregates in shared memory (outcomes of later environments go straight to
+// global atomics: with small environments a block spans several).
+struct SumBlock {
+  std::int64_t first, last;
+  int shared_env;  // -1 when the block does not aggregate in shared memory
+};
+
+__device__ __forceinline__ SumBlock sum_block(const MarketView& v, bool use_shared) {
+  SumBlock b;
+  b.first = static_cast<std::int64_t>(blockIdx.x) * kOutcomesPerSumBlock;
+  b.last = b.first + kOutcomesPerSumBlock < v.items ? b.first + kOutcomesPerSumBlock : v.items;
+  const int e = segment_of(v.impression_offset, v.E, b.first / v.S);
+  b.shared_env = use_shared ? e : -1;
+  return b;
+}
+
+// Adds `x` to field `field` of agent `agent` of env `e` (global array `global`, [E][N]): into the
+// block's shared row when e is the block's shared environment.
+template <class T>
+__device__ __forceinline__ void add_agent(const MarketView& v, const SumBlock& b, T* shared_field, T* global,
+                                          int e, int agent, T x) {
+  if (e == b.shared_env) atomicAdd(&shared_field[agent], x);
+  else atomicAdd(&global[static_cast<std::size_t>(e) * v.N + agent], x);
+}
+
+// Flushes a block's shared row of one field into the global [E][N] array (nonzero entries only).
+template <class T>
+__device__ __forceinline__ void flush_agents(const MarketView& v, const SumBlock& b, const T* shared_field,
+                                             T* global) {
+  if (b.shared_env < 0) return;
+  T* row = global + static_cast<std::size_t>(b.shared_env) * v.N;
+  for (int i = threadIdx.x; i < v.N; i += blockDim.x)
+    if (shared_field[i] != 0) atomicAdd(&row[i], shared_field[i]);
+}
+
+// cpu_backend.cpp total_cost for every env not yet settled this pass: the charged prices summed per
+// agent with integer atomics (pass_cost is zeroed before the launch). Shared rows: N unsigned long longs.
+__global__ void __launch_bounds__(kElementThreads) pass_cost_kernel(MarketView v, bool use_shared) {
+  unsigned long long* cost = dynamic_shared<unsigned long long>();
+  const SumBlock b = sum_block(v, use_shared);
+  if (use_shared) {
+    for (int i = threadIdx.x; i < v.N; i += blockDim.x) cost[i] = 0;
+    __syncthreads();
   }
-  v.sort_keys_in[q] = owner << 32;
-  v.sort_values_in[q] = static_cast<std::uint32_t>(q);
+  int e = segment_of(v.impression_offset, v.E, b.first / v.S);
+  for (std::int64_t q = b.first + threadIdx.x; q < b.last; q += blockDim.x) {
+    const SlotOutcome& o = v.outcome[q];
+    if (!is_charged(v, o)) continue;
+    while (q >= v.impression_offset[e + 1] * v.S) ++e;
+    if (v.env_done[e]) continue;
+    add_agent(v, b, cost, reinterpret_cast<unsigned long long*>(v.pass_cost), e, o.agent,
+              static_cast<unsigned long long>(o.price));
+  }
+  if (use_shared) {
+    __syncthreads();
+    flush_agents(v, b, cost, reinterpret_cast<unsigned long long*>(v.pass_cost));
+  }
 }
 
-// [begin, end) of owner `a`'s outcomes in the sorted order.
-__device__ __forceinline__ void owner_segment(const MarketView& v, std::uint64_t a, std::int64_t& begin,
-                                              std::int64_t& end) {
-  begin = lower_bound_key(v.sort_keys, v.items, a << 32);
-  end = lower_bound_key(v.sort_keys, v.items, (a + 1) << 32);
-}
-
-// cpu_backend.cpp total_cost + the "who overspends" scan, per agent: the charged prices summed in
-// impression order. Envs already settled this step are skipped.
-__global__ void pass_cost_kernel(MarketView v) {
+// Who overspends in the envs still open: pass cost above the remaining budget (exact).
+__global__ void overspenders_kernel(MarketView v) {
   const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
-  const int e = static_cast<int>(a / v.N), i = static_cast<int>(a % v.N);
-  if (v.env_done[e]) return;
-  std::int64_t begin, end;
-  owner_segment(v, static_cast<std::uint64_t>(a), begin, end);
-  double sum = 0.0;
-  for (std::int64_t k = begin; k < end; ++k) {
-    const SlotOutcome o = v.outcome[v.sort_values[k]];
-    if (o.agent == i && is_charged(v, o)) sum += o.price;
-  }
-  v.pass_cost[a] = sum;
-  v.over[a] = sum > v.remaining[a];
+  const int e = static_cast<int>(a / v.N);
+  v.over[a] = !v.env_done[e] && v.pass_cost[a] > v.remaining_money[a];
 }
 
 // The decision at the top of each pass of cpu_backend.cpp auctionnet_overspend (or the truncate
@@ -447,18 +489,19 @@ __global__ void env_decide_kernel(MarketView v, bool auctionnet_rule) {
 }
 
 // cpu_backend.cpp truncate_overspend per overspending agent: walk its charged wins in impression
-// order and void each one that would take it past its remaining budget. Settles the env.
+// order and void each one that would take it past its remaining budget. A greedy whose every step
+// depends on the running sum, so it stays one thread per overspending agent (over its env's
+// outcomes); it runs only in the rare pass that ends the rule (truncate, or max_passes reached).
 __global__ void truncate_kernel(MarketView v) {
   const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
   const int e = static_cast<int>(a / v.N), i = static_cast<int>(a % v.N);
   if (v.env_done[e] || v.env_mode[e] != kEnvTruncate || !v.over[a]) return;
-  std::int64_t begin, end;
-  owner_segment(v, static_cast<std::uint64_t>(a), begin, end);
-  const double remaining = v.remaining[a];
-  double running = 0.0;
-  for (std::int64_t k = begin; k < end; ++k) {
-    SlotOutcome& o = v.outcome[v.sort_values[k]];
+  const Money remaining = v.remaining_money[a];
+  Money running = 0;
+  const std::int64_t end = v.impression_offset[e + 1] * v.S;
+  for (std::int64_t q = v.impression_offset[e] * v.S; q < end; ++q) {
+    SlotOutcome& o = v.outcome[q];
     if (o.agent != i || !is_charged(v, o)) continue;
     if (running + o.price > remaining) o.agent = -1;
     else running += o.price;
@@ -510,8 +553,7 @@ __global__ void mark_drops_kernel(MarketView v) {
   const std::int64_t end = lower_bound_key(v.sort_keys, v.items, (bucket + 1) << 32);
   const std::int32_t wins = static_cast<std::int32_t>(end - begin);
   const std::size_t a = bucket / v.S;
-  const double ratio_raw = (v.pass_cost[a] - v.remaining[a]) / (v.pass_cost[a] + 1e-4);
-  const double ratio = ratio_raw > 0.0 ? ratio_raw : 0.0;
+  const double ratio = overspend_drop_ratio(v.pass_cost[a], v.remaining_money[a]);
   const std::int32_t ceiled = static_cast<std::int32_t>(ceil(ratio * wins));
   const std::int32_t drop = wins < ceiled ? wins : ceiled;
   if (k - begin >= drop) return;
@@ -540,84 +582,90 @@ __global__ void start_passes_kernel(MarketView v) {
 
 // ----- settle (cpu_backend.cpp settle) ---------------------------------------------------------------
 
-// Conversion of every exposed sold slot, in parallel; the per-agent sums below only add the flags.
-__global__ void conversions_kernel(MarketView v) {
-  const std::int64_t q = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (q >= v.items) return;
-  const SlotOutcome o = v.outcome[q];
-  std::uint8_t converted = 0;
-  if (o.agent >= 0 && o.exposed) {
-    const std::int64_t jf = q / v.S;
-    const int e = segment_of(v.impression_offset, v.E, jf);
-    const int j = static_cast<int>(jf - v.impression_offset[e]);
+// Per outcome of the final allocation: its conversion draw, then the owner's wins, exact cost,
+// exposures, exact value and conversions by integer atomics (the step arrays are zeroed before the
+// launch). Shared rows: 5 x N unsigned long longs.
+__global__ void __launch_bounds__(kElementThreads) settle_outcomes_kernel(MarketView v, bool use_shared) {
+  unsigned long long* const shared = dynamic_shared<unsigned long long>();
+  unsigned long long *cost = shared, *value = shared + v.N, *wins = shared + 2 * v.N,
+                     *exposures = shared + 3 * v.N, *conversions = shared + 4 * v.N;
+  const SumBlock b = sum_block(v, use_shared);
+  if (use_shared) {
+    for (int i = threadIdx.x; i < 5 * v.N; i += blockDim.x) shared[i] = 0;
+    __syncthreads();
+  }
+  auto global = [](auto* p) { return reinterpret_cast<unsigned long long*>(p); };
+  int e = segment_of(v.impression_offset, v.E, b.first / v.S);
+  for (std::int64_t q = b.first + threadIdx.x; q < b.last; q += blockDim.x) {
+    const SlotOutcome o = v.outcome[q];
+    if (o.agent < 0) continue;
+    while (q >= v.impression_offset[e + 1] * v.S) ++e;
+    const int i = o.agent;
+    if (e == b.shared_env) atomicAdd(&wins[i], 1ull);
+    else atomicAdd(&v.step_wins[static_cast<std::size_t>(e) * v.N + i], 1);
+    if (is_charged(v, o)) add_agent(v, b, cost, global(v.step_cost_money), e, i, static_cast<unsigned long long>(o.price));
+    if (!o.exposed) continue;
+    const int j = static_cast<int>(q / v.S - v.impression_offset[e]);
     const Draw cd = draw(v.seed, Purpose::conversion, v.genv[e], static_cast<std::uint32_t>(v.t),
-                         static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(o.agent));
+                         static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(i));
+    bool converted;
     if (v.model == ValueModel::auctionnet) {
-      const std::size_t a = static_cast<std::size_t>(e) * v.N + o.agent;
+      const std::size_t a = static_cast<std::size_t>(e) * v.N + i;
       converted = auctionnet_converts(o.value, v.an_sigma_mean[a], v.sigma_cap, v.an_bound_lo[a], v.an_bound_hi[a],
                                       v.an_cdf_lo[a], v.an_cdf_hi[a], cd);
     } else {
       converted = plain_converts(o.value, cd);
     }
+    add_agent(v, b, value, global(v.step_value_money), e, i, static_cast<unsigned long long>(to_money(o.value)));
+    if (e == b.shared_env) {
+      atomicAdd(&exposures[i], 1ull);
+      if (converted) atomicAdd(&conversions[i], 1ull);
+    } else {
+      atomicAdd(&v.step_exposures[static_cast<std::size_t>(e) * v.N + i], 1);
+      if (converted) atomicAdd(&v.step_conversion_count[static_cast<std::size_t>(e) * v.N + i], 1);
+    }
   }
-  v.converted[q] = converted;
+  if (!use_shared) return;
+  __syncthreads();
+  flush_agents(v, b, cost, global(v.step_cost_money));
+  flush_agents(v, b, value, global(v.step_value_money));
+  if (b.shared_env < 0) return;
+  const std::size_t row = static_cast<std::size_t>(b.shared_env) * v.N;
+  for (int k = threadIdx.x; k < v.N; k += blockDim.x) {
+    // Counts of one block fit int32 (at most kOutcomesPerSumBlock).
+    if (wins[k]) atomicAdd(&v.step_wins[row + k], static_cast<std::int32_t>(wins[k]));
+    if (exposures[k]) atomicAdd(&v.step_exposures[row + k], static_cast<std::int32_t>(exposures[k]));
+    if (conversions[k]) atomicAdd(&v.step_conversion_count[row + k], static_cast<std::int32_t>(conversions[k]));
+  }
 }
 
-// Per agent, its final outcomes in impression order: the step's wins, cost, exposures, value and
-// conversions, then the reward and the episode totals, with the CPU's operations in its order.
-__global__ void settle_kernel(MarketView v) {
+// Per agent, after settle_outcomes_kernel: the exact episode accounts, the env's revenue (integer
+// atomics), then every output in money units converted from them, as cpu_backend.cpp settle.
+__global__ void settle_agents_kernel(MarketView v) {
   const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
-  const int i = static_cast<int>(a % v.N);
-  std::int64_t begin = 0, end = 0;
-  if (v.items > 0) owner_segment(v, static_cast<std::uint64_t>(a), begin, end);
-  double cost = 0.0, value = 0.0, conversions = 0.0;
-  std::int32_t wins = 0, exposures = 0;
-  for (std::int64_t k = begin; k < end; ++k) {
-    const std::uint32_t q = v.sort_values[k];
-    const SlotOutcome o = v.outcome[q];
-    if (o.agent != i) continue;  // voided by the truncate rule after the sort
-    ++wins;
-    if (is_charged(v, o)) cost += o.price;
-    if (!o.exposed) continue;
-    ++exposures;
-    value += o.value;
-    conversions += v.converted[q] ? 1.0 : 0.0;
-  }
-  double r = value;
-  if (v.reward == RewardKind::utility) r = value - cost;
-  else if (v.reward == RewardKind::conversions) r = conversions;
-  v.step_cost[a] = cost;
-  v.step_value[a] = value;
-  v.step_conversions[a] = conversions;
-  v.step_wins[a] = wins;
-  v.step_exposures[a] = exposures;
-  v.step_reward[a] = r;
-  v.reward_total[a] += r;
-  v.remaining[a] -= cost;
-  v.cost[a] += cost;
-  v.value[a] += value;
-  v.conversions[a] += conversions;
-  v.wins[a] += wins;
-  v.exposures[a] += exposures;
+  const int e = static_cast<int>(a / v.N);
+  const Money cost = v.step_cost_money[a], value = v.step_value_money[a];
+  const std::int32_t conversions = v.step_conversion_count[a];
+  const Money remaining = pay(v.remaining_money[a], cost);
+  const Money cost_total = v.cost_money[a] + cost, value_total = v.value_money[a] + value;
+  const double conversions_total = v.conversions[a] + conversions;
+  v.remaining_money[a] = remaining;
+  v.cost_money[a] = cost_total;
+  v.value_money[a] = value_total;
+  if (cost != 0) add_money(&v.revenue_money[e], cost);
+  v.conversions[a] = conversions_total;
+  v.wins[a] += v.step_wins[a];
+  v.exposures[a] += v.step_exposures[a];
   v.bid_count[a] += v.step_bid_count[a];
-}
-
-// Revenue of each env: one block per env, each thread a strided partial sum, then a fixed tree, so
-// the result is the same run after run (the CPU sums agents sequentially: see the tolerance in
-// tests/test_cuda.cpp).
-__global__ void revenue_kernel(MarketView v) {
-  __shared__ double partial[kElementThreads];
-  const int e = blockIdx.x;
-  double sum = 0.0;
-  for (int i = threadIdx.x; i < v.N; i += blockDim.x) sum += v.step_cost[static_cast<std::size_t>(e) * v.N + i];
-  partial[threadIdx.x] = sum;
-  __syncthreads();
-  for (int width = kElementThreads / 2; width > 0; width >>= 1) {
-    if (static_cast<int>(threadIdx.x) < width) partial[threadIdx.x] += partial[threadIdx.x + width];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) v.revenue[e] += partial[0];
+  v.step_cost[a] = to_units(cost);
+  v.step_value[a] = to_units(value);
+  v.step_conversions[a] = conversions;
+  v.step_reward[a] = reward_of(v.reward, value, cost, conversions);
+  v.remaining[a] = remaining_to_units(remaining);
+  v.cost[a] = to_units(cost_total);
+  v.value[a] = to_units(value_total);
+  v.reward_total[a] = reward_of(v.reward, value_total, cost_total, conversions_total);
 }
 
 // observation.cpp write_observations, per agent, through the shared observe_agent().

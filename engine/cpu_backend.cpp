@@ -28,7 +28,7 @@ constexpr int kMinImpressionsToSplit = 2048;
 struct SlotOutcome {
   std::int32_t agent;      // -1 when the slot is not sold
   std::int32_t candidate;  // position in the impression's candidate list (for the drop bitmap)
-  float price;             // what the winner pays if charged
+  Money price;             // what the winner pays if charged, exact (to_money of the slot price)
   float value;             // the winner's value for this impression
   bool exposed;            // the slot position was shown
   bool converted;          // set by settle: the exposed win converted
@@ -45,15 +45,16 @@ struct Scratch {
   std::vector<std::uint64_t> dropped;    // [M*C] bits: (impression, candidate) removed by the overspend rule
   std::vector<std::int32_t> dirty;       // impressions to re-auction in this pass
   std::vector<std::uint8_t> is_dirty;    // [M]
-  std::vector<double> pass_cost;         // [N] step cost under the current outcome
+  std::vector<Money> pass_cost;          // [N] step cost under the current outcome
   std::vector<std::uint8_t> active;      // [N]
   std::vector<float> multiplier;         // [N]
   std::vector<std::int32_t> over_agents;                        // [N] overspending agents of a pass
   std::vector<std::int32_t> over_slot;                          // [N] their position there, else -1
   std::vector<std::int32_t> bucket_offset;                      // [N*S+1]
   std::vector<std::pair<std::uint32_t, std::int32_t>> bucket;   // [M*S] (drop key, impression)
-  std::vector<double> running_cost;      // [N] truncate rule
+  std::vector<Money> running_cost;       // [N] truncate rule
   std::vector<std::int32_t> thread_bid_count;  // [N] this thread's share of a split first pass
+  std::vector<std::int32_t> step_conversions;  // [N] settle's conversion counts
 };
 
 class CpuBackend final : public Backend {
@@ -70,6 +71,10 @@ class CpuBackend final : public Backend {
     for (auto* v : {&st_.remaining_budget, &st_.cost, &st_.value, &st_.conversions, &st_.reward,
                     &st_.step_cost, &st_.step_value, &st_.step_conversions, &st_.step_reward})
       v->assign(EN, 0.0);
+    for (auto* v : {&st_.remaining_money, &st_.cost_money, &st_.value_money, &st_.step_cost_money,
+                    &st_.step_value_money})
+      v->assign(EN, 0);
+    st_.revenue_money.assign(E, 0);
     for (auto* v : {&st_.wins, &st_.exposures, &st_.bid_count}) v->assign(EN, 0);
     for (auto* v : {&st_.step_wins, &st_.step_exposures, &st_.step_bid_count}) v->assign(EN, 0);
     st_.step_multiplier.assign(EN, 0.0f);
@@ -91,6 +96,7 @@ class CpuBackend final : public Backend {
         (s_.candidates.within_category || s_.values.model == ValueModel::procedural);
     sigma_ = static_cast<float>(s_.values.procedural.sigma);
     bid_floor_ = qualifying_bid_floor(s_.mechanism.reserve);
+    budget_floor_ = budget_to_money(s_.budget.floor);
     cross_category_ = static_cast<float>(s_.values.procedural.cross_category);
     scratch_.resize(threads_);
     obs_ctx_ = ObservationContext::from(s_);
@@ -114,7 +120,14 @@ class CpuBackend final : public Backend {
         max_m = std::max<std::int64_t>(max_m, st_.impressions[static_cast<std::size_t>(e) * T + t]);
     }
     for (int e = 0; e < E; ++e)
-      for (int i = 0; i < N; ++i) st_.remaining_budget[st_.index(e, i)] = s_.agents.budget[i];
+      for (int i = 0; i < N; ++i) {
+        const Money budget = budget_to_money(s_.agents.budget[i]);
+        st_.remaining_money[st_.index(e, i)] = budget;
+        st_.remaining_budget[st_.index(e, i)] = remaining_to_units(budget);
+      }
+    for (auto* v : {&st_.cost_money, &st_.value_money, &st_.step_cost_money, &st_.step_value_money})
+      std::fill(v->begin(), v->end(), 0);
+    std::fill(st_.revenue_money.begin(), st_.revenue_money.end(), 0);
     for (auto* v : {&st_.cost, &st_.value, &st_.conversions, &st_.reward, &st_.step_cost,
                     &st_.step_value, &st_.step_conversions, &st_.step_reward})
       std::fill(v->begin(), v->end(), 0.0);
@@ -175,6 +188,7 @@ class CpuBackend final : public Backend {
       if (w.over_slot.size() < static_cast<std::size_t>(N)) w.over_slot.assign(N, -1);
       grow(w.bucket, M * S);
       grow(w.running_cost, N);
+      grow(w.step_conversions, N);
       if (splits_environments()) grow(w.thread_bid_count, N);
     }
   }
@@ -396,7 +410,7 @@ class CpuBackend final : public Backend {
       }
       o.agent = top.entry[slot].agent;
       o.candidate = top.entry[slot].candidate;
-      o.price = static_cast<float>(price);
+      o.price = to_money(price);
       o.value = row.value[top.entry[slot].candidate];
     }
   }
@@ -406,7 +420,7 @@ class CpuBackend final : public Backend {
   }
 
   void total_cost(int M, Scratch& w) const {
-    std::fill(w.pass_cost.begin(), w.pass_cost.end(), 0.0);
+    std::fill(w.pass_cost.begin(), w.pass_cost.end(), 0);
     const std::size_t n = static_cast<std::size_t>(M) * s_.mechanism.slots;
     for (std::size_t q = 0; q < n; ++q)
       if (charged(w.outcome[q])) w.pass_cost[w.outcome[q].agent] += w.outcome[q].price;
@@ -418,7 +432,7 @@ class CpuBackend final : public Backend {
   // its wins in every slot position at random and re-auction those impressions. Returns passes run.
   int auctionnet_overspend(int e, std::uint32_t genv, int t, int M, Scratch& w) const {
     const int N = st_.agents, S = s_.mechanism.slots;
-    const double* remaining = &st_.remaining_budget[st_.index(e, 0)];
+    const Money* remaining = &st_.remaining_money[st_.index(e, 0)];
     int passes = 1;
     bool any_dropped = false;
     for (;; ++passes) {
@@ -455,7 +469,7 @@ class CpuBackend final : public Backend {
       for (int q_over = 0; q_over < over; ++q_over) {
         const int i = w.over_agents[q_over];
         w.over_slot[i] = -1;  // reset for the next pass
-        const double ratio = std::max((w.pass_cost[i] - remaining[i]) / (w.pass_cost[i] + 1e-4), 0.0);
+        const double ratio = overspend_drop_ratio(w.pass_cost[i], remaining[i]);
         for (int slot = 0; slot < S; ++slot) {
           const std::size_t b = static_cast<std::size_t>(q_over) * S + slot;
           const std::int32_t end = w.bucket_offset[b];
@@ -508,12 +522,12 @@ class CpuBackend final : public Backend {
   // the slot unsold, every charged win that would take it past its remaining budget.
   void truncate_overspend(int e, int M, Scratch& w) const {
     const int N = st_.agents, S = s_.mechanism.slots;
-    const double* remaining = &st_.remaining_budget[st_.index(e, 0)];
+    const Money* remaining = &st_.remaining_money[st_.index(e, 0)];
     total_cost(M, w);
     bool over = false;
     for (int i = 0; i < N; ++i) over |= w.pass_cost[i] > remaining[i];
     if (!over) return;
-    std::fill(w.running_cost.begin(), w.running_cost.end(), 0.0);
+    std::fill(w.running_cost.begin(), w.running_cost.end(), 0);
     for (std::size_t q = 0; q < static_cast<std::size_t>(M) * S; ++q) {
       SlotOutcome& o = w.outcome[q];
       if (!charged(o) || !(w.pass_cost[o.agent] > remaining[o.agent])) continue;
@@ -554,7 +568,8 @@ class CpuBackend final : public Backend {
     for (int i = 0; i < N; ++i) {
       const float a = multipliers[base + i];
       w.multiplier[i] = a > 0.0f ? a : 0.0f;  // also maps NaN to 0
-      w.active[i] = st_.remaining_budget[base + i] >= s_.budget.floor && st_.remaining_budget[base + i] > 0.0;
+      const Money remaining = st_.remaining_money[base + i];
+      w.active[i] = remaining >= budget_floor_ && remaining > 0;
       st_.step_multiplier[base + i] = w.multiplier[i];
     }
     std::int32_t* bid_count = &st_.step_bid_count[base];
@@ -570,7 +585,6 @@ class CpuBackend final : public Backend {
     write_observations(obs_ctx_, st_, e, t + 1);  // per env, inside the parallel loop
   }
 
-  // Exposure, value, conversions and cost of the final allocation, in impression order.
   // Whether each exposed win of impression j converts (outcome.converted).
   void draw_conversions(std::size_t base, std::uint32_t genv, int t, int j, Scratch& w) const {
     const int S = s_.mechanism.slots;
@@ -588,21 +602,23 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // Exact money (money.hpp): integer sums, so the order of the additions cannot change them; the
+  // doubles of the state are converted from the exact totals once per agent.
   void settle(int e, std::uint32_t genv, int t, int M, Scratch& w, bool split) {
     const int N = st_.agents, S = s_.mechanism.slots;
     const std::size_t base = st_.index(e, 0);
-    double* cost = &st_.step_cost[base];
-    double* value = &st_.step_value[base];
-    double* conversions = &st_.step_conversions[base];
+    Money* cost = &st_.step_cost_money[base];
+    Money* value = &st_.step_value_money[base];
     std::int32_t* wins = &st_.step_wins[base];
     std::int32_t* exposures = &st_.step_exposures[base];
-    std::fill(cost, cost + N, 0.0);
-    std::fill(value, value + N, 0.0);
-    std::fill(conversions, conversions + N, 0.0);
+    std::int32_t* conversions = w.step_conversions.data();
+    std::fill(cost, cost + N, 0);
+    std::fill(value, value + N, 0);
+    std::fill(conversions, conversions + N, 0);
     std::fill(wins, wins + N, 0);
     std::fill(exposures, exposures + N, 0);
     // Conversions are independent per exposed win (counter-based draws): with a split environment
-    // they are drawn on every thread first; the sums below then run in impression order either way.
+    // they are drawn on every thread first.
     if (split) {
 #pragma omp parallel for num_threads(threads_) schedule(dynamic, 256)
       for (int j = 0; j < M; ++j) draw_conversions(base, genv, t, j, w);
@@ -617,28 +633,32 @@ class CpuBackend final : public Backend {
         if (charged(o)) cost[i] += o.price;
         if (!o.exposed) continue;
         ++exposures[i];
-        value[i] += o.value;
-        conversions[i] += o.converted ? 1.0 : 0.0;
+        value[i] += to_money(o.value);
+        conversions[i] += o.converted ? 1 : 0;
       }
     }
-    double revenue = 0.0;
+    Money revenue = 0;
     for (int i = 0; i < N; ++i) {
       const std::size_t a = base + i;
-      double r = value[i];
-      if (s_.reward == RewardKind::utility) r = value[i] - cost[i];
-      else if (s_.reward == RewardKind::conversions) r = conversions[i];
-      st_.step_reward[a] = r;
-      st_.reward[a] += r;
-      st_.remaining_budget[a] -= cost[i];
-      st_.cost[a] += cost[i];
-      st_.value[a] += value[i];
+      st_.remaining_money[a] = pay(st_.remaining_money[a], cost[i]);
+      st_.cost_money[a] += cost[i];
+      st_.value_money[a] += value[i];
       st_.conversions[a] += conversions[i];
       st_.wins[a] += wins[i];
       st_.exposures[a] += exposures[i];
       st_.bid_count[a] += st_.step_bid_count[a];
       revenue += cost[i];
+      st_.step_cost[a] = to_units(cost[i]);
+      st_.step_value[a] = to_units(value[i]);
+      st_.step_conversions[a] = conversions[i];
+      st_.step_reward[a] = reward_of(s_.reward, value[i], cost[i], conversions[i]);
+      st_.remaining_budget[a] = remaining_to_units(st_.remaining_money[a]);
+      st_.cost[a] = to_units(st_.cost_money[a]);
+      st_.value[a] = to_units(st_.value_money[a]);
+      st_.reward[a] = reward_of(s_.reward, st_.value_money[a], st_.cost_money[a], st_.conversions[a]);
     }
-    st_.revenue[e] += revenue;
+    st_.revenue_money[e] += revenue;
+    st_.revenue[e] = to_units(st_.revenue_money[e]);
   }
 
   const Scenario& s_;
@@ -653,6 +673,7 @@ class CpuBackend final : public Backend {
   bool cache_values_ = true;
   float sigma_ = 0.0f, cross_category_ = 1.0f;
   float bid_floor_ = 0.0f;  // smallest float bid that qualifies (see bid_qualifies)
+  Money budget_floor_ = 0;  // budget.floor in exact money: agents with less remaining do not bid
   int C_ = 0;
   std::vector<Scratch> scratch_;
   ObservationContext obs_ctx_;

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/money.hpp"
+
 namespace bidsim {
 
 // Observation vector of one agent, kObservationWidth floats, written after every step (and at reset).
@@ -32,12 +34,19 @@ struct MarketState {
   int step = 0;                    // next step to run, 0..T
   std::uint64_t episode = 0;       // reset counter; enters the global env index of every draw
 
-  // [E][N], money units
+  // [E][N] exact money (money.hpp: int64 ticks of 2^-24): the market's own accounts. Every money
+  // field in double below is converted from these after each step (outputs and observations only).
+  std::vector<Money> remaining_money;  // kUnlimitedMoney for an infinite budget
+  std::vector<Money> cost_money, value_money;            // episode totals
+  std::vector<Money> step_cost_money, step_value_money;  // the step just run
+  std::vector<Money> revenue_money;                      // [E]
+
+  // [E][N], money units (converted from the exact fields above)
   std::vector<double> remaining_budget;
   std::vector<double> cost;         // spent so far this episode
   std::vector<double> value;        // value won (exposed wins) so far
   std::vector<double> conversions;  // realized conversions so far
-  std::vector<double> reward;       // return G_i so far under the scenario's reward
+  std::vector<double> reward;       // return G_i so far under the scenario's reward (from the exact totals)
   std::vector<std::int64_t> wins;        // slots won (sold) so far
   std::vector<std::int64_t> exposures;   // won slots that were shown
   std::vector<std::int64_t> bid_count;   // impressions the agent bid on (qualifying bids)

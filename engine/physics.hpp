@@ -8,6 +8,7 @@
 
 #include "engine/config_types.hpp"
 #include "engine/host_device.hpp"
+#include "engine/money.hpp"
 #include "engine/portable_math.hpp"
 #include "engine/rng.hpp"
 
@@ -256,6 +257,23 @@ BIDSIM_HD bool auctionnet_converts(float pvalue, float sigma_mean, float sigma_c
 BIDSIM_HD bool plain_converts(float value, const Draw& conversion_draw) {
   const float p = clamp01(value);
   return p > 0.0f && uniform01(conversion_draw[1]) <= p;
+}
+
+// ----- exact money of a step -----------------------------------------------------------------
+
+// The reward of exact value and cost and a conversion count under the scenario's reward: for one step
+// or, from the episode totals, for the return so far (exact, so no per-step float accumulation).
+BIDSIM_HD double reward_of(RewardKind kind, Money value, Money cost, double conversions) {
+  if (kind == RewardKind::utility) return to_units(value - cost);
+  if (kind == RewardKind::conversions) return conversions;
+  return to_units(value);
+}
+
+// AuctionNet overspend rule: the share of an overspending agent's wins to drop this pass,
+// max((cost - remaining) / (cost + 1e-4), 0), from exact money (cost - remaining is exact).
+BIDSIM_HD double overspend_drop_ratio(Money pass_cost, Money remaining) {
+  const double ratio = to_units(pass_cost - remaining) / (to_units(pass_cost) + 1e-4);
+  return ratio > 0.0 ? ratio : 0.0;
 }
 
 // ----- episode metrics ----------------------------------------------------------------------

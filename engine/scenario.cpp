@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "engine/episode_setup.hpp"
+#include "engine/money.hpp"
 #include "engine/rng.hpp"
 #include "engine/yaml_reader.hpp"
 
@@ -375,6 +376,7 @@ Scenario parse_root(const YAML::Node& root, const std::string& source, const std
   if (bytes > limit)
     r.fail("market", "needs about " + std::to_string(static_cast<long long>(bytes / (1 << 30))) +
            " GiB of host memory, expected at most 64 GiB (reduce envs, agents or impressions)");
+  check_money_range(s);
   return s;
 }
 

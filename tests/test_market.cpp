@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/errors.hpp"
 #include "engine/physics.hpp"
 #include "engine/policies.hpp"
 #include "engine/simulate.hpp"
@@ -35,26 +36,32 @@ struct RefConfig {
   std::vector<double> budget;
 };
 
+// Exact money of the reference, written independently of engine/money.hpp: ticks of 2^-24 by llrint
+// (the default rounding mode: nearest, ties to even), one amount capped at 2^40 ticks.
+long long ref_ticks(double x) { return x > 0.0 ? std::min(std::llrint(x * 16777216.0), 1LL << 40) : 0; }
+long long ref_budget_ticks(double x) { return std::llrint(x * 16777216.0); }
+double ref_units(long long ticks) { return static_cast<double>(ticks) / 16777216.0; }
+
 struct RefStep {
-  std::vector<double> cost, value;
+  std::vector<long long> cost, value;  // exact money ticks
   std::vector<int> wins, exposures, bids;
   int voided = 0;  // wins removed by the truncate rule
 };
 
 // One step of the reference market: full sort per impression, pay-next-bid, truncate overspend.
 RefStep reference_step(const RefConfig& c, const std::vector<ValueRow>& rows, int t,
-                       const std::vector<float>& multiplier, std::vector<double>& remaining) {
+                       const std::vector<float>& multiplier, std::vector<long long>& remaining) {
   const int N = c.agents, S = c.slots;
-  struct Win { int agent; double price; float value; bool exposed; };
+  struct Win { int agent; long long price; float value; bool exposed; };
   std::vector<std::vector<Win>> outcome;  // [impression] sold slots in slot order
   RefStep r;
-  r.cost.assign(N, 0.0);
-  r.value.assign(N, 0.0);
+  r.cost.assign(N, 0);
+  r.value.assign(N, 0);
   r.wins.assign(N, 0);
   r.exposures.assign(N, 0);
   r.bids.assign(N, 0);
   std::vector<bool> active(N);
-  for (int i = 0; i < N; ++i) active[i] = remaining[i] >= c.floor && remaining[i] > 0.0;
+  for (int i = 0; i < N; ++i) active[i] = remaining[i] >= ref_budget_ticks(c.floor) && remaining[i] > 0;
   int M = 0;
   for (const ValueRow& row : rows)
     if (row.step == t) M = std::max(M, row.impression + 1);
@@ -79,12 +86,12 @@ RefStep reference_step(const RefConfig& c, const std::vector<ValueRow>& rows, in
       const double next = k + 1 < static_cast<int>(bids.size()) ? static_cast<double>(bids[k + 1].bid) : 0.0;
       const double price = std::max(next, c.reserve);
       if (c.unsold_at_reserve && price == c.reserve) { sold.push_back({-1, 0, 0, false}); continue; }
-      sold.push_back({bids[k].agent, static_cast<double>(static_cast<float>(price)), bids[k].value, shown});
+      sold.push_back({bids[k].agent, ref_ticks(price), bids[k].value, shown});
     }
     outcome.push_back(sold);
   }
   auto charged = [&](const Win& w) { return w.agent >= 0 && (w.exposed || !c.charge_on_exposure); };
-  std::vector<double> total(N, 0.0), running(N, 0.0);
+  std::vector<long long> total(N, 0), running(N, 0);
   for (const auto& sold : outcome)
     for (const Win& w : sold)
       if (charged(w)) total[w.agent] += w.price;
@@ -105,7 +112,7 @@ RefStep reference_step(const RefConfig& c, const std::vector<ValueRow>& rows, in
       if (charged(w)) r.cost[w.agent] += w.price;
       if (w.exposed) {
         ++r.exposures[w.agent];
-        r.value[w.agent] += w.value;
+        r.value[w.agent] += ref_ticks(w.value);
       }
     }
   for (int i = 0; i < N; ++i) remaining[i] -= r.cost[i];
@@ -180,7 +187,8 @@ TEST_CASE("random file markets match a brute-force reference auction", "[propert
              << ", charge: " << (c.charge_on_exposure ? "on_exposure" : "on_win") << "}\n"
              << "budget: {floor: " << c.floor << ", overspend: truncate}\n";
         FileMarket m(yaml.str(), rows);
-        std::vector<double> remaining = c.budget;
+        std::vector<long long> remaining;
+        for (double b : c.budget) remaining.push_back(ref_budget_ticks(b));
         for (int t = 0; t < c.steps; ++t) {
           const RefStep want = reference_step(c, rows, t, mult[t], remaining);
           total_voided += want.voided;
@@ -195,9 +203,13 @@ TEST_CASE("random file markets match a brute-force reference auction", "[propert
               CHECK(s.step_bid_count[a] == want.bids[i]);
               CHECK(s.step_wins[a] == want.wins[i]);
               CHECK(s.step_exposures[a] == want.exposures[i]);
-              CHECK(s.step_cost[a] == Approx(want.cost[i]).epsilon(1e-12).margin(1e-12));
-              CHECK(s.step_value[a] == Approx(want.value[i]).epsilon(1e-12).margin(1e-12));
-              CHECK(s.remaining_budget[a] == Approx(remaining[i]).epsilon(1e-12).margin(1e-12));
+              // Exact money: the same integers, and their conversions, bit for bit.
+              CHECK(s.step_cost_money[a] == want.cost[i]);
+              CHECK(s.step_value_money[a] == want.value[i]);
+              CHECK(s.remaining_money[a] == remaining[i]);
+              CHECK(s.step_cost[a] == ref_units(want.cost[i]));
+              CHECK(s.step_value[a] == ref_units(want.value[i]));
+              CHECK(s.remaining_budget[a] == ref_units(remaining[i]));
               CHECK(s.remaining_budget[a] >= 0.0);
             }
         }
@@ -685,7 +697,8 @@ TEST_CASE("determinism: reset restores a fresh episode", "[determinism]") {
   m.sim().reset(0);
   CHECK(m.state().step == 0);
   CHECK(m.state().cost == std::vector<double>(first.cost.size(), 0.0));
-  for (int i = 0; i < m.agents(); ++i) CHECK(m.state().remaining_budget[m.a(5, i)] == m.scenario().agents.budget[i]);
+  for (int i = 0; i < m.agents(); ++i)
+    CHECK(m.state().remaining_budget[m.a(5, i)] == bidsim::to_units(bidsim::budget_to_money(m.scenario().agents.budget[i])));
   for (int t = 0; !m.sim().done(); ++t) m.step_raw(pattern(m.envs(), m.agents(), t));
   CHECK(bidsim_test::state_fields(m.state()) == bidsim_test::state_fields(first));
 }
@@ -904,4 +917,37 @@ policies:
   CHECK(r.revenue == Approx(revenue));
   CHECK(step_cost == Approx(r.revenue));
   CHECK(r.seconds >= 0.0);
+}
+
+// ----- exact money: the load-time range check (engine/money.cpp) --------------------------------
+
+TEST_CASE("money range: scenarios whose sums could overflow are refused at load, one line", "[money][scenario]") {
+  auto parse = [](const std::string& impressions, const std::string& budget, const std::string& value_scale) {
+    return bidsim::parse_scenario("market: {envs: 1, steps: 2}\n"
+                                  "agents: {count: 2, budget: " + budget + ", value_scale: " + value_scale + "}\n"
+                                  "impressions: {per_step: " + impressions + "}\n"
+                                  "values: {model: procedural, distribution: uniform}\n"
+                                  "mechanism: {type: second_price}\n",
+                                  "money.yaml");
+  };
+  auto message = [&](const std::string& impressions, const std::string& budget, const std::string& value_scale) {
+    try {
+      parse(impressions, budget, value_scale);
+    } catch (const bidsim::ScenarioError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  // 2^21 impressions x 2 steps x 1 slot = 2^22 slot sales: the largest episode accepted.
+  CHECK(message("2097152", "100", "1") == "accepted");
+  const std::string over = message("2097153", "100", "1");
+  CHECK(over.find("money.yaml: impressions: got 4194306, expected at most 2^22") == 0);
+  CHECK(over.find('\n') == std::string::npos);
+  // Budgets: up to 2^38 money units, or unlimited.
+  CHECK(message("10", "274877906944", "1") == "accepted");
+  CHECK(message("10", ".inf", "1") == "accepted");
+  CHECK(message("10", "274877906945", "1").find("money.yaml: agents.budget[0]: got 274877906945, expected at most 2^38") == 0);
+  // Values: uniform noise is at most 2, so value_scale 32768 keeps every value within 65536.
+  CHECK(message("10", "100", "32767") == "accepted");
+  CHECK(message("10", "100", "40000").find("money.yaml: agents.value_scale: got 80000") == 0);
 }

@@ -395,3 +395,91 @@ TEST_CASE("portable logf / expf: within 0.52 ulp of the exact value, exact speci
   CHECK(bidsim::portable_expf(-100.0f) == Approx(std::exp(-100.0)).epsilon(0.05));  // subnormal: 5 bits left
   CHECK(std::isnan(bidsim::portable_expf(std::nanf(""))));
 }
+
+// ----- exact money (engine/money.hpp) ------------------------------------------------------------
+
+TEST_CASE("to_money: x 2^24, nearest tick, ties to even, clamped to [0, 2^40]", "[physics][money]") {
+  using bidsim::to_money;
+  const double tick = 1.0 / 16777216.0;
+  CHECK(to_money(1.0) == 16777216);
+  CHECK(to_money(0.5) == 8388608);
+  CHECK(to_money(3 * tick) == 3);              // exact multiples are exact
+  CHECK(to_money(0.25 * tick) == 0);           // below half a tick: down
+  CHECK(to_money(0.75 * tick) == 1);           // above half a tick: up
+  CHECK(to_money(0.5 * tick) == 0);            // tie: to the even neighbour 0
+  CHECK(to_money(1.5 * tick) == 2);            // tie: to 2
+  CHECK(to_money(2.5 * tick) == 2);            // tie: to 2, not 3
+  CHECK(to_money(3.5 * tick) == 4);
+  CHECK(to_money(0.7) == 11744051);            // 0.7 x 2^24 = 11744051.2
+  CHECK(to_money(0.3) == 5033165);             // 5033164.8
+  CHECK(to_money(static_cast<double>(0.1f)) == 1677722);  // 0.1f x 2^24 = 1677721.6000000238
+  CHECK(to_money(0.0) == 0);
+  CHECK(to_money(-2.0) == 0);
+  CHECK(to_money(std::nan("")) == 0);
+  CHECK(to_money(65536.0) == (std::int64_t{1} << 40));   // the largest amount, exact
+  CHECK(to_money(1e9) == (std::int64_t{1} << 40));       // a larger price is charged 65536
+  CHECK(to_money(HUGE_VAL) == (std::int64_t{1} << 40));
+  CHECK(bidsim::to_units(to_money(0.7)) == 11744051.0 / 16777216.0);
+}
+
+TEST_CASE("to_money rounds like llrint (nearest even) on random amounts", "[physics][money][property]") {
+  std::mt19937_64 rng(15);
+  std::uniform_real_distribution<double> log_amount(-30.0, 15.0);
+  for (int k = 0; k < 100000; ++k) {
+    const double x = std::exp2(log_amount(rng));
+    const std::int64_t want = std::min<std::int64_t>(std::llrint(x * 16777216.0), std::int64_t{1} << 40);
+    INFO("x = " << x);
+    REQUIRE(bidsim::to_money(x) == want);
+    // Half-tick ties, which random doubles rarely hit.
+    const double tie = (static_cast<double>(rng() % (1u << 30)) + 0.5) / 16777216.0;
+    REQUIRE(bidsim::to_money(tie) == std::llrint(tie * 16777216.0));
+  }
+}
+
+TEST_CASE("budgets: the same rounding without the amount cap; infinite budgets stay unlimited", "[physics][money]") {
+  using bidsim::budget_to_money;
+  CHECK(budget_to_money(4850.0) == 4850LL * 16777216);
+  CHECK(budget_to_money(0.1) == 1677722);  // 1677721.6
+  CHECK(budget_to_money(1e6) == 1000000LL * 16777216);  // above one amount's cap
+  CHECK(budget_to_money(HUGE_VAL) == bidsim::kUnlimitedMoney);
+  CHECK(bidsim::pay(bidsim::kUnlimitedMoney, 123) == bidsim::kUnlimitedMoney);
+  CHECK(bidsim::pay(1000, 123) == 877);
+  CHECK(bidsim::remaining_to_units(bidsim::kUnlimitedMoney) == HUGE_VAL);
+  CHECK(bidsim::remaining_to_units(16777216) == 1.0);
+}
+
+TEST_CASE("exact money sums do not depend on the order of the additions", "[physics][money][property][determinism]") {
+  // Float sums of the same amounts differ with the order; the tick sums cannot.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> price(0.0001f, 3.0f);
+  std::vector<float> amounts(20000);
+  for (float& a : amounts) a = price(rng);
+  std::int64_t forward = 0;
+  for (float a : amounts) forward += bidsim::to_money(a);
+  bool float_order_mattered = false;
+  float float_forward = 0.0f;  // float accumulation (doubles would add these floats exactly)
+  for (float a : amounts) float_forward += a;
+  for (int shuffle = 0; shuffle < 20; ++shuffle) {
+    std::shuffle(amounts.begin(), amounts.end(), rng);
+    std::int64_t sum = 0;
+    float float_sum = 0.0f;
+    for (float a : amounts) {
+      sum += bidsim::to_money(a);
+      float_sum += a;
+    }
+    CHECK(sum == forward);
+    float_order_mattered |= float_sum != float_forward;
+  }
+  CHECK(float_order_mattered);  // the property is not vacuous: float sums differ
+}
+
+TEST_CASE("reward_of and overspend_drop_ratio from exact money", "[physics][money]") {
+  using bidsim::RewardKind;
+  const std::int64_t one = 16777216;
+  CHECK(bidsim::reward_of(RewardKind::value, 3 * one, one, 2.0) == 3.0);
+  CHECK(bidsim::reward_of(RewardKind::utility, 3 * one, 5 * one, 2.0) == -2.0);
+  CHECK(bidsim::reward_of(RewardKind::conversions, 3 * one, one, 2.0) == 2.0);
+  // AuctionNet: drop (cost - remaining) / (cost + 1e-4) of the wins; cost 3, remaining 1.
+  CHECK(bidsim::overspend_drop_ratio(3 * one, one) == 2.0 / (3.0 + 1e-4));
+  CHECK(bidsim::overspend_drop_ratio(one, 3 * one) == 0.0);
+}
