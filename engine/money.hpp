@@ -39,16 +39,20 @@ inline constexpr double kMaxBudget = 274877906944.0;            // 2^38 = kMaxBu
 inline constexpr Money kMoneySumLimit = Money{1} << 62;         // bound on every sum of amounts
 inline constexpr Money kUnlimitedMoney = INT64_MAX;             // an infinite budget
 
-// Ticks of a non-negative amount `x` money units; see the rounding rule above.
-BIDSIM_HD Money to_money(double x) {
-  if (!(x > 0.0)) return 0;  // also NaN
-  const double scaled = x * kMoneyTicksPerUnit;
-  if (scaled >= static_cast<double>(kMaxAmountTicks)) return kMaxAmountTicks;
-  const double whole = floor(scaled);  // scaled < 2^40: whole and the fraction are exact
+// The nearest integer to `scaled` (0 <= scaled < 2^62), ties to even: floor and fraction are exact.
+BIDSIM_HD Money nearest_ticks(double scaled) {
+  const double whole = floor(scaled);
   const double fraction = scaled - whole;
   Money ticks = static_cast<Money>(whole);
   if (fraction > 0.5 || (fraction == 0.5 && (ticks & 1) != 0)) ++ticks;
   return ticks;
+}
+
+// Ticks of a non-negative amount `x` money units; see the rounding rule above.
+BIDSIM_HD Money to_money(double x) {
+  if (!(x > 0.0)) return 0;  // also NaN
+  const double scaled = x * kMoneyTicksPerUnit;
+  return scaled >= static_cast<double>(kMaxAmountTicks) ? kMaxAmountTicks : nearest_ticks(scaled);
 }
 
 // Ticks of a budget: the same rule without the per-amount cap (check_money_range bounds it), an
@@ -57,12 +61,7 @@ BIDSIM_HD Money budget_to_money(double budget) {
   if (budget == HUGE_VAL) return kUnlimitedMoney;
   if (!(budget > 0.0)) return 0;
   const double scaled = budget * kMoneyTicksPerUnit;
-  if (scaled >= static_cast<double>(kMaxBudgetTicks)) return kMaxBudgetTicks;
-  const double whole = floor(scaled);
-  const double fraction = scaled - whole;
-  Money ticks = static_cast<Money>(whole);
-  if (fraction > 0.5 || (fraction == 0.5 && (ticks & 1) != 0)) ++ticks;
-  return ticks;
+  return scaled >= static_cast<double>(kMaxBudgetTicks) ? kMaxBudgetTicks : nearest_ticks(scaled);
 }
 
 // Money units of `ticks` for outputs and observations (exact below 2^53 ticks, 2^29 money).
