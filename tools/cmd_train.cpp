@@ -97,6 +97,23 @@ CLI::Validator finite_non_negative() {
       "FINITE>=0");
 }
 
+// A whole number ≥ 0 that fits a long long (CLI::NonNegativeNumber's message prints DBL_MAX).
+CLI::Validator non_negative_integer() {
+  return CLI::Validator(
+      [](std::string& text) {
+        std::size_t used = 0;
+        long long v = -1;
+        try {
+          v = std::stoll(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != text.size() || v < 0) return "got '" + text + "', expected a whole number >= 0";
+        return std::string();
+      },
+      "INTEGER>=0");
+}
+
 // Progress of evaluate_policy on a ProgressLine: the phase, the best-response step, work in env-episodes
 // against its upper bound (the stopping rule may end the best responses early).
 ProgressCallback evaluation_progress(ProgressLine& line) {
@@ -327,10 +344,10 @@ void add_learning_commands(CLI::App& app, CommandList& commands) {
   evaluate->add_option("inputs", e->inputs, "CHECKPOINT [SCENARIO], or [SCENARIO] with --policy");
   evaluate->add_option("--policy", e->policy, "built-in policy for every agent: truthful, constant:X, or scenario");
   evaluate->add_option("--set", e->sets, "Override a scenario key (repeatable)")->take_all()->allow_extra_args(false);
-  evaluate->add_option("--seed", e->seed, "Random seed (same as --set seed=S)")->check(CLI::NonNegativeNumber);
+  evaluate->add_option("--seed", e->seed, "Random seed (same as --set seed=S)")->check(non_negative_integer());
   evaluate->add_option("--device", e->device, "auto, cpu or cuda (where the policies run)");
   evaluate->add_option("--out", e->out, "Directory for summary.json");
-  evaluate->add_option("--threads", e->threads, "CPU threads of the market (0 = all cores)")->check(CLI::NonNegativeNumber);
+  evaluate->add_option("--threads", e->threads, "CPU threads of the market (0 = all cores)")->check(non_negative_integer());
   evaluate->add_flag("--quiet", e->quiet, "Print only the one-line result (progress still follows --progress)");
   evaluate->add_option("--epsilon", e->epsilon,
                        "epsilon of the epsilon-NE constraint (normalized by social welfare) for the compliance verdict:\n"
