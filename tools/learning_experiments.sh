@@ -3,7 +3,7 @@
 #   table1  BPG paper Table-1 analogue on scenarios/bpg-100.yaml: independent, cooperative, and bpg /
 #           bpg_zero over an ε grid, several seeds; social welfare, max exploitability (eq. 15),
 #           compliance rate, revenue (mean ± std over seeds).
-#   table3  Table-3 analogue on scenarios/bpg-10.yaml: R(x*) against each agent's best response R*.
+#   table3  Table-3 analogue: tools/exploitability_experiments.sh table3 (R(θ)/R* and R(x*)/R*).
 #   timing  BPG iteration time against N = 10, 100, 1000 at a fixed rollout batch.
 # Usage: tools/learning_experiments.sh [table1|table3|timing|report|all] [BIDSIM]
 # Environment: SEEDS (default "1 2"), JOBS (parallel runs, default 2), ITERATIONS (table1, default 40).
@@ -38,9 +38,7 @@ table1() {
   done | run_all
 }
 
-table3() {
-  echo "t3-bpg10 train scenarios/bpg-10.yaml --algo bpg --epsilon 0.08 --seed 1" | run_all
-}
+table3() { tools/exploitability_experiments.sh table3 "$BIDSIM"; }  # Table 3 lives there (docs/exploitability.md)
 
 timing() {
   # 3 iterations each, no evaluation; the rollout batch (32 envs, dual batch capped at 256) is fixed.

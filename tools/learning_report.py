@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Tables and a plot from the runs of tools/learning_experiments.sh (plain python3, no plotting library).
-Writes DIR/table1.md, DIR/table3.md, DIR/timing.md and DIR/table1.svg; prints the tables.
+Writes DIR/table1.md, DIR/timing.md and DIR/table1.svg; prints the tables.
 usage: learning_report.py DIR"""
 import csv, json, math, os, re, statistics, sys
 
@@ -87,18 +87,7 @@ if points:
     s.append("</svg>")
     open(os.path.join(out, "table1.svg"), "w").write("\n".join(s) + "\n")
 
-# --- Table 3 ----------------------------------------------------------------------------------------
-t3run = load("t3-bpg10")
-if t3run:
-    pa = t3run["per_agent"]
-    n = len(pa["unified_solution_return"])
-    head = "| agent | " + " | ".join(str(i + 1) for i in range(n)) + " |"
-    t3 = [head, "|---" * (n + 1) + "|",
-          "| R(x*) | " + " | ".join(f"{v:.1f}" for v in pa["unified_solution_return"]) + " |",
-          "| R* (best response) | " + " | ".join(f"{v:.1f}" for v in pa["best_response_return"]) + " |",
-          "| R(x*)/R* | " + " | ".join(f"{100 * v:.1f}%" for v in pa["unified_ratio"]) + " |"]
-    open(os.path.join(out, "table3.md"), "w").write("\n".join(t3) + "\n")
-    print("\n" + "\n".join(t3))
+# Table 3: tools/table3_report.py (runs of tools/exploitability_experiments.sh table3).
 
 # --- iteration time against N -----------------------------------------------------------------------
 # Environments one BPG iteration of scenarios/bpg-100.yaml simulates (rl/trainer.cpp): the θ batch E,
