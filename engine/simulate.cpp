@@ -20,11 +20,12 @@ EpisodeRecords run_episode(Simulator& sim, BuiltinPolicies& policies) {
   std::vector<float> multipliers(static_cast<std::size_t>(E) * N);
   sim.reset(0);
   policies.reset();
-  std::vector<double> budget_before(multipliers.size());
+  std::vector<Money> budget_before(multipliers.size());
+  const Money budget_floor = budget_to_money(s.budget.floor);  // the backends' own "active" test
   const auto start = std::chrono::steady_clock::now();
   for (int t = 0; t < T; ++t) {
     policies.act(sim.state(), multipliers.data());
-    budget_before = sim.state().remaining_budget;
+    budget_before = sim.state().remaining_money;
     sim.step(multipliers.data());
     const MarketState& st = sim.state();
     for (int e = 0; e < E; ++e) {
@@ -35,7 +36,7 @@ EpisodeRecords run_episode(Simulator& sim, BuiltinPolicies& policies) {
       int active = 0;
       for (int i = 0; i < N; ++i) {
         const std::size_t a = st.index(e, i);
-        const bool is_active = budget_before[a] >= s.budget.floor && budget_before[a] > 0;
+        const bool is_active = budget_before[a] >= budget_floor && budget_before[a] > 0;
         active += is_active;
         if (is_active) multiplier_sum += st.step_multiplier[a];
         row[EpisodeRecords::kValue] += st.step_value[a];
