@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -14,6 +15,7 @@
 #include <sstream>
 
 #include "engine/episode_setup.hpp"
+#include "engine/machine.hpp"
 #include "engine/money.hpp"
 #include "engine/rng.hpp"
 #include "engine/yaml_reader.hpp"
@@ -204,11 +206,13 @@ void parse_policies(YamlReader& root, Scenario& s) {
     p.kind = static_cast<PolicyKind>(r.choice("type", {"truthful", "constant", "pid", "cpa"}));
     p.name = r.text("name", std::string(to_string(p.kind)) + (list.size() > 1 ? "#" + std::to_string(k) : ""));
     for (const auto& other : s.policies)
-      if (other.name == p.name) r.fail("name", "'" + p.name + "' is used by two policies, expected unique names");
+      if (other.name == p.name) r.fail("name", "'" + printable_line(p.name) + "' is used by two policies, expected unique names");
     p.agents = agent_selector(r, "agents", s.agents);
     for (int i : p.agents) {
+      if (owner[i] == static_cast<int>(k))  // (this policy is not in s.policies yet: name it here)
+        r.fail("agents", "agent " + std::to_string(i) + " is listed twice, expected each agent once");
       if (owner[i] >= 0)
-        r.fail("agents", "agent " + std::to_string(i) + " is already driven by policy '" + s.policies[owner[i]].name + "'");
+        r.fail("agents", "agent " + std::to_string(i) + " is already driven by policy '" + printable_line(s.policies[owner[i]].name) + "'");
       owner[i] = static_cast<int>(k);
     }
     const bool constant = p.kind == PolicyKind::constant, pid = p.kind == PolicyKind::pid,
@@ -266,12 +270,12 @@ void parse_deviations(YamlReader& root, Scenario& s) {
       if (s.policies[q].name == name) d.policy = static_cast<int>(q);
     if (d.policy < 0) {
       std::string names;
-      for (const auto& p : s.policies) names += (names.empty() ? "" : " | ") + p.name;
+      for (const auto& p : s.policies) names += (names.empty() ? "" : " | ") + printable_line(p.name);
       r.fail_value(r.path("policy"), r.raw("policy"), "the name of a policy in policies: " + names);
     }
     const PolicyConfig& target = s.policies[d.policy];
     if (target.kind == PolicyKind::constant && std::isnan(target.multiplier[d.agent]))
-      r.fail("policy", "'" + target.name + "' lists one multiplier per selected agent and agent " +
+      r.fail("policy", "'" + printable_line(target.name) + "' lists one multiplier per selected agent and agent " +
              std::to_string(d.agent) + " is not among them, expected a constant policy with a scalar multiplier");
     r.finish();
     s.deviations.push_back(d);
@@ -372,10 +376,13 @@ Scenario parse_root(const YAML::Node& root, const std::string& source, const std
   if (static_cast<double>(s.market.envs) * 64.0 >= double(1u << 24))
     r.fail("market.envs", "too many environments for the 24-bit environment counter of the random draws");
   const double bytes = host_bytes(s, max_impressions, candidates);
-  const double limit = 64.0 * (1ull << 30);
-  if (bytes > limit)
-    r.fail("market", "needs about " + std::to_string(static_cast<long long>(bytes / (1 << 30))) +
-           " GiB of host memory, expected at most 64 GiB (reduce envs, agents or impressions)");
+  const double available = static_cast<double>(machine_available_memory_bytes());
+  if (available > 0 && bytes > available) {
+    char sizes[128];
+    std::snprintf(sizes, sizeof sizes, "needs about %.1f GiB of host memory, this machine has %.1f GiB available",
+                  bytes / double(1ull << 30), available / double(1ull << 30));
+    r.fail("market", std::string(sizes) + " (reduce market.envs, agents.count or impressions)");
+  }
   check_money_range(s);
   return s;
 }
@@ -413,17 +420,18 @@ void load_value_file(const std::string& path, int steps, int agents, FileValues&
     std::string field[4];
     int count = 0;
     while (count < 5 && std::getline(ss, field[count < 4 ? count : 3], ',')) ++count;
-    if (count != 4) throw ScenarioError(where + "'" + line + "', expected 4 comma-separated fields");
+    if (count != 4) throw ScenarioError(where + "'" + printable_line(line) + "', expected 4 comma-separated fields");
     long long ints[3];
     for (int k = 0; k < 3; ++k) {
       char* end = nullptr;
       ints[k] = std::strtoll(field[k].c_str(), &end, 10);
-      if (field[k].empty() || *end != '\0') throw ScenarioError(where + "'" + field[k] + "' is not an integer");
+      if (field[k].empty() || *end != '\0') throw ScenarioError(where + "'" + printable_line(field[k]) + "' is not an integer");
     }
     char* end = nullptr;
     const double value = std::strtod(field[3].c_str(), &end);
-    if (field[3].empty() || *end != '\0' || !std::isfinite(value) || value < 0)
-      throw ScenarioError(where + "value '" + field[3] + "', expected a finite number >= 0");
+    // Values are stored as float: a number beyond its range would become inf in every result.
+    if (field[3].empty() || *end != '\0' || !(value >= 0 && value <= std::numeric_limits<float>::max()))
+      throw ScenarioError(where + "value '" + printable_line(field[3]) + "', expected a finite number in [0, 3.4e38] (stored as float)");
     if (ints[0] < 0 || ints[0] >= steps)
       throw ScenarioError(where + "step " + std::to_string(ints[0]) + ", expected 0.." + std::to_string(steps - 1) + " (market.steps)");
     if (ints[1] < 0 || ints[1] >= (1LL << 31) - 1)

@@ -2,13 +2,91 @@
 // expectation; unknown keys rejected; `--set key.path=value` overrides applied before reading.
 #include "engine/yaml_reader.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 namespace bidsim {
+
+namespace {
+
+// yaml-cpp 0.7 keeps the first of two equal keys and drops the rest without a word, so a later,
+// possibly invalid value would be ignored. This pass over the parser's events finds duplicate keys
+// (with the line of the second one) before the document is built.
+class DuplicateKeyScanner : public YAML::EventHandler {
+ public:
+  // Line (1-based) and text of the first duplicate key; line 0 when there is none.
+  int duplicate_line = 0;
+  std::string duplicate_key;
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override { item(nullptr, {}); }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { item(nullptr, {}); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string& value) override {
+    item(&value, mark);
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    item(nullptr, {});
+    stack_.push_back(Container{false, {}, true});
+  }
+  void OnSequenceEnd() override { stack_.pop_back(); }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    item(nullptr, {});
+    stack_.push_back(Container{true, {}, true});
+  }
+  void OnMapEnd() override { stack_.pop_back(); }
+
+ private:
+  struct Container {
+    bool is_map;
+    std::set<std::string> keys;
+    bool expecting_key;  // maps alternate key, value, key, ...
+  };
+  // A node starts inside the innermost container: in a map every other node is a key.
+  void item(const std::string* scalar, const YAML::Mark& mark) {
+    if (stack_.empty() || !stack_.back().is_map) return;
+    Container& map = stack_.back();
+    const bool is_key = map.expecting_key;
+    map.expecting_key = !map.expecting_key;
+    if (!is_key || !scalar) return;  // a complex key (a map or list as key) is never a duplicate here
+    if (!map.keys.insert(*scalar).second && duplicate_line == 0) {
+      duplicate_line = mark.line + 1;
+      duplicate_key = *scalar;
+    }
+  }
+  std::vector<Container> stack_;
+};
+
+// One YAML document from `text`: a malformed document, a duplicate key or a second document (after
+// `---`) is a ScenarioError naming `source` and the line.
+YAML::Node load_one_document(const std::string& text, const std::string& source) {
+  try {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DuplicateKeyScanner scanner;
+    if (parser.HandleNextDocument(scanner)) {
+      if (scanner.duplicate_line > 0)
+        throw ScenarioError(source + ":" + std::to_string(scanner.duplicate_line) + ": key '" +
+                            printable_line(scanner.duplicate_key) + "' appears twice in the same map, expected each key once");
+      DuplicateKeyScanner second;
+      if (parser.HandleNextDocument(second))
+        throw ScenarioError(source + ": holds more than one YAML document (a second one after '---'), "
+                            "expected a single document");
+    }
+    return YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    // yaml-cpp quotes the offending character, which can be a newline: keep the message one line.
+    throw ScenarioError(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: " + printable_line(e.msg));
+  }
+}
+
+}  // namespace
 
 std::string yaml_one_line(const YAML::Node& n) {
   if (!n.IsDefined() || n.IsNull()) return "null";
@@ -16,24 +94,23 @@ std::string yaml_one_line(const YAML::Node& n) {
   out << YAML::Flow << n;
   std::string s = out.c_str();
   std::replace(s.begin(), s.end(), '\n', ' ');
+  s = printable_line(s);
   if (s.size() > 80) s = s.substr(0, 77) + "...";
   return s;
 }
 
 YAML::Node load_yaml_text(const std::string& text, const std::string& source,
                           const std::vector<std::string>& overrides) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw ScenarioError(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: " + e.msg);
-  }
+  YAML::Node root = load_one_document(text, source);
   if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   for (const auto& o : overrides) apply_yaml_override(root, o, source);
   return root;
 }
 
 YAML::Node load_yaml_file(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw ScenarioError(path + ": is a directory, expected a scenario YAML file");
   std::ifstream in(path);
   if (!in) throw ScenarioError(path + ": cannot open scenario file");
   std::stringstream text;
@@ -48,9 +125,9 @@ void apply_yaml_override(YAML::Node& root, const std::string& assignment, const 
   const std::string key = assignment.substr(0, eq);
   YAML::Node value;
   try {
-    value = YAML::Load(assignment.substr(eq + 1));
-  } catch (const YAML::Exception& e) {
-    throw ScenarioError("--set " + assignment + ": value is not valid YAML (" + e.msg + ")");
+    value = load_one_document(assignment.substr(eq + 1), "--set " + assignment.substr(0, eq) + " value");
+  } catch (const ScenarioError& e) {
+    throw ScenarioError(source + ": " + e.what());
   }
   std::vector<std::string> parts;
   std::stringstream ss(key);
@@ -170,7 +247,7 @@ std::vector<double> YamlReader::number_list(const std::string& key, double lo, d
 void YamlReader::finish() const {
   if (!node_.IsMap()) return;
   for (const auto& kv : node_) {
-    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : yaml_one_line(kv.first);
+    const std::string key = printable_line(kv.first.IsScalar() ? kv.first.Scalar() : yaml_one_line(kv.first));
     if (!used_.count(key)) {
       throw ScenarioError(source_ + ": " + path(key) + ": unknown key (see scenarios/README.md for the keys of '" +
                           (path_.empty() ? std::string("<top level>") : path_) + "')");

@@ -1,6 +1,7 @@
 // BPG (Algorithm 1), bpg_zero (§6.3) and the independent / cooperative baselines, all built from the
 // same collector and the Table-4 estimators; plus atomic checkpoints (parameters, optimizers, λ, κ, counters).
 #include "rl/trainer.hpp"
+#include "rl/checkpoint_integrity.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -348,6 +349,7 @@ void Trainer::save(const std::string& path, const std::vector<std::pair<std::str
   for (const auto& [key, value] : metadata) archive.write("meta_" + key, c10::IValue(value));
   const std::string temporary = path + ".tmp";
   archive.save_to(temporary);
+  seal_checkpoint_file(temporary, metadata);  // checksum + market hash, rl/checkpoint_integrity.hpp
   std::filesystem::rename(temporary, path);
 }
 

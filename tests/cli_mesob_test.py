@@ -140,7 +140,7 @@ def case_pareto_progress():
         expect(len(lines) >= 1, "no progress line")
         expect("/7 configurations" in lines[-1] and "/s" in lines[-1], f"progress line {lines[-1]!r}")
         expect(any("ETA" in l for l in lines) or "done in" in lines[-1], "no ETA / total time")
-        code, _, err = run(*args, "--quiet", env={"BIDSIM_PROGRESS_AFTER": "0"})
+        code, _, err = run(*args, "--quiet", "--force", env={"BIDSIM_PROGRESS_AFTER": "0"})
         expect(code == 0 and "configurations" not in err, "--quiet still printed progress")
 
 

@@ -360,7 +360,7 @@ def case_train_resume_evaluate():
         print(stdout, err)
         expect(code == 0, f"evaluate exit status {code}")
         expect(read_summary(ev)["social_welfare"] > 0, "evaluate social welfare")
-        code, stdout, err = run("evaluate", "--policy", "constant:0.8", BPG10, *TINY, "--out", ev, "--quiet")
+        code, stdout, err = run("evaluate", "--policy", "constant:0.8", BPG10, *TINY, "--out", ev, "--quiet", "--force")
         expect(code == 0, f"evaluate --policy exit status {code}: {err}")
         expect(read_summary(ev)["policy"] == "constant:0.8", "policy label")
 

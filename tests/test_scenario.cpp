@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/errors.hpp"
 #include "engine/policies.hpp"
 #include "engine/scenario.hpp"
 #include "engine/simulate.hpp"
@@ -430,6 +431,100 @@ TEST_CASE("scenario errors: a non-scalar map key is a ScenarioError", "[scenario
   expect_error("? [a, b]\n: 1\n", {"test.yaml"});
 }
 
+// ----- inputs that used to be accepted but wrong (issue 17) -------------------------------------
+
+TEST_CASE("scenario errors: an agent listed twice in one policy", "[scenario][errors][policy]") {
+  // Used to index the policy list with the policy not yet in it: a segmentation fault.
+  expect_error("agents: {count: 2}\npolicies: [{type: truthful, agents: [0, 0, 1]}]",
+               {"policies[0].agents", "agent 0", "listed twice"});
+  expect_error("agents: {count: 3}\npolicies: [{type: truthful, agents: [2, 1, 0, 2]}]", {"policies[0].agents", "agent 2"});
+}
+
+TEST_CASE("scenario errors: duplicate keys name the key and the line of the second one", "[scenario][errors][yaml]") {
+  // yaml-cpp keeps the first value: the second (here invalid) one was silently ignored.
+  expect_error("market:\n  envs: 2\n  envs: -5\n", {"test.yaml:3", "'envs'", "twice"});
+  expect_error("seed: 1\nseed: 2\n", {"test.yaml:2", "'seed'"});
+  expect_error("market: {envs: 2, steps: 3, envs: 4}\n", {"test.yaml:1", "'envs'"});
+  expect_error("agents: {count: 2}\npolicies:\n  - {type: truthful, agents: [0, 1], type: pid}\n", {"test.yaml:3", "'type'"});
+  // The same key in two different maps (or list items) is fine.
+  CHECK(bidsim_test::scenario_error("market: {envs: 2}\nagents: {count: 2}\nimpressions: {per_step: 3}\n").empty());
+  CHECK(bidsim_test::scenario_error(
+            "agents: {count: 2}\npolicies: [{type: truthful, agents: [0]}, {type: truthful, agents: [1]}]\n").empty());
+  // Keys of nested maps do not collide with keys of their parent.
+  CHECK(bidsim_test::scenario_error("values: {model: auctionnet, auctionnet: {window: 4}}\n").empty());
+  // Duplicate keys inside a --set value are refused too.
+  expect_error("", {"--set", "twice"}, {"market={envs: 2, envs: 3}"});
+}
+
+TEST_CASE("scenario errors: a second YAML document is refused", "[scenario][errors][yaml]") {
+  expect_error("market: {envs: 2}\n---\nmarket: {envs: 3}\n", {"test.yaml", "more than one YAML document"});
+  expect_error("---\nseed: 3\n---\n", {"test.yaml", "more than one"});
+  // One document with an explicit start marker and end marker is fine.
+  CHECK(bidsim_test::scenario_error("---\nseed: 3\n...\n").empty());
+  CHECK(bidsim_test::scenario_error("").empty());
+}
+
+TEST_CASE("scenario errors: a directory given as the scenario", "[scenario][errors]") {
+  TempDir dir;
+  try {
+    bidsim::load_scenario(dir.path());
+    FAIL("no error for a directory");
+  } catch (const bidsim::ScenarioError& e) {
+    check_message(e.what(), {dir.path(), "is a directory"});
+  }
+}
+
+TEST_CASE("scenario errors: a value beyond float range in a value file", "[scenario][errors][values][file]") {
+  TempDir dir;
+  const std::string head = "market: {steps: 1}\nagents: {count: 2}\nvalues: {model: file, file: v.csv}\n";
+  dir.write("v.csv", "step,impression,agent,value\n0,0,0,1\n0,0,1,1e39\n");
+  expect_error(head, {"v.csv:3", "1e39", "float"}, {}, dir.path());
+  dir.write("v.csv", "step,impression,agent,value\n0,0,0,inf\n");
+  expect_error(head, {"v.csv:2", "inf"}, {}, dir.path());
+  // Within float range but beyond exact money: refused by the money range check, never turned into inf.
+  dir.write("v.csv", "step,impression,agent,value\n0,0,0,3e38\n");
+  expect_error(head, {"65536"}, {}, dir.path());
+}
+
+TEST_CASE("scenario errors: seeds beyond 2^63 - 1 are refused, not clamped", "[scenario][errors]") {
+  expect_error("seed: 9223372036854775808\n", {"seed", "9223372036854775808"});
+  expect_error("seed: 18446744073709551615\n", {"seed"});
+  CHECK(bidsim::parse_scenario("seed: 9223372036854775807\n", "t.yaml").seed == 9223372036854775807ull);
+}
+
+TEST_CASE("scenario errors: a market larger than this machine's memory names the estimate", "[scenario][errors][limits]") {
+  // 2 x 10^5 environments x 10^6 agents: ~50 TB of state, more than any machine has available.
+  expect_error("market: {envs: 200000}\nagents: {count: 1000000}\n", {"market", "GiB of host memory", "available"});
+}
+
+TEST_CASE("errors: printable_line escapes control bytes and keeps the rest", "[errors]") {
+  CHECK(bidsim::printable_line("plain text: 1.5 \xc3\xa9") == "plain text: 1.5 \xc3\xa9");  // UTF-8 kept
+  CHECK(bidsim::printable_line("a\nb") == "a\\x0ab");
+  CHECK(bidsim::printable_line(std::string("x\0y", 3)) == "x\\x00y");
+  CHECK(bidsim::printable_line("\x1b[31mred\x7f") == "\\x1b[31mred\\x7f");
+  CHECK(bidsim::printable_line("tab\there\r") == "tab\\x09here\\x0d");
+}
+
+TEST_CASE("output: prepare_output_dir refuses a directory holding a run unless told to overwrite", "[output]") {
+  TempDir dir;
+  const std::string run = dir.file("run");
+  bidsim::prepare_output_dir(run, false);  // new
+  bidsim::prepare_output_dir(run, false);  // existing but empty: nothing to lose
+  dir.write("run/notes.txt", "mine");
+  bidsim::prepare_output_dir(run, false);  // files that are not a run's outputs do not count
+  for (const char* marker : {"summary.json", "checkpoint.pt", "train.csv", "rollout-rank0.h5"}) {
+    TempDir other;
+    other.write(marker, "{}");
+    try {
+      bidsim::prepare_output_dir(other.path(), false);
+      FAIL("no error with " << marker);
+    } catch (const bidsim::UsageError& e) {
+      check_message(e.what(), {"--out", other.path(), marker, "--force"});
+    }
+    bidsim::prepare_output_dir(other.path(), true);
+  }
+}
+
 // ----- output writers -------------------------------------------------------------------------
 
 TEST_CASE("output: write_file_atomic replaces the file and leaves no temporary", "[output]") {
@@ -449,11 +544,11 @@ TEST_CASE("output: write_file_atomic replaces the file and leaves no temporary",
 
 TEST_CASE("output: prepare_output_dir creates folders and reports what it cannot", "[output]") {
   TempDir dir;
-  bidsim::prepare_output_dir(dir.file("x/y/z"));
+  bidsim::prepare_output_dir(dir.file("x/y/z"), false);
   CHECK(std::filesystem::is_directory(dir.file("x/y/z")));
   dir.write("plain", "not a folder");
   try {
-    bidsim::prepare_output_dir(dir.file("plain/sub"));
+    bidsim::prepare_output_dir(dir.file("plain/sub"), false);
     FAIL("no error");
   } catch (const bidsim::UsageError& e) {
     check_message(e.what(), {"--out", "plain/sub"});

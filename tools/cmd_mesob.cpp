@@ -234,7 +234,7 @@ int run_mesob(const MesobOptions& o) {
   // A batch of one: --device cuda runs an OMO solver as a one-thread device batch (omd, fp and the
   // heuristic stay on the CPU); auto keeps one configuration on the CPU (resolve_device).
   const Device device = mesob::resolve_device(parse_device(o.common.device), {sc.solver});
-  if (!o.common.out.empty()) prepare_output_dir(o.common.out);
+  if (!o.common.out.empty()) prepare_output_dir(o.common.out, o.common.force);
   const AuctionGame game(sc.game);
   const auto start = std::chrono::steady_clock::now();
   const SolveResult r = mesob::solve_batch(game, {sc.solver}, o.common.threads, device).front();
@@ -448,7 +448,7 @@ int run_pareto(const MesobOptions& o) {
   }
   // Every configuration is an OMO one, so cuda (or auto on a large grid with a device) runs them all there.
   const Device device = mesob::resolve_device(requested, configs);
-  if (!o.common.out.empty()) prepare_output_dir(o.common.out);
+  if (!o.common.out.empty()) prepare_output_dir(o.common.out, o.common.force);
   const auto start = std::chrono::steady_clock::now();
   BatchProgressLine progress("mesob-pareto");
   const std::vector<SolveResult> results =

@@ -110,7 +110,9 @@ int run_rollout(const RolloutOptions& o) {
   const Scenario shard = shard_for_this_rank(scenario, "");
   if (o.common.device == "cuda") throw UsageError("--device cuda: rollout runs the market on the CPU in this version");
   parse_device(o.common.device);
-  prepare_output_dir_on_root(o.common.out);
+  prepare_output_dir_on_root(o.common.out, o.common.force);
+  // Every rank's file lands in --out: the whole batch, uncompressed, is the bound to check.
+  require_free_disk(o.common.out, rollout_raw_bytes(scenario), "the rollout (uncompressed)");
 
   const dist::Communicator& comm = dist::Communicator::world();
   const std::string file = (fs::path(o.common.out) / ("rollout-rank" + std::to_string(comm.rank()) + ".h5")).string();

@@ -39,7 +39,10 @@ int run_simulate(const CommonOptions& o) {
                                           overrides_of(o));
   const Scenario shard = shard_for_this_rank(scenario, "");
   const Device device = parse_device(o.device);
-  prepare_output_dir_on_root(o.out);
+  prepare_output_dir_on_root(o.out, o.force);
+  // summary.json (~7 per-agent numbers of ~20 characters) and steps.csv (~150 characters a step).
+  if (!o.out.empty())
+    require_free_disk(o.out, 140.0 * scenario.agents.count + 150.0 * scenario.market.steps + 4096, "the outputs");
   Simulator sim(shard, device, threads_per_rank(o.threads));
   BuiltinPolicies policies(shard);
   const dist::Communicator& comm = dist::Communicator::world();

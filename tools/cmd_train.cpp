@@ -18,6 +18,7 @@
 #include "engine/communicator.hpp"
 #include "engine/errors.hpp"
 #include "engine/scenario.hpp"
+#include "rl/checkpoint_integrity.hpp"
 #include "rl/evaluate.hpp"
 #include "rl/learning_config.hpp"
 #include "rl/trainer.hpp"
@@ -131,6 +132,7 @@ struct TrainOptions {
   std::string algo, resume;
   double epsilon = -1, xi = -1;
   int iterations = -1, checkpoint_every = 10;
+  bool allow_mismatch = false;  // --allow-checkpoint-mismatch: resume a corrupt or foreign checkpoint anyway
 };
 
 int run_train(const TrainOptions& o) {
@@ -140,6 +142,9 @@ int run_train(const TrainOptions& o) {
   std::uint64_t seed = 0;
   std::optional<CheckpointInfo> resume_info;
   if (!o.resume.empty()) {
+    // Checksum and market first (rl/checkpoint_integrity.hpp); a resume keeps the network and its settings.
+    verify_checkpoint(o.resume, scenario_hash(path, overrides), o.allow_mismatch);
+    refuse_checkpoint_overrides(o.common.sets, o.resume, kResumableLearningKeys);
     resume_info = read_checkpoint_info(o.resume);
     if (o.common.seed < 0) overrides.push_back("seed=" + std::to_string(resume_info->seed));
   }
@@ -155,7 +160,7 @@ int run_train(const TrainOptions& o) {
   const int threads = configure_threads(o.common.threads);
   Trainer trainer(scenario, config, device, seed, threads);
   if (resume_info) trainer.load(o.resume);  // every rank resumes from it; refuses another algorithm, seed or N
-  prepare_output_dir_on_root(o.common.out);
+  prepare_output_dir_on_root(o.common.out, o.common.force || resume_info.has_value());
 
   std::vector<std::string> rows;
   if (resume_info && !o.common.out.empty()) {  // keep the rows of the run being resumed, if they are here
@@ -166,7 +171,8 @@ int run_train(const TrainOptions& o) {
       if (!line.empty() && std::stoi(line.substr(0, line.find(','))) <= trainer.iteration()) rows.push_back(line);
   }
   const std::vector<std::pair<std::string, std::string>> metadata = {{"scenario", path},
-                                                                      {"overrides", join_lines(overrides)}};
+                                                                      {"overrides", join_lines(overrides)},
+                                                                      {"scenario_hash", scenario_hash(path, overrides)}};
   auto write_progress = [&] {
     if (o.common.out.empty() || !is_output_rank()) return;
     std::string csv = std::string(kTrainHeader) + "\n";
@@ -241,6 +247,8 @@ struct EvaluateOptions {
   bool quiet = false;
   double epsilon = -1;  // < 0: not given (a checkpoint's own ε is used for the verdict)
   std::string progress = "auto";
+  bool force = false;  // overwrite an earlier run's outputs in --out
+  bool allow_mismatch = false;  // --allow-checkpoint-mismatch
 };
 
 int run_evaluate(const EvaluateOptions& o) {
@@ -256,6 +264,7 @@ int run_evaluate(const EvaluateOptions& o) {
     if (o.inputs.empty() || o.inputs.size() > 2)
       throw UsageError("evaluate: expected CHECKPOINT [SCENARIO] or --policy NAME [SCENARIO]");
     checkpoint = o.inputs[0];
+    verify_checkpoint(checkpoint, "", o.allow_mismatch);  // its checksum before LibTorch reads it
     info = read_checkpoint_info(checkpoint);
     path = o.inputs.size() == 2 ? o.inputs[1] : info->metadata["scenario"];
     if (path.empty()) throw UsageError(checkpoint + ": the checkpoint names no scenario; give one after it");
@@ -263,6 +272,10 @@ int run_evaluate(const EvaluateOptions& o) {
   }
   for (const std::string& s : o.sets) overrides.push_back(s);
   if (o.seed >= 0) overrides.push_back("seed=" + std::to_string(o.seed));
+  if (info) {  // only the best-response settings still apply to a trained policy; the market must match
+    refuse_checkpoint_overrides(o.sets, checkpoint, {"learning.best_response."});
+    verify_checkpoint(checkpoint, scenario_hash(path, overrides), o.allow_mismatch);
+  }
   Scenario scenario = load_scenario(path, overrides);
   LearningConfig config = load_learning_config(path, overrides);
   const torch::Device device = torch_device(o.device);
@@ -282,7 +295,7 @@ int run_evaluate(const EvaluateOptions& o) {
     scenario = with_builtin_policy(scenario, o.policy);
     base = {Actor(), o.policy};
   }
-  prepare_output_dir_on_root(o.out);
+  prepare_output_dir_on_root(o.out, o.force);
   if (!o.quiet)
     std::cout << "bidsim evaluate: " << base.label << " on " << scenario.name << " (" << path << "), "
               << scenario.agents.count << " agents, seed " << scenario.seed << "\n";
@@ -333,6 +346,8 @@ void add_learning_commands(CLI::App& app, CommandList& commands) {
   train->add_option("--resume", t->resume, "continue from a checkpoint.pt (same scenario, algorithm and seed)");
   train->add_option("--checkpoint-every", t->checkpoint_every, "write train.csv and checkpoint.pt every K iterations")
       ->check(CLI::NonNegativeNumber);
+  train->add_flag("--allow-checkpoint-mismatch", t->allow_mismatch,
+                  "Resume from a checkpoint whose checksum or market does not match (not recommended)");
   commands.push_back({train, [t] { return run_train(*t); }});
 
   auto e = std::make_shared<EvaluateOptions>();
@@ -344,10 +359,15 @@ void add_learning_commands(CLI::App& app, CommandList& commands) {
   evaluate->add_option("inputs", e->inputs, "CHECKPOINT [SCENARIO], or [SCENARIO] with --policy");
   evaluate->add_option("--policy", e->policy, "built-in policy for every agent: truthful, constant:X, or scenario");
   evaluate->add_option("--set", e->sets, "Override a scenario key (repeatable)")->take_all()->allow_extra_args(false);
-  evaluate->add_option("--seed", e->seed, "Random seed (same as --set seed=S)")->check(non_negative_integer());
+  evaluate->add_option("--seed", e->seed, "Random seed (same as --set seed=S)")
+      ->check(non_negative_integer())
+      ->check(CLI::Validator(check_seed_text, "SEED"));
   evaluate->add_option("--device", e->device, "auto, cpu or cuda (where the policies run)");
-  evaluate->add_option("--out", e->out, "Directory for summary.json");
-  evaluate->add_option("--threads", e->threads, "CPU threads of the market (0 = all cores)")->check(non_negative_integer());
+  evaluate->add_option("--out", e->out, "Directory for summary.json")->check(CLI::Validator(check_out_text, "DIR"));
+  evaluate->add_flag("--force", e->force, "Overwrite the outputs of an earlier run in --out");
+  evaluate->add_option("--threads", e->threads, "CPU threads of the market (0 = all cores)")
+      ->check(non_negative_integer())
+      ->check(CLI::Validator(check_threads_text, "N"));
   evaluate->add_flag("--quiet", e->quiet, "Print only the one-line result (progress still follows --progress)");
   evaluate->add_option("--epsilon", e->epsilon,
                        "epsilon of the epsilon-NE constraint (normalized by social welfare) for the compliance verdict:\n"
@@ -356,6 +376,8 @@ void add_learning_commands(CLI::App& app, CommandList& commands) {
   evaluate->add_option("--progress", e->progress,
                        "progress with rate and ETA on stderr: auto (after 2 s), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
+  evaluate->add_flag("--allow-checkpoint-mismatch", e->allow_mismatch,
+                     "Load a checkpoint whose checksum or market does not match (not recommended)");
   commands.push_back({evaluate, [e] { return run_evaluate(*e); }});
 }
 

@@ -5,11 +5,13 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
 #include "engine/communicator.hpp"
 #include "engine/errors.hpp"
+#include "engine/machine.hpp"
 #include "engine/shard.hpp"
 #include "tools/output.hpp"
 
@@ -36,11 +38,49 @@ void add_common_options(CLI::App& cmd, CommonOptions& o, const std::string& defa
   cmd.add_option("--set", o.sets,
                  "Override a scenario key: --set market.envs=16 --set agents.budget=[1,2,3] (repeatable)")
       ->take_all()->allow_extra_args(false);
-  cmd.add_option("--seed", o.seed, "Random seed (same as --set seed=S)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--seed", o.seed, "Random seed (same as --set seed=S)")->check(CLI::Validator(check_seed_text, "SEED"));
   cmd.add_option("--device", o.device, "Backend: auto (GPU when present), cpu or cuda");
-  cmd.add_option("--out", o.out, "Directory for the outputs (created if missing)");
-  cmd.add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--out", o.out, "Directory for the outputs (created if missing)")->check(CLI::Validator(check_out_text, "DIR"));
+  cmd.add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::Validator(check_threads_text, "N"));
   cmd.add_flag("--quiet", o.quiet, "Print only the one-line result");
+  cmd.add_flag("--force", o.force, "Overwrite the outputs of an earlier run in --out");
+}
+
+namespace {
+
+// Whether `text` is a plain decimal integer (no sign, no exponent, no spaces) of at most 19 digits,
+// and its value; larger numbers would silently saturate in the usual conversions.
+bool plain_integer(const std::string& text, unsigned long long& value) {
+  if (text.empty() || text.size() > 19) return false;
+  value = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string check_seed_text(const std::string& text) {
+  unsigned long long value = 0;
+  const unsigned long long max = 9223372036854775807ull;  // 2^63 - 1: seeds travel as signed 64-bit
+  if (!plain_integer(text, value) || value > max)
+    return "got '" + text + "', expected an integer in [0, 9223372036854775807]";
+  return "";
+}
+
+std::string check_threads_text(const std::string& text) {
+  const unsigned long long most = 4ull * static_cast<unsigned long long>(machine_cores());
+  unsigned long long value = 0;
+  if (!plain_integer(text, value) || value > most)
+    return "got '" + text + "', expected 0 (all cores) to " + std::to_string(most) + " (this machine has " +
+           std::to_string(machine_cores()) + " cores; at most 4 threads per core)";
+  return "";
+}
+
+std::string check_out_text(const std::string& text) {
+  return text.empty() ? "got an empty path, expected a directory" : "";
 }
 
 std::vector<std::string> overrides_of(const CommonOptions& o) {
@@ -69,19 +109,29 @@ int threads_per_rank(int requested) {
   return std::max(1, omp_get_num_procs() / comm.local_size());
 }
 
-void prepare_output_dir_on_root(const std::string& dir) {
+void prepare_output_dir_on_root(const std::string& dir, bool overwrite) {
   if (dir.empty()) return;
   const dist::Communicator& comm = dist::Communicator::world();
   std::string error;
   if (comm.is_root()) {
     try {
-      prepare_output_dir(dir);
+      prepare_output_dir(dir, overwrite);
     } catch (const UsageError& e) {
       error = e.what();
     }
   }
   error = comm.broadcast(error);
   if (!error.empty()) throw UsageError(error);
+}
+
+void require_free_disk(const std::string& dir, double bytes, const std::string& what) {
+  const double free = static_cast<double>(free_disk_bytes(dir));
+  if (free > 0 && bytes > free) {
+    char sizes[160];
+    std::snprintf(sizes, sizeof sizes, "needs about %.2f GB on disk, the file system has %.2f GB free", bytes / 1e9,
+                  free / 1e9);
+    throw UsageError("--out " + dir + ": " + what + " " + sizes + " (free space or reduce the run)");
+  }
 }
 
 bool is_output_rank() { return dist::Communicator::world().is_root(); }

@@ -23,10 +23,16 @@ struct CommonOptions {
   std::string out;
   int threads = 0;
   bool quiet = false;
+  bool force = false;  // --force: an --out directory holding an earlier run may be overwritten
 };
 
-// Adds the positional scenario and --set, --seed, --device, --out, --threads, --quiet.
+// Adds the positional scenario and --set, --seed, --device, --out, --threads, --quiet, --force.
 void add_common_options(CLI::App& cmd, CommonOptions& o, const std::string& default_scenario_file);
+
+// CLI11 validators shared by the commands' own flags: "" when `text` is acceptable, else the reason.
+std::string check_seed_text(const std::string& text);     // an integer in [0, 2^63 - 1]
+std::string check_threads_text(const std::string& text);  // 0 (all cores) up to 4 per core of this machine
+std::string check_out_text(const std::string& text);      // a non-empty path
 
 // `file` under ./scenarios when it exists there, else under the source tree's scenarios/.
 std::string scenario_path(const std::string& file);
@@ -43,8 +49,11 @@ Scenario shard_for_this_rank(const Scenario& scenario, const std::string& what);
 // single rank per node, and the node's cores split between its ranks otherwise (no oversubscription).
 int threads_per_rank(int requested);
 // Rank 0 creates `dir` (the only rank that writes outputs); every rank learns whether that failed and
-// throws the same UsageError, so no rank waits in a collective for a rank that gave up.
-void prepare_output_dir_on_root(const std::string& dir);
+// throws the same UsageError, so no rank waits in a collective for a rank that gave up. A directory
+// holding an earlier run is refused unless `overwrite` (--force, or --resume of that run).
+void prepare_output_dir_on_root(const std::string& dir, bool overwrite);
+// Throws a UsageError naming `dir` and the estimate when its file system has less than `bytes` free.
+void require_free_disk(const std::string& dir, double bytes, const std::string& what);
 // Whether this rank prints and writes (rank 0, or the only process).
 bool is_output_rank();
 // Peak resident memory of every rank so far (getrusage ru_maxrss), MB, in rank order, on every rank.

@@ -18,7 +18,14 @@ namespace fs = std::filesystem;
 
 namespace bidsim {
 
-void prepare_output_dir(const std::string& dir) {
+void prepare_output_dir(const std::string& dir, bool overwrite) {
+  // The files that mark a directory as holding a run (every command writes one of them).
+  static const char* const kRunFiles[] = {"summary.json", "checkpoint.pt", "train.csv", "rollout-rank0.h5"};
+  if (!overwrite)
+    for (const char* name : kRunFiles)
+      if (fs::exists(fs::path(dir) / name))
+        throw UsageError("--out " + dir + ": holds an earlier run (" + name +
+                         "), expected a new directory (pass --force to overwrite it)");
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir))

@@ -11,8 +11,10 @@
 
 namespace bidsim {
 
-// Creates `dir` (and parents) or throws UsageError naming it.
-void prepare_output_dir(const std::string& dir);
+// Creates `dir` (and parents) or throws UsageError naming it. A directory that already holds the
+// outputs of a run (summary.json, checkpoint.pt, ...) is refused unless `overwrite`, so an earlier
+// run is never replaced by accident.
+void prepare_output_dir(const std::string& dir, bool overwrite);
 // Writes `text` to `dir/name` atomically (temporary file + rename).
 void write_file_atomic(const std::string& dir, const std::string& name, const std::string& text);
 

@@ -4,10 +4,13 @@
 #include "tools/rollout_dataset.hpp"
 
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -117,8 +120,38 @@ void write_vector(hid_t file, const Column& c, const std::vector<T>& values, hid
 
 }  // namespace
 
+namespace {
+
+// The temporary file of the writer in progress, for the signal handler (a fixed buffer: only
+// async-signal-safe calls may run there). Empty when no dataset is being written.
+char g_pending_temporary[4096] = {0};
+
+void remove_temporary_and_reraise(int signal_number) {
+  if (g_pending_temporary[0] != '\0') unlink(g_pending_temporary);
+  std::signal(signal_number, SIG_DFL);
+  std::raise(signal_number);
+}
+
+void track_temporary(const std::string& temporary) {
+  if (temporary.size() >= sizeof g_pending_temporary) return;
+  std::memcpy(g_pending_temporary, temporary.c_str(), temporary.size() + 1);
+  for (const int s : {SIGINT, SIGTERM, SIGHUP}) std::signal(s, remove_temporary_and_reraise);
+}
+
+void untrack_temporary() { g_pending_temporary[0] = '\0'; }
+
+}  // namespace
+
+double rollout_raw_bytes(const Scenario& s) {
+  // Per (env, step, agent): multiplier 4 + reward, cost, value, conversions, remaining_budget 5 x 8 +
+  // wins, exposures, bids 3 x 4, and the float observation vector.
+  const double per_agent_step = 4 + 5 * 8 + 3 * 4 + 4.0 * kObservationWidth;
+  return double(s.market.envs) * s.market.steps * s.agents.count * per_agent_step;
+}
+
 RolloutDatasetWriter::RolloutDatasetWriter(const std::string& path, const Scenario& s, const RolloutDatasetInfo& info)
     : h_(std::make_unique<Handles>()), path_(path), temporary_(path + ".tmp") {
+  track_temporary(temporary_);
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become one UsageError line, not an HDF5 stack dump
   if (info.deflate_level < 0 || info.deflate_level > 9)
     throw UsageError("--deflate: got " + std::to_string(info.deflate_level) + ", expected 0 (off) to 9");
@@ -196,6 +229,7 @@ RolloutDatasetWriter::RolloutDatasetWriter(const std::string& path, const Scenar
 }
 
 RolloutDatasetWriter::~RolloutDatasetWriter() {
+  untrack_temporary();
   if (committed_) return;
   for (hid_t d : h_->dataset)
     if (d >= 0) H5Dclose(d);

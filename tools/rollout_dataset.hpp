@@ -23,8 +23,13 @@ struct RolloutDatasetInfo {
   int deflate_level = 1;       // 0: no compression; 1-9: shuffle + deflate at this level
 };
 
+// Uncompressed bytes of the datasets of one file for `scenario` (its envs x steps x agents): what
+// --deflate 0 writes, the bound the free-disk check uses.
+double rollout_raw_bytes(const Scenario& scenario);
+
 // Writes to `path`.tmp and renames to `path` on commit(); an uncommitted writer removes its temporary
-// file, so a failed run never leaves a partial dataset. `scenario` is the (possibly sharded) batch this
+// file, so a failed run never leaves a partial dataset. SIGINT, SIGTERM and SIGHUP remove it too
+// (then end the process as the signal would); only SIGKILL can leave it behind. `scenario` is the (possibly sharded) batch this
 // process simulates: the file holds its envs, global indices [first_env, first_env + envs).
 class RolloutDatasetWriter {
  public:

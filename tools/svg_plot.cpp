@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 namespace bidsim {
@@ -40,7 +41,40 @@ std::string fmt(double v) {
   return o.str();
 }
 
+// A tick value as a short label: plain decimals from 0.001 to 10^6, exponent notation beyond.
+std::string value_label(double v) {
+  char buf[32];
+  const double a = std::fabs(v);
+  std::snprintf(buf, sizeof buf, (a != 0 && (a < 1e-3 || a >= 1e6)) ? "%.3g" : "%.6g", v);
+  return buf;
+}
+
 }  // namespace
+
+std::vector<AxisTick> log_axis_ticks(double lo, double hi) {
+  std::vector<AxisTick> ticks;
+  if (!(lo <= hi) || !std::isfinite(lo) || !std::isfinite(hi)) return ticks;
+  const double eps = 1e-9 * std::max(1.0, hi - lo);
+  const int first = static_cast<int>(std::ceil(lo - eps)), last = static_cast<int>(std::floor(hi + eps));
+  if (last - first + 1 >= 2) {
+    const int stride = std::max(1, (last - first + 1 + 6) / 7);  // at most ~7 decade ticks
+    for (int d = first; d <= last; d += stride) ticks.push_back({double(d), value_label(std::pow(10.0, d))});
+    return ticks;
+  }
+  for (const std::vector<double>& mantissas : {std::vector<double>{1, 2, 5}, std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9}}) {
+    ticks.clear();
+    for (int d = static_cast<int>(std::floor(lo)) - 1; d <= static_cast<int>(std::ceil(hi)); ++d)
+      for (double m : mantissas) {
+        const double value = m * std::pow(10.0, d), position = std::log10(value);
+        if (position >= lo - eps && position <= hi + eps) ticks.push_back({position, value_label(value)});
+      }
+    if (ticks.size() >= 2) return ticks;
+  }
+  ticks.clear();  // less than a factor of ~1.25 between the ends: linear ticks of the values
+  for (double value : nice_ticks(std::pow(10.0, lo), std::pow(10.0, hi)))
+    if (value > 0) ticks.push_back({std::log10(value), value_label(value)});
+  return ticks;
+}
 
 std::string svg_plot(const std::vector<PlotPanel>& panels, int W, int H) {
   std::ostringstream svg;
@@ -75,11 +109,16 @@ std::string svg_plot(const std::vector<PlotPanel>& panels, int W, int H) {
       svg << "<line x1='" << X(t) << "' y1='" << bottom << "' x2='" << X(t) << "' y2='" << bottom + 4 << "' stroke='#444'/>"
           << "<text x='" << X(t) << "' y='" << bottom + 16 << "' text-anchor='middle'>" << fmt(t) << "</text>\n";
     }
-    for (double t : nice_ticks(ylo, yhi)) {
-      const double yy = bottom - (t - ylo) / (yhi - ylo) * (bottom - top);
+    std::vector<AxisTick> y_ticks;
+    if (p.log_y) {
+      y_ticks = log_axis_ticks(ylo, yhi);
+    } else {
+      for (double t : nice_ticks(ylo, yhi)) y_ticks.push_back({t, fmt(t)});
+    }
+    for (const AxisTick& t : y_ticks) {
+      const double yy = bottom - (t.position - ylo) / (yhi - ylo) * (bottom - top);
       svg << "<line x1='" << left - 4 << "' y1='" << yy << "' x2='" << left << "' y2='" << yy << "' stroke='#444'/>"
-          << "<text x='" << left - 6 << "' y='" << yy + 4 << "' text-anchor='end'>"
-          << (p.log_y ? "1e" + fmt(t) : fmt(t)) << "</text>\n";
+          << "<text x='" << left - 6 << "' y='" << yy + 4 << "' text-anchor='end'>" << escape(t.label) << "</text>\n";
     }
     svg << "<text x='" << (left + right) / 2 << "' y='" << H - 10 << "' text-anchor='middle'>" << escape(p.x_label) << "</text>\n";
     svg << "<text transform='translate(" << ox + 14 << "," << (top + bottom) / 2 << ") rotate(-90)' text-anchor='middle'>"
