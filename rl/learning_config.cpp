@@ -33,7 +33,8 @@ LearningConfig read(const YAML::Node& root, const std::string& source) {
   c.iterations = static_cast<int>(r.integer("iterations", c.iterations, 0, 1'000'000));
   c.epsilon = r.number("epsilon", c.epsilon, 0.0, 1e6);
   c.xi = r.number("xi", c.xi, 0.0, 1e9);
-  c.optimizer = static_cast<OptimizerKind>(r.choice("optimizer", {"adam", "sgd"}));
+  c.xi_margin = r.number("xi_margin", c.xi_margin, 1e-3, 1e6);  // > 0: (1 − ξ/λ̄) < 0 strictly
+  c.optimizer = static_cast<OptimizerKind>(r.choice("optimizer", {"sgd", "adam"}));
   c.lr_policy = r.number("lr_policy", c.lr_policy, 0.0, 1e3);
   c.lr_unified_optimizer = r.number("lr_unified_optimizer", c.lr_unified_optimizer, 0.0, 1e3);
   c.lr_unified_solution = r.number("lr_unified_solution", c.lr_unified_solution, 0.0, 1e3);

@@ -9,7 +9,9 @@
 namespace bidsim::rl {
 
 enum class Algorithm { bpg, bpg_zero, independent, cooperative };  // order = YAML/CLI choice order
-enum class OptimizerKind { adam, sgd };
+// sgd: the plain step of (14), θ ← θ − α1 Δθ (with α given per unit of social welfare, see trainer.hpp);
+// adam: an option, Adam on the same direction. Order = YAML choice order (the first is the default).
+enum class OptimizerKind { sgd, adam };
 
 const char* to_string(Algorithm);
 Algorithm parse_algorithm(const std::string& text);  // UsageError naming --algo otherwise
@@ -33,13 +35,19 @@ struct LearningConfig {
   Algorithm algorithm = Algorithm::bpg;
   int iterations = 100;      // K outer iterations (Algorithm 1's repeat loop)
   double epsilon = 0.08;     // ε of the ε-NE constraint, normalized by social welfare (Table 1)
-  double xi = 0.2;           // ξ of (8)-(11), normalized by social welfare like ε; must exceed λ̄/SW (see README)
-  OptimizerKind optimizer = OptimizerKind::adam;
-  double lr_policy = 0.01;   // α1 of (14): θ
-  double lr_unified_optimizer = 0.01;  // α2 of (14): ν̄
-  double lr_unified_solution = 0.01;   // step size of the policy gradient that learns x*
+  double xi = 0.2;           // ξ floor of (8)-(11), normalized by social welfare like ε (see xi_margin)
+  // ξ_k = max(ξ·W_k, (1 + xi_margin)·λ̄_k) each iteration, so (1 − ξ/λ̄) ≤ −xi_margin < 0 in (11): ν̄ ascends
+  // the deviators' returns and the penalty of (10) dominates, as Theorem 5.2 (ξ large enough, eq. 64) asks.
+  double xi_margin = 0.5;
+  OptimizerKind optimizer = OptimizerKind::sgd;  // the step (14) of θ and ν̄ (and the baselines' θ)
+  // α1, α2 of (14) for θ and ν̄, per unit of social welfare. The plain step needs them small: λ_i of (13)
+  // are in return units and multiply the gradients, so the step grows with λ̄ (docs/bpg.md: 5e-4 trains
+  // bpg-10, 3e-3 diverges). With optimizer: adam, about 0.01.
+  double lr_policy = 5e-4;
+  double lr_unified_optimizer = 5e-4;
+  double lr_unified_solution = 0.01;   // Adam step size of the policy gradient that learns x* (step 2)
   int unified_solution_steps = 2;      // x* policy-gradient steps per iteration (warm-started)
-  int dual_envs_per_agent = 1;         // environments per agent when G_i(x*; θ) of (13) is measured
+  int dual_envs_per_agent = 4;         // paired environments per agent when G_i(x*; θ) of (13) is measured
   // Cap on the dual batch: when N × dual_envs_per_agent exceeds it, each iteration measures a rotating
   // block of agents (the others keep their last λ_i), so an iteration's cost follows the batch, not N.
   int dual_max_envs = 256;

@@ -58,7 +58,47 @@ struct PrimalStep {
 PrimalStep primal_direction(const Gradient& l1, const Gradient& ls, const Gradient& lg, const Gradient& lw,
                             double xi_abs, double lambda_bar);
 
+// The ξ rule: ξ_k = max(ξ_floor, (1 + margin)·λ̄_k), so that (1 − ξ_k/λ̄_k) ≤ −margin < 0 whenever λ̄ > 0.
+// Theorem 5.2 (eq. 64) asks for ξ ≥ Z√(3/μγ), a constant nobody can compute for a market; what it
+// implies and what can be enforced is that the penalty ξ(G_w(ν̄) − G_w*) of (10) outweighs the λ-term:
+// with ξ < λ̄, Δν̄ = (1 − ξ/λ̄)L'_g turns ν̄'s step into descent on the deviators' returns.
+double penalty_weight(double xi_floor_abs, double lambda_bar, double margin);
+
+// Every Table-4 term of one BPG iteration, each from the batch and the policy it belongs to:
+//   L1    from `all_theta` (everyone follows θ), weighted by (1 + λ_i);
+//   L_s, L'_g from `with_nu`: ν̄ deviates in the weighted POMDP (κ = λ/λ̄), gradients over θ and over ν̄;
+//   L*_w  from `with_x`: x* deviates in the same weighted POMDP (the trainer gives it with_nu's draws).
+struct BpgTerms {
+  Gradient l1, ls, lg, lw;
+};
+BpgTerms bpg_terms(BidPolicy theta, BidPolicy nu, const Trajectory& all_theta, const Trajectory& with_nu,
+                   const Trajectory& with_x, const std::vector<double>& lambda);
+
 double norm_of(const Gradient& g);  // ‖g‖₂ over all tensors; 0 for an empty gradient
+
+// --- random draws ----------------------------------------------------------------------------------
+
+// The random draws of one batch. Two batches given the same Draws see the same market (engine episode),
+// the same exploration noise for every agent (noise key; a deviator's noise is its own stream of that
+// key, the same for any deviating policy) and, in the weighted POMDP, the same deviating agents
+// (systematic-sampling offset). Trainer::next_draws() is the only place that hands them out.
+struct Draws {
+  std::uint64_t episode = 0;
+  std::uint64_t noise_key = 0;
+  double deviator_offset = 0;
+  bool operator==(const Draws& o) const {
+    return episode == o.episode && noise_key == o.noise_key && deviator_offset == o.deviator_offset;
+  }
+};
+
+// What a trainer collected in its last iteration, in order: why, who deviated with which policy, which
+// draws. Tests read it to check which batches share draws (common random numbers).
+struct BatchRecord {
+  std::string purpose;    // "theta", "x_step", "x_step_paired", "dual_x", "dual_paired", "weighted_nu", "weighted_x"
+  std::string deviation;  // "", "x", "nu"
+  Draws draws;
+  std::vector<int> deviators;
+};
 
 // --- the trainer -----------------------------------------------------------------------------------
 
@@ -67,9 +107,17 @@ struct IterationRecord {
   double social_welfare = 0, revenue = 0;  // mean over the θ batch's environments
   double lambda_bar = 0;                   // λ̄ after the dual update (13)
   double max_lambda_normalized = 0;        // max_i λ_i / social welfare
+  int lambda_positive = 0;                 // agents with λ_i > 0
   double unified_solution_return = 0;      // G_w(x*; θ) on the last weighted-POMDP batch
-  double xi_over_lambda_bar = 0;           // ξ/λ̄ of (11) (0 when λ̄ = 0)
+  // Dual measurement (13) of this iteration's block of agents: R(x*) − R(θ) = G_i(x*; θ) − G_i(θ) on
+  // paired draws, mean and max over the block, and the standard error of each λ_i's mean gain (mean and
+  // max over the block; NaN with one environment per agent).
+  double unified_gain_mean = 0, unified_gain_max = 0;
+  double lambda_se_mean = 0, lambda_se_max = 0;
+  double xi = 0;                           // ξ_k of this iteration (penalty_weight), return units
+  double xi_over_lambda_bar = 0;           // ξ_k/λ̄ of (11) (0 when λ̄ = 0); > 1 whenever λ̄ > 0
   double norm_l1 = 0, norm_ls = 0, norm_lg = 0, norm_lw = 0;
+  double norm_step = 0;                    // ‖Δθ‖ of (14) divided by social welfare (what α1 multiplies)
   double policy_log_std = 0;
   double seconds = 0;
 };
@@ -95,11 +143,19 @@ class Trainer {
   const LearningConfig& config() const { return config_; }
 
  private:
-  Trajectory collect(RolloutCollector& collector, const Actor& deviation, const std::vector<int>& deviators,
-                     std::uint64_t episode);
+  Draws next_draws();  // the only owner of the episode / noise-key / deviator-offset counters
+  Trajectory collect(RolloutCollector& collector, const char* purpose, BidPolicy deviation, const char* who,
+                     const std::vector<int>& deviators, const Draws& draws);
+  // One step function per algorithm; `base` is the iteration's all-θ batch.
+  void step_cooperative(const Trajectory& base, IterationRecord& record);
+  void step_independent(const Trajectory& base, IterationRecord& record);
+  void step_bpg(const Trajectory& base, IterationRecord& record);
+  void step_bpg_zero(const Trajectory& base, IterationRecord& record);
   void learn_unified_solution(IterationRecord& record);                  // Algorithm 1, steps 1-2
   void measure_dual(double social_welfare, IterationRecord& record);     // step 3, eq. (13)
-  void apply(torch::optim::Optimizer& optimizer, BidPolicy module, const Gradient& delta);
+  void update_sample_ratios();                                           // step 5
+  // θ (or ν̄) ← θ − α Δ/W of (14), W the iteration's social welfare (step sizes per unit of welfare).
+  void apply(torch::optim::Optimizer& optimizer, BidPolicy module, const Gradient& delta, double scale);
 
   LearningConfig config_;
   torch::Device device_;
@@ -112,8 +168,14 @@ class Trainer {
   int dual_block_ = 0;                       // agents measured per iteration (N when the batch allows)
   std::vector<double> lambda_, kappa_;
   int iteration_ = 0;
-  std::uint64_t episodes_ = 0;  // engine episodes used so far (market draws)
-  std::uint64_t batches_ = 0;   // noise keys used so far (exploration noise)
+  std::uint64_t draws_ = 0;  // draws handed out so far (episodes and noise keys advance together)
+  double welfare_scale_ = 1;  // W of this iteration's step (14)
+  std::vector<BatchRecord> batches_;
+  BpgTerms last_terms_;
+
+ public:
+  const std::vector<BatchRecord>& last_batches() const { return batches_; }  // of the last iterate()
+  const BpgTerms& last_terms() const { return last_terms_; }                 // bpg / bpg_zero terms
 };
 
 // What a checkpoint says about itself, read without building a trainer (evaluate, --resume).
@@ -126,5 +188,8 @@ struct CheckpointInfo {
 CheckpointInfo read_checkpoint_info(const std::string& path);  // UsageError when unreadable
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(OptimizerKind kind, BidPolicy module, double lr);
+
+// Per-agent standard error of the mean of [E] values grouped by deviator (NaN with fewer than 2 envs).
+std::vector<double> std_error_by_deviator(const torch::Tensor& per_env, const Trajectory& tr, int agents);
 
 }  // namespace bidsim::rl

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 
 #include "engine/errors.hpp"
+#include "engine/market_state.hpp"
 #include "engine/scenario.hpp"
 #include "engine/simulator.hpp"
 #include "rl/evaluate.hpp"
@@ -436,4 +438,343 @@ TEST_CASE("learning: section is parsed strictly", "[rl][config]") {
   CHECK(parse_learning_config("market: {envs: 2}\n", "x.yaml", {}).algorithm == Algorithm::bpg);
   // The market loader accepts the section (it belongs to rl/).
   CHECK(parse_scenario("learning: {epsilon: 0.1}\n", "x.yaml").agents.count == 10);
+}
+
+// --- issue 13: the terms for N > 2 and T > 1, the batches they are fed, common random numbers, ξ --------
+
+namespace {
+
+// N agents, T steps, one impression per step, constant values, no budgets: every step is the same
+// single-slot second-price auction, so with policies that ignore the history-dependent observation
+// fields each step's outcome is independent and G_i = Σ_t v_i P_t(i wins) has a closed form.
+Scenario static_market(int envs, int steps, const std::vector<double>& values) {
+  std::string list;
+  for (double v : values) list += (list.empty() ? "" : ", ") + std::to_string(v);
+  return parse_scenario("market: {envs: " + std::to_string(envs) + ", steps: " + std::to_string(steps) +
+                            "}\nagents: {count: " + std::to_string(values.size()) + ", budget: .inf, value_scale: [" +
+                            list +
+                            "]}\nimpressions: {per_step: 1}\n"
+                            "values: {model: procedural, distribution: lognormal, sigma: 0.0}\n"
+                            "mechanism: {type: second_price}\nreward: value\n",
+                        "static");
+}
+
+// The observation fields that depend on the episode's history (the others are fixed per step here).
+const std::vector<int> kHistoryFields = {kObsLastWinRate, kObsLastPricePerWin, kObsMeanWinRate};
+
+// Position of the first layer's weight [H, in] in parameters() (a module lists its own parameters first).
+std::size_t first_layer_index(BidPolicy p) {
+  std::size_t k = 0;
+  for (const auto& item : p->named_parameters()) {
+    if (item.key() == "hidden1.weight") return k;
+    ++k;
+  }
+  throw std::logic_error("no hidden1.weight");
+}
+
+// A random policy whose first layer ignores the history fields of the current observation.
+BidPolicy history_free_policy(bool sees_initial_state, double log_std, std::uint64_t seed) {
+  BidPolicy p = random_policy(sees_initial_state, log_std, seed);
+  torch::NoGradGuard no_grad;
+  for (int f : kHistoryFields) p->parameters()[first_layer_index(p)].select(1, f).zero_();
+  return p;
+}
+
+// The same gradient with the history-field columns of the first layer zeroed: their exact value depends
+// on the history, which the closed form does not model (every other entry is compared).
+Gradient without_history_columns(Gradient g) {
+  static const std::size_t layer = first_layer_index(BidPolicy(PolicyOptions{}));
+  g[layer] = g[layer].clone();
+  for (int f : kHistoryFields) g[layer].select(1, f).zero_();
+  return g;
+}
+
+BidPolicy clone_policy(BidPolicy p) {
+  BidPolicy c(p->options());
+  torch::NoGradGuard no_grad;
+  for (std::size_t k = 0; k < c->parameters().size(); ++k) c->parameters()[k].copy_(p->parameters()[k]);
+  return c;
+}
+
+// P(agent i's score is the highest) for independent scores s_j ~ N(mu_j, sd_j²), by quadrature of
+// ∫ φ_i(x) Π_{j≠i} Φ_j(x) dx on a fine grid; differentiable in mu and sd.
+torch::Tensor win_probabilities(const torch::Tensor& mu, const torch::Tensor& sd) {
+  const double lo = (mu - 10 * sd).min().item<double>(), hi = (mu + 10 * sd).max().item<double>();
+  const int points = 8001;
+  const torch::Tensor x = torch::linspace(lo, hi, points, torch::kFloat64).unsqueeze(1);  // [G,1]
+  const torch::Tensor z = (x - mu.unsqueeze(0)) / sd.unsqueeze(0);                       // [G,N]
+  const torch::Tensor pdf = torch::exp(-0.5 * z * z) / (sd.unsqueeze(0) * std::sqrt(2 * M_PI));
+  const torch::Tensor log_cdf = torch::log(normal_cdf(z).clamp_min(1e-300));
+  const torch::Tensor others = torch::exp(log_cdf.sum(1, true) - log_cdf);
+  return (pdf * others).sum(0) * ((hi - lo) / (points - 1));
+}
+
+// Expected returns G [N] when every agent follows `theta` except `deviator` (-1: nobody), who follows
+// `deviating`; the policies act on env 0's observations of `tr` (the same in every env, see REQUIRE).
+torch::Tensor expected_returns(BidPolicy theta, BidPolicy deviating, int deviator, const Trajectory& tr,
+                               const std::vector<double>& values) {
+  const int T = tr.steps, N = tr.agents, F = kObservationWidth;
+  const torch::Tensor obs = tr.observation[0];                                  // [T,N,F]
+  const torch::Tensor obs0 = tr.initial_observation[0].unsqueeze(0).expand({T, N, F});
+  const torch::Tensor agents = torch::arange(N).repeat({T});
+  const ActionDistribution d = theta->forward({obs.reshape({-1, F}), obs0.reshape({-1, F}), agents, torch::Tensor()});
+  torch::Tensor mean = d.mean.reshape({T, N}).to(torch::kFloat64), sd = torch::exp(d.log_std).reshape({T, N}).to(torch::kFloat64);
+  if (deviator >= 0) {
+    const ActionDistribution e = deviating->forward({obs.select(1, deviator), obs0.select(1, deviator),
+                                                     torch::full({T}, deviator, torch::kInt64), torch::Tensor()});
+    const torch::Tensor one_hot = torch::zeros({1, N}, torch::kFloat64).index_fill_(1, torch::tensor({deviator}), 1.0);
+    mean = mean * (1 - one_hot) + e.mean.to(torch::kFloat64).unsqueeze(1) * one_hot;
+    sd = sd * (1 - one_hot) + torch::exp(e.log_std).to(torch::kFloat64).unsqueeze(1) * one_hot;
+  }
+  const torch::Tensor v = torch::tensor(values, torch::kFloat64);
+  torch::Tensor g = torch::zeros({N}, torch::kFloat64);
+  for (int t = 0; t < T; ++t) g = g + v * win_probabilities(mean[t] + v.log(), sd[t]);
+  return g;
+}
+
+// Σ_i w_i G_i(agent i deviating to `deviating`; others θ) (w = λ for L_s/L'_g, κ for L*_w, eq. 37).
+torch::Tensor weighted_deviation_objective(BidPolicy theta, BidPolicy deviating, const Trajectory& tr,
+                                           const std::vector<double>& values, const std::vector<double>& weights) {
+  torch::Tensor sum = torch::zeros({}, torch::kFloat64);
+  for (int i = 0; i < tr.agents; ++i)
+    if (weights[i] != 0) sum = sum + weights[i] * expected_returns(theta, deviating, i, tr, values)[i];
+  return sum;
+}
+
+void require_history_free_observations(const Trajectory& tr) {
+  torch::Tensor static_fields = tr.observation.clone();
+  for (int f : kHistoryFields) static_fields.select(3, f).zero_();
+  REQUIRE(torch::equal(static_fields, static_fields[0].unsqueeze(0).expand_as(static_fields)));
+}
+
+}  // namespace
+
+TEST_CASE("Table-4 terms for N = 3, T = 2 match their exact values; swapped batches fail", "[rl][gradients]") {
+  const std::vector<double> values = {2.0, 1.5, 1.0};
+  RolloutCollector collector(static_market(kEnvs, 2, values), torch::kCPU, 21);
+  const BidPolicy theta = history_free_policy(false, std::log(0.5), 31);
+  const BidPolicy nu = history_free_policy(true, std::log(0.6), 32);
+  const BidPolicy x = history_free_policy(true, std::log(0.4), 33);
+  const std::vector<double> lambda = {0.6, 0.0, 1.4};  // agent 1 satisfies its constraint: never deviates
+  const std::vector<double> kappa = sample_ratios(lambda);
+
+  const Trajectory all_theta = rollout(collector, theta, nullptr, {}, 40);
+  const std::vector<int> deviators = sample_deviators(kappa, kEnvs, 0.5);
+  const Trajectory with_nu = rollout(collector, theta, nu, deviators, 41);
+  const Trajectory with_x = rollout(collector, theta, x, deviators, 41);  // same draws as with_nu
+  require_history_free_observations(all_theta);
+  require_history_free_observations(with_nu);
+
+  torch::Tensor weights_l1 = torch::tensor(lambda, torch::kFloat64) + 1.0;
+  const torch::Tensor l1_objective = (weights_l1 * expected_returns(theta, nullptr, -1, all_theta, values)).sum();
+  const torch::Tensor competitive = weighted_deviation_objective(theta, nu, with_nu, values, lambda);
+  const torch::Tensor weighted = weighted_deviation_objective(theta, x, with_x, values, kappa);
+  const Gradient exact_l1 = without_history_columns(exact_gradient(l1_objective, theta));
+  const Gradient exact_ls = without_history_columns(exact_gradient(competitive, theta));
+  const Gradient exact_lg = without_history_columns(exact_gradient(competitive, nu));
+  const Gradient exact_lw = without_history_columns(exact_gradient(weighted, theta));
+
+  const BpgTerms terms = bpg_terms(theta, nu, all_theta, with_nu, with_x, lambda);
+  CHECK(relative_error(without_history_columns(terms.l1), exact_l1) < kTolerance);
+  CHECK(relative_error(without_history_columns(terms.ls), exact_ls) < kTolerance);
+  CHECK(relative_error(without_history_columns(terms.lg), exact_lg) < kTolerance);
+  CHECK(relative_error(without_history_columns(terms.lw), exact_lw) < kTolerance);
+
+  // Feeding x*'s batch where ν̄'s belongs (and back), or θ's batch to L1's place of another, is caught.
+  const BpgTerms swapped = bpg_terms(theta, nu, all_theta, with_x, with_nu, lambda);
+  CHECK(relative_error(without_history_columns(swapped.ls), exact_ls) > 3 * kTolerance);
+  CHECK(relative_error(without_history_columns(swapped.lw), exact_lw) > 3 * kTolerance);
+  const BpgTerms wrong_l1 = bpg_terms(theta, nu, with_nu, with_nu, with_x, lambda);
+  CHECK(relative_error(without_history_columns(wrong_l1.l1), exact_l1) > 3 * kTolerance);
+  // With λ̄ = 0 only L1 is formed (C.2.1), from empty weighted batches.
+  const BpgTerms zero = bpg_terms(theta, nu, all_theta, Trajectory(), Trajectory(), {0.0, 0.0, 0.0});
+  CHECK(relative_error(without_history_columns(zero.l1),
+                       without_history_columns(exact_gradient(expected_returns(theta, nullptr, -1, all_theta, values).sum(), theta))) <
+        kTolerance);
+  CHECK((zero.ls.empty() && zero.lg.empty() && zero.lw.empty()));
+}
+
+TEST_CASE("the ξ rule keeps (1 - ξ/λ̄) < 0", "[rl][bpg][xi]") {
+  CHECK(penalty_weight(1.0, 0.0, 0.5) == 1.0);  // λ̄ = 0: the floor (ξ does not enter (41))
+  CHECK(penalty_weight(1.0, 2.0, 0.5) == 3.0);  // (1 + margin)·λ̄ above the floor
+  CHECK(penalty_weight(5.0, 2.0, 0.5) == 5.0);  // the floor above (1 + margin)·λ̄
+  for (double lambda_bar : {1e-6, 0.3, 7.0, 1e6})
+    CHECK(1.0 - penalty_weight(0.1, lambda_bar, 0.25) / lambda_bar <= -0.25 + 1e-12);
+
+  LearningConfig c = small_config(Algorithm::bpg, 0.0);
+  c.initial_multiplier = 0.3;
+  c.unified_solution_steps = 3;
+  c.lr_unified_solution = 0.1;
+  c.xi = 1e-9;  // a floor far below λ̄: the rule alone sets ξ
+  c.xi_margin = 0.75;
+  Trainer t(small_market(), c, torch::kCPU, 2);
+  const IterationRecord r = t.iterate();
+  REQUIRE(r.lambda_bar > 0.0);
+  CHECK(r.xi == Approx(1.75 * r.lambda_bar));
+  CHECK(r.xi_over_lambda_bar == Approx(1.75));
+  CHECK_THROWS_AS(parse_learning_config("learning: {xi_margin: 0}\n", "x.yaml", {}), ScenarioError);
+  CHECK_THROWS_AS(parse_learning_config("learning: {xi_margin: .nan}\n", "x.yaml", {}), ScenarioError);
+  CHECK_THROWS_AS(parse_learning_config("learning: {optimizer: rmsprop}\n", "x.yaml", {}), ScenarioError);
+  CHECK(parse_learning_config("learning: {}\n", "x.yaml", {}).optimizer == OptimizerKind::sgd);  // (14) as written
+  CHECK(parse_learning_config("learning: {optimizer: adam}\n", "x.yaml", {}).optimizer == OptimizerKind::adam);
+}
+
+namespace {
+
+// The ε = 0 setting of the tests above: θ underbids, x* finds unilateral gains, λ̄ > 0 at once.
+LearningConfig binding_config(Algorithm a) {
+  LearningConfig c = small_config(a, 0.0);
+  c.initial_multiplier = 0.3;
+  c.unified_solution_steps = 3;
+  c.lr_unified_solution = 0.1;
+  return c;
+}
+
+const BatchRecord& batch_named(const Trainer& t, const std::string& purpose) {
+  for (const BatchRecord& b : t.last_batches())
+    if (b.purpose == purpose) return b;
+  FAIL("no batch " << purpose);
+  throw std::logic_error("unreachable");
+}
+
+std::vector<torch::Tensor> parameters_of(BidPolicy p) {
+  std::vector<torch::Tensor> out;
+  for (const auto& x : p->parameters()) out.push_back(x.detach().clone());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("common random numbers: paired batches share episode, noise and deviators", "[rl][bpg][crn]") {
+  Trainer t(small_market(), binding_config(Algorithm::bpg), torch::kCPU, 2);
+  const IterationRecord r = t.iterate();
+  REQUIRE(r.lambda_bar > 0.0);
+  // The two returns of (13) per agent, x*'s gradient and its θ baseline, and L_s / L*_w: same draws.
+  CHECK(batch_named(t, "dual_x").draws == batch_named(t, "dual_paired").draws);
+  CHECK(batch_named(t, "x_step").draws == batch_named(t, "x_step_paired").draws);
+  const BatchRecord& nu = batch_named(t, "weighted_nu");
+  const BatchRecord& x = batch_named(t, "weighted_x");
+  CHECK(nu.draws == x.draws);
+  CHECK(nu.deviators == x.deviators);
+  CHECK(nu.deviation == "nu");
+  CHECK(x.deviation == "x");
+  // Batches that estimate different things draw afresh.
+  CHECK_FALSE(batch_named(t, "theta").draws == nu.draws);
+  CHECK_FALSE(batch_named(t, "dual_x").draws == nu.draws);
+  for (const BatchRecord& b : t.last_batches()) CHECK(b.draws.noise_key == b.draws.episode);
+
+  SECTION("same draws mean the same noise for every agent that follows θ") {
+    const Scenario s = small_market();
+    RolloutCollector c(s, torch::kCPU, 5);
+    const BidPolicy theta = random_policy(false, -1.0, 1), a = random_policy(true, -1.0, 2), b = random_policy(true, -0.5, 3);
+    const std::vector<int> deviators = {0, 1, 2, 0, 1, 2, 0, 1};
+    const Trajectory ta = rollout(c, theta, a, deviators, 7), tb = rollout(c, theta, b, deviators, 7);
+    const torch::Tensor others = non_deviator_mask(ta).to(torch::kBool);  // [E,N]
+    // At t = 0 every env starts from the same state, so the others' actions agree exactly.
+    CHECK(torch::equal(ta.action.select(1, 0).masked_select(others), tb.action.select(1, 0).masked_select(others)));
+    CHECK_FALSE(torch::equal(ta.action.select(1, 0), tb.action.select(1, 0)));  // the deviators differ
+  }
+}
+
+TEST_CASE("with ν̄ = x*, common draws make ξ L*_w and (ξ/λ̄) L_s cancel exactly", "[rl][bpg][crn]") {
+  LearningConfig c = small_config(Algorithm::bpg, 0.0);
+  c.lr_unified_solution = 0.0;  // x* stays where it is, so ν̄ can be made equal to it
+  c.dual_envs_per_agent = 4;
+  c.initial_multiplier = 0.3;   // θ underbids ...
+  Trainer t(small_market(), c, torch::kCPU, 4);
+  {
+    torch::NoGradGuard no_grad;
+    // ... and x* bids e times higher, so deviating to it pays (λ̄ > 0); ν̄ is made the same policy.
+    for (auto& item : t.unified_solution()->named_parameters())
+      if (item.key() == "head.bias") item.value().add_(1.0);
+    for (std::size_t k = 0; k < t.unified_solution()->parameters().size(); ++k)
+      t.unified_optimizer()->parameters()[k].copy_(t.unified_solution()->parameters()[k]);
+  }
+  const IterationRecord r = t.iterate();
+  REQUIRE(r.lambda_bar > 0.0);
+  const BpgTerms& terms = t.last_terms();
+  REQUIRE(terms.ls.size() == terms.lw.size());
+  for (std::size_t k = 0; k < terms.ls.size(); ++k)
+    CHECK(torch::allclose(terms.ls[k], r.lambda_bar * terms.lw[k], 1e-4, 1e-6 * (r.lambda_bar + 1)));
+}
+
+TEST_CASE("step (14) is the plain step; bpg_zero steps L_s(θ, x*) - L1 and leaves ν̄ alone", "[rl][bpg]") {
+  for (Algorithm a : {Algorithm::bpg, Algorithm::bpg_zero}) {
+    LearningConfig c = binding_config(a);
+    c.lr_policy = 0.05;
+    c.lr_unified_optimizer = 0.07;
+    Trainer t(small_market(), c, torch::kCPU, 2);
+    const std::vector<torch::Tensor> theta0 = parameters_of(t.policy()), nu0 = parameters_of(t.unified_optimizer());
+    const IterationRecord r = t.iterate();
+    REQUIRE(r.lambda_bar > 0.0);
+    const BpgTerms& terms = t.last_terms();
+    const double w = r.social_welfare;  // value rewards are non-negative: W = social welfare
+    Gradient delta_theta, delta_nu;
+    if (a == Algorithm::bpg) {
+      const PrimalStep step = primal_direction(terms.l1, terms.ls, terms.lg, terms.lw, r.xi, r.lambda_bar);
+      delta_theta = step.delta_theta;
+      delta_nu = step.delta_nu;
+      CHECK(r.norm_lg > 0.0);
+      CHECK(r.norm_lw > 0.0);
+    } else {
+      CHECK(terms.lg.empty());
+      CHECK(terms.lw.empty());
+      for (std::size_t k = 0; k < terms.l1.size(); ++k) delta_theta.push_back(terms.ls[k] - terms.l1[k]);
+      for (const BatchRecord& b : t.last_batches()) CHECK(b.deviation != "nu");
+    }
+    CHECK(r.norm_ls > 0.0);
+    const std::vector<torch::Tensor> theta1 = parameters_of(t.policy()), nu1 = parameters_of(t.unified_optimizer());
+    for (std::size_t k = 0; k < theta0.size(); ++k)
+      CHECK(torch::allclose(theta1[k], theta0[k] - c.lr_policy * delta_theta[k] / w, 1e-4, 1e-6));
+    for (std::size_t k = 0; k < nu0.size(); ++k) {
+      const torch::Tensor expected = delta_nu.empty() ? nu0[k] : nu0[k] - c.lr_unified_optimizer * delta_nu[k] / w;
+      CHECK(torch::allclose(nu1[k], expected, 1e-4, 1e-6));
+    }
+  }
+}
+
+TEST_CASE("update directions over a few iterations agree with the exact gradients of (35)", "[rl][bpg][directions]") {
+  // T = 1: the only observation is the initial one, so the closed form holds for any parameters.
+  const std::vector<double> values = {2.0, 1.5, 1.0};
+  const Scenario market = static_market(3000, 1, values);
+  LearningConfig c = small_config(Algorithm::bpg, 0.0);
+  c.initial_multiplier = 0.3;
+  c.unified_solution_steps = 3;
+  c.lr_unified_solution = 0.1;
+  c.dual_envs_per_agent = 1000;
+  c.dual_max_envs = 3000;
+  Trainer t(market, c, torch::kCPU, 6);
+  RolloutCollector probe(market, torch::kCPU, 99);  // observations for the closed form only
+  int binding = 0;
+  for (int k = 0; k < 3; ++k) {
+    const BidPolicy theta = clone_policy(t.policy()), nu = clone_policy(t.unified_optimizer());
+    const IterationRecord r = t.iterate();
+    const BidPolicy x = t.unified_solution();
+    const Trajectory tr = rollout(probe, theta, nullptr, {}, 0);
+    const std::vector<double>& lambda = t.lambda();
+    // L_p of (35) without its constant terms; (11) is ∇L_p, (14) descends it.
+    torch::Tensor objective = -((torch::tensor(lambda, torch::kFloat64) + 1.0) * expected_returns(theta, nullptr, -1, tr, values)).sum();
+    if (r.lambda_bar > 0) {
+      ++binding;
+      const std::vector<double> kappa = t.kappa();
+      objective = objective + weighted_deviation_objective(theta, nu, tr, values, lambda) +
+                  r.xi * (weighted_deviation_objective(theta, x, tr, values, kappa) -
+                          weighted_deviation_objective(theta, nu, tr, values, kappa));
+    }
+    const BpgTerms& terms = t.last_terms();
+    const PrimalStep step = primal_direction(terms.l1, terms.ls, terms.lg, terms.lw, r.xi, r.lambda_bar);
+    auto inner = [](const Gradient& a, const Gradient& b) {
+      double s = 0;
+      for (std::size_t p = 0; p < a.size(); ++p) s += (a[p].to(torch::kFloat64) * b[p].to(torch::kFloat64)).sum().item<double>();
+      return s;
+    };
+    const Gradient exact_theta = exact_gradient(objective, theta);
+    INFO("iteration " << k + 1 << " lambda_bar " << r.lambda_bar);
+    CHECK(inner(step.delta_theta, exact_theta) > 0.5 * norm_of(step.delta_theta) * norm_of(exact_theta));
+    if (r.lambda_bar > 0) {
+      const Gradient exact_nu = exact_gradient(objective, nu);
+      CHECK(inner(step.delta_nu, exact_nu) > 0.5 * norm_of(step.delta_nu) * norm_of(exact_nu));
+    }
+  }
+  CHECK(binding > 0);
 }

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -69,15 +70,19 @@ std::vector<std::string> split_lines(const std::string& s) {
   return out;
 }
 
+// One row per iteration; `seconds` stays last (tests compare rows without it).
 const char* kTrainHeader =
-    "iteration,social_welfare,revenue,lambda_bar,max_lambda_normalized,xi_over_lambda_bar,unified_solution_return,"
-    "norm_l1,norm_ls,norm_lg,norm_lw,policy_log_std,seconds";
+    "iteration,social_welfare,revenue,lambda_bar,max_lambda_normalized,lambda_positive,xi,xi_over_lambda_bar,"
+    "unified_solution_return,unified_gain_mean,unified_gain_max,lambda_se_mean,lambda_se_max,"
+    "norm_l1,norm_ls,norm_lg,norm_lw,norm_step,policy_log_std,seconds";
 
 std::string csv_row(const IterationRecord& r) {
   std::ostringstream o;
   o << std::setprecision(9) << r.iteration << ',' << r.social_welfare << ',' << r.revenue << ',' << r.lambda_bar << ','
-    << r.max_lambda_normalized << ',' << r.xi_over_lambda_bar << ',' << r.unified_solution_return << ',' << r.norm_l1
-    << ',' << r.norm_ls << ',' << r.norm_lg << ',' << r.norm_lw << ',' << r.policy_log_std << ',' << r.seconds;
+    << r.max_lambda_normalized << ',' << r.lambda_positive << ',' << r.xi << ',' << r.xi_over_lambda_bar << ','
+    << r.unified_solution_return << ',' << r.unified_gain_mean << ',' << r.unified_gain_max << ',' << r.lambda_se_mean
+    << ',' << r.lambda_se_max << ',' << r.norm_l1 << ',' << r.norm_ls << ',' << r.norm_lg << ',' << r.norm_lw << ','
+    << r.norm_step << ',' << r.policy_log_std << ',' << r.seconds;
   return o.str();
 }
 
@@ -187,18 +192,27 @@ int run_train(const TrainOptions& o) {
               << " steps, seed " << seed << ", epsilon " << config.epsilon << ", policies on " << device.str()
               << ", market on cpu\n";
   const int report_every = std::max(1, config.iterations / 20);
+  const int first_iteration = trainer.iteration();
   double train_seconds = 0;
+  int binding = 0;  // iterations with λ̄ > 0 in this run (the constraint active)
   IterationRecord last;
   while (trainer.iteration() < config.iterations) {
     last = trainer.iterate();
     train_seconds += last.seconds;
+    binding += last.lambda_bar > 0;
     rows.push_back(csv_row(last));
-    if (!o.common.quiet && (last.iteration % report_every == 0 || last.iteration == config.iterations))
-      std::cout << "  iter " << std::setw(5) << last.iteration << "  welfare " << std::setw(10) << last.social_welfare
+    if (!o.common.quiet && (last.iteration % report_every == 0 || last.iteration == config.iterations)) {
+      const int done = last.iteration - first_iteration;
+      std::cout << std::defaultfloat << std::setprecision(6) << "  iter " << std::setw(5) << last.iteration << "  welfare " << std::setw(10) << last.social_welfare
                 << "  revenue " << std::setw(10) << last.revenue << "  lambda_bar " << std::setw(9) << last.lambda_bar
-                << "  |L1| " << last.norm_l1 << "  |Ls| " << last.norm_ls << "  |Lg'| " << last.norm_lg << "  |Lw*| "
-                << last.norm_lw << "  " << std::fixed << std::setprecision(3) << last.seconds << " s\n"
-                << std::defaultfloat;
+                << "  (> 0 in " << binding << "/" << done << ")";
+      if (last.lambda_bar > 0) std::cout << "  xi/lambda_bar " << std::setprecision(3) << last.xi_over_lambda_bar;
+      std::cout << std::setprecision(6) << "  |L1| " << last.norm_l1 << "  |Ls| " << last.norm_ls << "  |Lg'| "
+                << last.norm_lg << "  |Lw*| " << last.norm_lw << "  " << std::fixed << std::setprecision(2)
+                << last.seconds << " s, ETA " << std::setprecision(0)
+                << train_seconds / done * (config.iterations - last.iteration) << " s\n"
+                << std::defaultfloat << std::setprecision(6) << std::flush;
+    }
     if (o.checkpoint_every > 0 && last.iteration % o.checkpoint_every == 0) write_progress();
   }
   write_progress();
@@ -225,6 +239,9 @@ int run_train(const TrainOptions& o) {
     j["xi"] = config.xi;
     j["complies"] = complies(e, config.epsilon);  // the interval's upper end within ε
     j["lambda_bar"] = last.lambda_bar;
+    j["iterations_lambda_positive"] = binding;  // of this invocation's iterations (a resume counts its own)
+    j["xi_margin"] = config.xi_margin;
+    j["optimizer"] = config.optimizer == OptimizerKind::sgd ? "sgd" : "adam";
     j["train_seconds"] = train_seconds;
     j["peak_memory_mb_per_rank"] = memory_mb;
     j["device"] = device.str();
@@ -340,8 +357,9 @@ void add_learning_commands(CLI::App& app, CommandList& commands) {
   add_common_options(*train, t->common, "default.yaml");
   train->add_option("--algo", t->algo, "bpg, bpg_zero, independent or cooperative (default: learning.algorithm, bpg)");
   train->add_option("--epsilon", t->epsilon, "epsilon of the epsilon-NE constraint, normalized by social welfare")
-      ->check(CLI::NonNegativeNumber);
-  train->add_option("--xi", t->xi, "xi of eq. (11), normalized by social welfare")->check(CLI::NonNegativeNumber);
+      ->check(finite_non_negative());
+  train->add_option("--xi", t->xi, "xi floor of eq. (11), normalized by social welfare (xi >= (1 + learning.xi_margin) lambda_bar)")
+      ->check(finite_non_negative());
   train->add_option("--iterations", t->iterations, "outer iterations K")->check(CLI::NonNegativeNumber);
   train->add_option("--resume", t->resume, "continue from a checkpoint.pt (same scenario, algorithm and seed)");
   train->add_option("--checkpoint-every", t->checkpoint_every, "write train.csv and checkpoint.pt every K iterations")

@@ -6,36 +6,60 @@
 #   table3  Table-3 analogue: tools/exploitability_experiments.sh table3 (R(θ)/R* and R(x*)/R*).
 #   timing  BPG iteration time against N = 10, 100, 1000 at a fixed rollout batch.
 # Usage: tools/learning_experiments.sh [table1|table3|timing|report|all] [BIDSIM]
-# Environment: SEEDS (default "1 2"), JOBS (parallel runs, default 2), ITERATIONS (table1, default 40).
+# Environment: T1_SEEDS (table1, default 1..10), EPSILONS (table1, default "0.16 0.12 0.08 0.04 0"),
+# CHUNK_HOURS (table1: no run starts after this many hours, default 2), JOBS (parallel runs, default 2),
+# ITERATIONS (table1, default 40). Every run is resumable; rerun the same command to continue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 BIDSIM=${2:-build/tools/bidsim}
-SEEDS=${SEEDS:-"1 2"}
+T1_SEEDS=${T1_SEEDS:-"1 2 3 4 5 6 7 8 9 10"}
+EPSILONS=${EPSILONS:-"0.16 0.12 0.08 0.04 0"}
 JOBS=${JOBS:-2}
 ITERATIONS=${ITERATIONS:-40}
 OUT=results/learning
 export OMP_WAIT_POLICY=passive
 mkdir -p "$OUT"
 
-# One run per line: "DIR ARGS...", run JOBS at a time with one thread each; finished runs are skipped.
+# One run per line: "DIR ARGS...", run JOBS at a time with one thread each. A finished run (summary.json)
+# is skipped; an interrupted one resumes from its checkpoint.pt (train --resume continues bit for bit).
+# With DEADLINE (seconds since the epoch) no run starts after it: a chunk ends cleanly and the next
+# invocation picks up where it stopped.
 run_all() {
   while read -r dir args; do
     [ -f "$OUT/$dir/summary.json" ] && continue
     echo "$dir $args"
-  done | xargs -P "$JOBS" -L 1 sh -c 'd=$1; shift; echo "run $d"; "'"$BIDSIM"'" "$@" --threads 1 --quiet --out "'"$OUT"'/$d" > "'"$OUT"'/$d.log" 2>&1 || echo "FAILED $d (see '"$OUT"'/$d.log)"' sh
+  done | xargs -P "$JOBS" -L 1 sh -c '
+    d=$1; shift
+    if [ -n "'"${DEADLINE:-}"'" ] && [ "$(date +%s)" -ge "'"${DEADLINE:-0}"'" ]; then echo "deadline: $d left for the next chunk"; exit 0; fi
+    resume=""; [ -f "'"$OUT"'/$d/checkpoint.pt" ] && resume="--resume '"$OUT"'/$d/checkpoint.pt"
+    echo "run $d $resume"
+    "'"$BIDSIM"'" "$@" $resume --threads 1 --quiet --checkpoint-every 5 --out "'"$OUT"'/$d" >> "'"$OUT"'/$d.log" 2>&1 ||
+      echo "FAILED $d (see '"$OUT"'/$d.log)"' sh
 }
 
+# Table-1 analogue (issue 13): 10 seeds per row, rows independent, cooperative, and bpg_zero and bpg at
+# each ε of EPSILONS. Seed-major order, so an interrupted sweep has whole seeds of every row.
+# CHUNK_HOURS (default 2) bounds one invocation; rerun the same command until it reports nothing left.
 table1() {
-  # Cheaper evaluation than the scenario's defaults so the whole table fits in about an hour of two cores:
-  # 30 best-response steps with 2 envs per agent, final returns on 4 envs per agent.
   local br="--set learning.best_response.steps=30 --set learning.best_response.envs_per_agent=2"
   local common="train scenarios/bpg-100.yaml --iterations $ITERATIONS $br --set learning.best_response.eval_envs_per_agent=4"
-  for seed in $SEEDS; do
+  DEADLINE=${DEADLINE:-$(( $(date +%s) + ${CHUNK_HOURS:-2} * 3600 ))}
+  export DEADLINE
+  for seed in $T1_SEEDS; do
     for algo in independent cooperative; do echo "t1-$algo-s$seed $common --algo $algo --seed $seed"; done
-    for eps in 0.16 0.12 0.08 0.04 0.005 0; do echo "t1-bpg-e$eps-s$seed $common --algo bpg --epsilon $eps --seed $seed"; done
-    for eps in 0.04 0.005 0; do echo "t1-bpg_zero-e$eps-s$seed $common --algo bpg_zero --epsilon $eps --seed $seed"; done
+    for eps in $EPSILONS; do
+      echo "t1-bpg_zero-e$eps-s$seed $common --algo bpg_zero --epsilon $eps --seed $seed"
+      echo "t1-bpg-e$eps-s$seed $common --algo bpg --epsilon $eps --seed $seed"
+    done
   done | run_all
+  local left=0
+  for seed in $T1_SEEDS; do
+    for run in independent cooperative $(for e in $EPSILONS; do echo bpg_zero-e$e bpg-e$e; done); do
+      [ -f "$OUT/t1-$run-s$seed/summary.json" ] || left=$((left + 1))
+    done
+  done
+  echo "table1: $left runs left (rerun: $0 table1)"
 }
 
 table3() { tools/exploitability_experiments.sh table3 "$BIDSIM"; }  # Table 3 lives there (docs/exploitability.md)
@@ -48,7 +72,7 @@ timing() {
   done | JOBS=1 run_all
 }
 
-report() { python3 tools/learning_report.py "$OUT"; }
+report() { /usr/bin/python3 tools/learning_report.py "$OUT"; }
 
 case "$what" in
   table1) table1 ;;

@@ -26,6 +26,28 @@ def mean_std(xs, digits):
 
 
 # --- Table 1 ----------------------------------------------------------------------------------------
+def welch(a, b):
+    """Welch's t and its two-sided p-value (scipy when present, else the normal approximation)."""
+    if len(a) < 2 or len(b) < 2:
+        return None, None
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if va + vb == 0:
+        return (0.0, 1.0) if statistics.mean(a) == statistics.mean(b) else (math.inf, 0.0)
+    t = (statistics.mean(a) - statistics.mean(b)) / math.sqrt(va + vb)
+    try:
+        from scipy import stats
+        return t, float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    except ImportError:
+        return t, math.erfc(abs(t) / math.sqrt(2))
+
+
+def fingerprint(name):
+    """What makes two runs the same run: their per-iteration welfare and the final evaluation."""
+    rows = train_rows(name)
+    r = load(name)
+    return (tuple(row["social_welfare"] for row in rows), r["social_welfare"], r["max_exploitability"])
+
+
 groups = {}  # (algo, eps or None) -> [run names]
 for d in sorted(os.listdir(out)):
     m = re.fullmatch(r"t1-(independent|cooperative|bpg|bpg_zero)(?:-e([0-9.]+))?-s(\d+)", d)
@@ -33,9 +55,27 @@ for d in sorted(os.listdir(out)):
         groups.setdefault((m.group(1), m.group(2)), []).append(d)
 order = {"independent": 0, "cooperative": 1, "bpg_zero": 2, "bpg": 3}
 keys = sorted(groups, key=lambda k: (order[k[0]], -float(k[1] or 0)))
-t1 = ["| algorithm | ε | seeds | social welfare | max exploitability (eq. 15) | compliance rate | revenue | iterations with λ̄ > 0 |",
-      "|---|---|---|---|---|---|---|---|"]
+# Distinct seeds must be distinct runs: a row whose seeds repeat each other is an error, not a result.
+for k in keys:
+    prints = [fingerprint(d) for d in groups[k]]
+    if len(set(prints)) != len(prints):
+        sys.exit(f"table1: row {k} has seeds that are the same run bit for bit: {groups[k]}")
+# The same seed in two rows being the same run means the rows did not differ (λ̄ = 0 throughout): say so.
+same_as = {}
+for i, k in enumerate(keys):
+    for k2 in keys[:i]:
+        seeds = {d.rsplit("-s", 1)[1]: d for d in groups[k]}
+        seeds2 = {d.rsplit("-s", 1)[1]: d for d in groups[k2]}
+        common = set(seeds) & set(seeds2)
+        if common and all(fingerprint(seeds[s]) == fingerprint(seeds2[s]) for s in common):
+            same_as[k] = k2
+            break
+label = lambda k: f"{k[0]}" + (f" ε={k[1]}" if k[1] is not None else "")
+t1 = ["| algorithm | ε | seeds | social welfare | max exploitability (eq. 15) | compliance rate | revenue "
+      "| iterations with λ̄ > 0 | Welch vs row above (welfare; exploitability) |",
+      "|---|---|---|---|---|---|---|---|---|"]
 points = []
+previous = None
 for k in keys:
     runs = [load(d) for d in groups[k]]
     sw = [r["social_welfare"] for r in runs]
@@ -48,8 +88,18 @@ for k in keys:
         compliance = f"{100 * sum(x <= float(eps) for x in ex) / len(ex):.0f}%"
         it = [row for d in groups[k] for row in train_rows(d)]
         binding = f"{100 * sum(float(r['lambda_bar']) > 0 for r in it) / max(len(it), 1):.0f}%"
-    t1.append(f"| {algo} | {eps or '/'} | {len(runs)} | {mean_std(sw, 1)} | {mean_std(ex, 4)} | {compliance} | {mean_std(rev, 1)} | {binding} |")
+    test = "–"
+    if previous is not None:
+        t_sw, p_sw = welch(sw, previous[0])
+        t_ex, p_ex = welch(ex, previous[1])
+        if t_sw is not None:
+            test = f"t={t_sw:.2f} p={p_sw:.3f}; t={t_ex:.2f} p={p_ex:.3f}"
+    if k in same_as:
+        test += f" (same runs as {label(same_as[k])})"
+    t1.append(f"| {algo} | {eps or '/'} | {len(runs)} | {mean_std(sw, 1)} | {mean_std(ex, 4)} | {compliance} "
+              f"| {mean_std(rev, 1)} | {binding} | {test} |")
     points.append((algo, eps, statistics.mean(ex), statistics.mean(sw)))
+    previous = (sw, ex)
 open(os.path.join(out, "table1.md"), "w").write("\n".join(t1) + "\n")
 print("\n".join(t1))
 
@@ -92,15 +142,17 @@ if points:
 # --- iteration time against N -----------------------------------------------------------------------
 # Environments one BPG iteration of scenarios/bpg-100.yaml simulates (rl/trainer.cpp): the θ batch E,
 # x* learning (2 steps × x* batch + paired θ batch), the dual batch of (13) twice (x* and θ on the same
-# draws, min(N, dual_max_envs) environments), and the ν̄ and x* batches of L_s / L*_w when λ̄ > 0.
-E, STEPS, UNIFIED_STEPS, DUAL_CAP = 32, 12, 2, 256
+# draws, dual_envs_per_agent environments for each of min(N, dual_max_envs / dual_envs_per_agent) agents), and
+# the ν̄ and x* batches of L_s / L*_w when λ̄ > 0.
+E, STEPS, UNIFIED_STEPS, DUAL_CAP, DUAL_PER = 32, 12, 2, 256, 4
 tm = ["| N agents | s per BPG iteration (iterations 2-3) | environments per iteration | agent-steps per iteration | ns per agent-step |",
       "|---|---|---|---|---|"]
 for n in (10, 100, 1000):
     rows = train_rows(f"timing-n{n}")[1:]
     if rows:
         t = statistics.mean(float(r["seconds"]) for r in rows)
-        envs = statistics.mean(E + 2 * UNIFIED_STEPS * E + 2 * min(n, DUAL_CAP) + (2 * E if float(r["lambda_bar"]) > 0 else 0)
+        dual = min(n, max(1, DUAL_CAP // DUAL_PER)) * DUAL_PER
+        envs = statistics.mean(E + 2 * UNIFIED_STEPS * E + 2 * dual + (2 * E if float(r["lambda_bar"]) > 0 else 0)
                                for r in rows)
         agent_steps = envs * n * STEPS
         tm.append(f"| {n} | {t:.3f} | {envs:.0f} | {agent_steps / 1e6:.2f} M | {1e9 * t / agent_steps:.0f} |")
