@@ -459,8 +459,10 @@ Scenario static_market(int envs, int steps, const std::vector<double>& values) {
                         "static");
 }
 
-// The observation fields that depend on the episode's history (the others are fixed per step here).
-const std::vector<int> kHistoryFields = {kObsLastWinRate, kObsLastPricePerWin, kObsMeanWinRate};
+// The observation fields that depend on the episode's history (the others are fixed per step here;
+// without a budget the spend and value shares are money amounts, see engine/observation_physics.hpp).
+const std::vector<int> kHistoryFields = {kObsLastWinRate, kObsLastSpendShare, kObsLastValueShare,
+                                         kObsLastPricePerWin, kObsMeanWinRate};
 
 // Position of the first layer's weight [H, in] in parameters() (a module lists its own parameters first).
 std::size_t first_layer_index(BidPolicy p) {
@@ -586,11 +588,10 @@ TEST_CASE("Table-4 terms for N = 3, T = 2 match their exact values; swapped batc
   CHECK(relative_error(without_history_columns(swapped.lw), exact_lw) > 3 * kTolerance);
   const BpgTerms wrong_l1 = bpg_terms(theta, nu, with_nu, with_nu, with_x, lambda);
   CHECK(relative_error(without_history_columns(wrong_l1.l1), exact_l1) > 3 * kTolerance);
-  // With λ̄ = 0 only L1 is formed (C.2.1), from empty weighted batches.
+  // With λ̄ = 0 only L1 is formed (C.2.1; the cooperative gradient, λ = 0), from empty weighted batches.
   const BpgTerms zero = bpg_terms(theta, nu, all_theta, Trajectory(), Trajectory(), {0.0, 0.0, 0.0});
-  CHECK(relative_error(without_history_columns(zero.l1),
-                       without_history_columns(exact_gradient(expected_returns(theta, nullptr, -1, all_theta, values).sum(), theta))) <
-        kTolerance);
+  const Gradient cooperative = cooperative_gradient(theta, all_theta, {});
+  for (std::size_t k = 0; k < cooperative.size(); ++k) CHECK(torch::equal(zero.l1[k], cooperative[k]));
   CHECK((zero.ls.empty() && zero.lg.empty() && zero.lw.empty()));
 }
 
