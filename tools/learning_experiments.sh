@@ -42,8 +42,11 @@ run_all() {
 # each ε of EPSILONS. Seed-major order, so an interrupted sweep has whole seeds of every row.
 # CHUNK_HOURS (default 2) bounds one invocation; rerun the same command until it reports nothing left.
 table1() {
-  local br="--set learning.best_response.steps=30 --set learning.best_response.envs_per_agent=2"
-  local common="train scenarios/bpg-100.yaml --iterations $ITERATIONS $br --set learning.best_response.eval_envs_per_agent=4"
+  # The evaluation (docs/exploitability.md) at a cost the 2-core machine affords for 120 runs: at most 60
+  # best-response steps (held-out check every 10, patience 3), 2 training / 4 selection / 8 report envs per agent.
+  local br="--set learning.best_response.steps=60 --set learning.best_response.envs_per_agent=2"
+  br="$br --set learning.best_response.selection_envs_per_agent=4 --set learning.best_response.eval_envs_per_agent=8"
+  local common="train scenarios/bpg-100.yaml --iterations $ITERATIONS $br"
   DEADLINE=${DEADLINE:-$(( $(date +%s) + ${CHUNK_HOURS:-2} * 3600 ))}
   export DEADLINE
   for seed in $T1_SEEDS; do
