@@ -1,5 +1,6 @@
 """What the command-line test scripts (cli_test.py, mpi_test.py) share: a failed check prints one
 FAIL line and exits 1, and each script runs the one `case_*` function its CTest test names."""
+import os
 import sys
 
 
@@ -20,3 +21,23 @@ def run_case(namespace, case):
         fail(f"unknown case {case}; cases: {', '.join(sorted(cases))}")
     cases[case]()
     print("ok")
+
+
+def run_command(command, *args, timeout=110):
+    """Runs command + args; returns (exit status, stdout, stderr)."""
+    import subprocess
+    proc = subprocess.run([command, *args], capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def expect_one_line_usage_error(command, args, *fragments):
+    """Bad input: exit status 2 and exactly one stderr line naming every fragment."""
+    code, _, err = run_command(command, *args)
+    print("$", os.path.basename(command), " ".join(args), "->", code)
+    print("stderr:", err, end="")
+    expect(code == 2, f"exit status {code}, expected 2")
+    lines = err.splitlines()
+    expect(len(lines) == 1, f"{len(lines)} stderr lines, expected exactly one")
+    for f in fragments:
+        expect(f in lines[0], f"stderr does not name {f!r}")
+    return lines[0]

@@ -5,11 +5,10 @@ Non-finite flags are refused with one stderr line and exit status 2 (issue 17); 
 ξ rule and the dual-measurement columns, and ξ/λ̄ > 1 in every iteration where λ̄ > 0."""
 import csv
 import os
-import subprocess
 import sys
 import tempfile
 
-from case_driver import expect, run_case
+from case_driver import expect, expect_one_line_usage_error, run_case, run_command
 
 BIDSIM, SOURCE, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 BPG10 = os.path.join(SOURCE, "scenarios", "bpg-10.yaml")
@@ -19,19 +18,11 @@ TINY = ["--set", "market.envs=4", "--set", "market.steps=2", "--set", "impressio
 
 
 def run(*args):
-    proc = subprocess.run([BIDSIM, *args], capture_output=True, text=True, timeout=110)
-    return proc.returncode, proc.stdout, proc.stderr
+    return run_command(BIDSIM, *args)
 
 
 def expect_usage_error(args, *fragments):
-    code, _, err = run(*args)
-    print("$ bidsim", " ".join(args), "->", code)
-    print("stderr:", err, end="")
-    expect(code == 2, f"exit status {code}, expected 2")
-    lines = err.splitlines()
-    expect(len(lines) == 1, f"{len(lines)} stderr lines, expected exactly one")
-    for f in fragments:
-        expect(f in lines[0], f"stderr does not name {f!r}")
+    expect_one_line_usage_error(BIDSIM, args, *fragments)
 
 
 def case_train_non_finite_flags():
