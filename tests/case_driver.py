@@ -23,16 +23,16 @@ def run_case(namespace, case):
     print("ok")
 
 
-def run_command(command, *args, timeout=110):
+def run_command(command, *args, timeout=110, cwd=None):
     """Runs command + args; returns (exit status, stdout, stderr)."""
     import subprocess
-    proc = subprocess.run([command, *args], capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([command, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def expect_one_line_usage_error(command, args, *fragments):
+def expect_one_line_usage_error(command, args, *fragments, cwd=None):
     """Bad input: exit status 2 and exactly one stderr line naming every fragment."""
-    code, _, err = run_command(command, *args)
+    code, _, err = run_command(command, *args, cwd=cwd)
     print("$", os.path.basename(command), " ".join(args), "->", code)
     print("stderr:", err, end="")
     expect(code == 2, f"exit status {code}, expected 2")

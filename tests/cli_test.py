@@ -6,11 +6,10 @@ summary.json behind; good runs must exit 0 and write summary.json with the docum
 Standard library only."""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
-from case_driver import expect, run_case
+from case_driver import expect, expect_one_line_usage_error, run_case, run_command
 
 BIDSIM, SOURCE, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 DEFAULT = os.path.join(SOURCE, "scenarios", "default.yaml")
@@ -18,20 +17,11 @@ AUCTIONNET = os.path.join(SOURCE, "scenarios", "auctionnet.yaml")
 
 
 def run(*args, cwd=None):
-    proc = subprocess.run([BIDSIM, *args], capture_output=True, text=True, cwd=cwd, timeout=110)
-    return proc.returncode, proc.stdout, proc.stderr
+    return run_command(BIDSIM, *args, cwd=cwd)
 
 
 def expect_usage_error(args, *fragments, cwd=None):
-    code, out, err = run(*args, cwd=cwd)
-    print("$ bidsim", " ".join(args), "->", code)
-    print("stderr:", err, end="")
-    expect(code == 2, f"exit status {code}, expected 2")
-    lines = err.splitlines()
-    expect(len(lines) == 1, f"{len(lines)} stderr lines, expected exactly one")
-    for f in fragments:
-        expect(f in lines[0], f"stderr does not name {f!r}")
-    return lines[0]
+    return expect_one_line_usage_error(BIDSIM, args, *fragments, cwd=cwd)
 
 
 def read_summary(out_dir):

@@ -3,32 +3,19 @@
 money_cli_test.py BIDSIM SOURCE_DIR CASE. A scenario whose money sums could overflow int64 is refused
 at load with one stderr line naming the file, key, value and expectation, exit status 2."""
 import os
-import subprocess
 import sys
 import tempfile
 
-from case_driver import expect, run_case
+from case_driver import expect, expect_one_line_usage_error, run_case
 
 BIDSIM, SOURCE, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 DEFAULT = os.path.join(SOURCE, "scenarios", "default.yaml")
 
 
-def run(*args):
-    proc = subprocess.run([BIDSIM, *args], capture_output=True, text=True, timeout=110)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 def expect_refused(args, *fragments):
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "out")
-        code, _, err = run(*args, "--out", out)
-        print("$ bidsim", " ".join(args), "->", code)
-        print("stderr:", err, end="")
-        expect(code == 2, f"exit status {code}, expected 2")
-        lines = err.splitlines()
-        expect(len(lines) == 1, f"{len(lines)} stderr lines, expected exactly one")
-        for f in fragments:
-            expect(f in lines[0], f"stderr does not name {f!r}")
+        expect_one_line_usage_error(BIDSIM, [*args, "--out", out], *fragments)
         expect(not os.path.exists(os.path.join(out, "summary.json")), "summary.json written for a refused scenario")
 
 
