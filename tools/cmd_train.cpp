@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -69,6 +70,15 @@ std::vector<std::string> split_lines(const std::string& s) {
     if (!line.empty()) out.push_back(line);
   return out;
 }
+
+// Field `index` (0-based) of one CSV row of train.csv.
+std::string csv_field(const std::string& row, int index) {
+  std::size_t start = 0;
+  for (int k = 0; k < index; ++k) start = row.find(',', start) + 1;
+  return row.substr(start, row.find(',', start) - start);
+}
+
+constexpr int kLambdaBarColumn = 3;  // of kTrainHeader
 
 // One row per iteration; `seconds` stays last (tests compare rows without it).
 const char* kTrainHeader =
@@ -194,12 +204,17 @@ int run_train(const TrainOptions& o) {
   const int report_every = std::max(1, config.iterations / 20);
   const int first_iteration = trainer.iteration();
   double train_seconds = 0;
-  int binding = 0;  // iterations with λ̄ > 0 in this run (the constraint active)
+  // λ̄ of every iteration of the run so far: the kept rows of a resumed run (its own --out), then ours, so
+  // the summary describes the whole run, not only this invocation (a resume equals the uninterrupted run).
+  std::vector<double> lambda_bars;
+  for (const std::string& r : rows) lambda_bars.push_back(std::strtod(csv_field(r, kLambdaBarColumn).c_str(), nullptr));
+  int binding = static_cast<int>(std::count_if(lambda_bars.begin(), lambda_bars.end(), [](double l) { return l > 0; }));
   IterationRecord last;
   while (trainer.iteration() < config.iterations) {
     last = trainer.iterate();
     train_seconds += last.seconds;
     binding += last.lambda_bar > 0;
+    lambda_bars.push_back(last.lambda_bar);
     rows.push_back(csv_row(last));
     if (!o.common.quiet && (last.iteration % report_every == 0 || last.iteration == config.iterations)) {
       const int done = last.iteration - first_iteration;
@@ -238,8 +253,8 @@ int run_train(const TrainOptions& o) {
     j["epsilon"] = config.epsilon;
     j["xi"] = config.xi;
     j["complies"] = complies(e, config.epsilon);  // the interval's upper end within ε
-    j["lambda_bar"] = last.lambda_bar;
-    j["iterations_lambda_positive"] = binding;  // of this invocation's iterations (a resume counts its own)
+    j["lambda_bar"] = lambda_bars.empty() ? 0.0 : lambda_bars.back();  // the last iteration's, resumed or not
+    j["iterations_lambda_positive"] = binding;  // over train.csv's rows: the whole run when resumed into its --out
     j["xi_margin"] = config.xi_margin;
     j["optimizer"] = config.optimizer == OptimizerKind::sgd ? "sgd" : "adam";
     j["train_seconds"] = train_seconds;
