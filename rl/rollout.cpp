@@ -89,6 +89,28 @@ dist::EnvBlock block_of_this_rank(const Scenario& scenario) {
 
 }  // namespace
 
+const char* engine_io_name(EngineIO io) {
+  switch (io) {
+    case EngineIO::host_views: return "host_views";
+    case EngineIO::gathered_host: return "gathered_host";
+    case EngineIO::device_buffers: return "device_buffers";
+  }
+  throw std::logic_error("engine_io_name: unknown EngineIO");
+}
+
+EngineIO choose_engine_io(bool engine_device_resident, bool policies_in_engine_memory, int ranks,
+                          bool needs_host_state) {
+  if (ranks > 1) return EngineIO::gathered_host;
+  if (engine_device_resident && policies_in_engine_memory && !needs_host_state) return EngineIO::device_buffers;
+  return EngineIO::host_views;
+}
+
+EngineIO RolloutCollector::engine_io(const RolloutRequest& rq) const {
+  const bool needs_host_state = rq.builtin || rq.before_step || rq.after_step;
+  return choose_engine_io(simulator_.device_resident(), device_.type() == kEngineMemory,
+                          dist::Communicator::world().size(), needs_host_state);
+}
+
 RolloutCollector::RolloutCollector(const Scenario& scenario, torch::Device device, std::uint64_t seed, int threads,
                                    Device engine)
     : RolloutCollector(scenario, block_of_this_rank(scenario).first, block_of_this_rank(scenario).count, device, seed,
@@ -144,7 +166,9 @@ Trajectory RolloutCollector::collect(const RolloutRequest& rq) {
 
   // This rank's block: rows [first_env_·N, (first_env_ + local_envs_)·N) of every [E·N] array.
   const dist::Communicator& comm = dist::Communicator::world();
-  const bool sharded = comm.size() > 1;
+  const EngineIO io = engine_io(rq);
+  const bool sharded = io == EngineIO::gathered_host;
+  const bool zero_copy = io == EngineIO::device_buffers;
   const int El = local_envs_;
   const std::size_t local_rows = static_cast<std::size_t>(El) * N, first_row = static_cast<std::size_t>(first_env_) * N;
   const dist::BlockLayout obs_layout = dist::block_layout(E, comm.size(), static_cast<std::int64_t>(N) * F);
@@ -163,10 +187,6 @@ Trajectory RolloutCollector::collect(const RolloutRequest& rq) {
     return torch::from_blob(gathered_money.data(), {E, N}, torch::kFloat64);
   };
 
-  // Zero-copy when the policies and the engine share the GPU, one process owns the whole batch and
-  // nothing needs the host state (built-in policies and the step hooks read MarketState).
-  const bool zero_copy = device_.type() == kEngineMemory && simulator_.device_resident() && !sharded && !rq.builtin &&
-                         !rq.before_step && !rq.after_step;
   simulator_.reset(rq.episode);
   EngineTensors engine;
   if (zero_copy) {

@@ -48,6 +48,25 @@ struct Trajectory {
   torch::Tensor deviating_envs() const;                     // [E'] indices of envs with a deviator
 };
 
+// How one collect() moves data between the engine and the policies, chosen in one place
+// (choose_engine_io) instead of being implied by several flags:
+enum class EngineIO {
+  host_views,      // one process, engine state on the host: each step's arrays are viewed (from_blob)
+                   // and copied once into the trajectory on the policies' device
+  gathered_host,   // MPI ranks each step their block of envs; observations, built-in actions and
+                   // money are all-gathered into whole-batch host arrays every step
+  device_buffers,  // zero copy: the policies read the engine's device observation buffer and write its
+                   // multiplier buffer directly (CUDA backend with policies on its GPU, or the emulator
+                   // with policies on the CPU)
+};
+const char* engine_io_name(EngineIO io);
+
+// The rule: device_buffers when the engine is device-resident, the policies live in the engine's
+// memory, one process owns the whole batch and nothing needs the host MarketState (built-in policies
+// and step hooks read it); gathered_host when there are several ranks; host_views otherwise.
+EngineIO choose_engine_io(bool engine_device_resident, bool policies_in_engine_memory, int ranks,
+                          bool needs_host_state);
+
 // Under MPI (dist::Communicator::world() with K > 1 ranks) every rank simulates its contiguous block
 // of the E environments; observations (and built-in policies' actions) are all-gathered each step, so
 // every rank runs the same policy inference on the whole batch and returns the same full [E, ...]
@@ -72,6 +91,8 @@ class RolloutCollector {
   const Scenario& scenario() const { return simulator_.scenario(); }
   // The engine backend stepping this rank's envs ("cpu" or "cuda").
   const char* engine_backend() const { return simulator_.backend_name(); }
+  // How collect(request) exchanges data with the engine (see EngineIO).
+  EngineIO engine_io(const RolloutRequest& request) const;
 
  private:
   // The CUDA backend's per-step buffers as CUDA tensors (zero copy; valid while the simulator lives).

@@ -143,6 +143,25 @@ TEST_CASE("collector engine choice: CPU policies step the CPU backend; a forced 
     CHECK_THROWS_AS(RolloutCollector(s, torch::kCPU, 1, 0, Device::cuda), UsageError);
 }
 
+TEST_CASE("engine I/O: one rule picks host views, gathered host arrays or the device buffers", "[rl][rollout]") {
+  // choose_engine_io(engine_device_resident, policies_in_engine_memory, ranks, needs_host_state)
+  CHECK(choose_engine_io(false, false, 1, false) == EngineIO::host_views);
+  CHECK(choose_engine_io(false, true, 1, false) == EngineIO::host_views);    // CPU backend: nothing to share
+  CHECK(choose_engine_io(true, false, 1, false) == EngineIO::host_views);    // policies elsewhere: copies
+  CHECK(choose_engine_io(true, true, 1, true) == EngineIO::host_views);      // built-ins/hooks read MarketState
+  CHECK(choose_engine_io(true, true, 1, false) == EngineIO::device_buffers);
+  CHECK(choose_engine_io(true, true, 4, false) == EngineIO::gathered_host);  // ranks always gather
+  CHECK(choose_engine_io(false, false, 2, true) == EngineIO::gathered_host);
+  CHECK(std::string(engine_io_name(EngineIO::device_buffers)) == "device_buffers");
+  // A single-process CPU collector with CPU policies views the host state, hooks or not.
+  const Scenario s = parse_scenario("market: {envs: 2, steps: 2}\nagents: {count: 3}\nimpressions: {per_step: 5}\n", "tiny");
+  RolloutCollector c(s, torch::kCPU, 1, 0, Device::cpu);
+  RolloutRequest rq;
+  CHECK(c.engine_io(rq) == EngineIO::host_views);
+  rq.after_step = [](const MarketState&) {};
+  CHECK(c.engine_io(rq) == EngineIO::host_views);
+}
+
 // The zero-copy path (policies and engine on one GPU, device buffers wrapped with from_blob) against
 // the host path (the same GPU policies stepping the CPU backend through host copies). The two engines
 // are bit-identical (test_cuda.cpp) and the policies see the same inputs, so every tensor must match
