@@ -133,6 +133,8 @@ IterationRecord policy_record(const AuctionGame& game, const Policy& policy, int
 // The optimality measure is the exploitability (policy solvers; OMO solvers overwrite it).
 void finish_with_record(const AuctionGame& game, SolveResult& r, int last_iteration) {
   finish_policy(game, r);
+  // A run that a tolerance stopped right after a recorded iteration recorded that one already.
+  if (!r.history.empty() && r.history.back().iteration == last_iteration) r.history.pop_back();
   IterationRecord rec;
   rec.iteration = last_iteration;
   rec.exploitability = r.exploitability;
@@ -238,24 +240,71 @@ std::vector<double> policy_q_values(const AuctionGame& game, const Policy& pi) {
   return q;
 }
 
-// Online mirror descent (Perolat et al., 2021): accumulate Q^π under Γ(π), π = softmax(lr · ΣQ).
+// π = softmax(cumulative) per state row (shifted by the row's maximum, so nothing overflows).
+void softmax_rows(const std::vector<double>& cumulative, int A, Policy& pi) {
+  for (std::size_t row = 0; row < pi.size(); row += A) {
+    const double top = *std::max_element(&cumulative[row], &cumulative[row] + A);
+    double total = 0;
+    for (int a = 0; a < A; ++a) total += pi[row + a] = std::exp(cumulative[row + a] - top);
+    for (int a = 0; a < A; ++a) pi[row + a] /= total;
+  }
+}
+
+// OMD's adaptive step: doubled after an accepted step (up to kOmdMaxStep), halved (at most
+// kOmdMaxBacktracks times) until the exploitability of the new policy is below the current one.
+inline constexpr int kOmdMaxBacktracks = 60;
+inline constexpr double kOmdMaxStep = 1e12;
+// The first trial step is at most kOmdMaxLogitMove / max_rows (max_a Q − min_a Q), so it changes the odds
+// of two actions by at most e^kOmdMaxLogitMove. Without the cap a huge first step (lr 1000) is accepted,
+// saturates the softmax and leaves OMD crawling back from a near-pure policy; later steps grow from
+// accepted ones only.
+inline constexpr double kOmdMaxLogitMove = 10;
+
+// Online mirror descent (Perolat et al., 2021): accumulate Q^π under Γ(π), π = softmax(Σ_k η_k Q^{π_k}).
+// The fixed-step rules (gradient, adam): η_k = lr. The line-searched ones (armijo, the default, and
+// mirror; OMD is a mirror step either way): η_k by backtracking on the merit
+// function Expl (eq. 5), as Armijo's rule does on f (Nocedal & Wright §3.1) with the step doubled after
+// each success (the "bold driver" grow/shrink schedule, Battiti 1989): a trial η is accepted when
+// Expl(softmax(Σ + η Q)) < Expl(π), so no step size has to be tuned to the reward scale (the fixed step that
+// converges is 10 on mesob-paper and cycles at 100, while mesob-large needs 100). A step that finds no
+// decrease in kOmdMaxBacktracks halvings ends the run (the policy is then where OMD's direction stalls).
 SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c) {
   SolveResult r;
   r.config = c;
   const int A = game.actions();
-  Policy pi = uniform_policy(game);
-  std::vector<double> cumulative(pi.size(), 0.0);
+  const bool adaptive = c.optimizer == OptimizerKind::armijo || c.optimizer == OptimizerKind::mirror;
+  Policy pi = uniform_policy(game), trial(pi.size());
+  std::vector<double> cumulative(pi.size(), 0.0), candidate(pi.size());
   if (c.iterations > 0) r.history.push_back(policy_record(game, pi, 0));
+  double current = adaptive ? exploitability(game, pi).exploitability : 0.0, step = c.lr;
   int k = 1;
   for (; k <= c.iterations; ++k) {
-    if (c.tol > 0 && exploitability(game, pi).exploitability <= c.tol) break;
+    if (c.tol > 0 && (adaptive ? current : exploitability(game, pi).exploitability) <= c.tol) break;
     const std::vector<double> q = policy_q_values(game, pi);
-    for (std::size_t i = 0; i < q.size(); ++i) cumulative[i] += c.lr * q[i];
-    for (std::size_t row = 0; row < pi.size(); row += A) {
-      const double top = *std::max_element(&cumulative[row], &cumulative[row] + A);
-      double total = 0;
-      for (int a = 0; a < A; ++a) total += pi[row + a] = std::exp(cumulative[row + a] - top);
-      for (int a = 0; a < A; ++a) pi[row + a] /= total;
+    if (!adaptive) {
+      for (std::size_t i = 0; i < q.size(); ++i) cumulative[i] += c.lr * q[i];
+      softmax_rows(cumulative, A, pi);
+    } else {
+      double spread = 0;
+      for (std::size_t row = 0; row < q.size(); row += A) {
+        const auto range = std::minmax_element(&q[row], &q[row] + A);
+        spread = std::max(spread, *range.second - *range.first);
+      }
+      if (k == 1 && spread > 0) step = std::min(step, kOmdMaxLogitMove / spread);
+      bool accepted = false;
+      for (int b = 0; b < kOmdMaxBacktracks && !accepted; ++b, step *= 0.5) {
+        for (std::size_t i = 0; i < q.size(); ++i) candidate[i] = cumulative[i] + step * q[i];
+        softmax_rows(candidate, A, trial);
+        const double e = exploitability(game, trial).exploitability;
+        if (e < current) {
+          accepted = true;
+          current = e;
+          cumulative.swap(candidate);
+          pi.swap(trial);
+          step = std::min(4 * step, 2 * kOmdMaxStep);  // doubled for the next step (the loop's halving follows)
+        }
+      }
+      if (!accepted) break;
     }
     if (records_before_last(c, k)) r.history.push_back(policy_record(game, pi, k));
   }

@@ -274,6 +274,7 @@ int run_mesob(const MesobOptions& o) {
                        {"rho1", sc.solver.weights.rho1}, {"rho2", sc.solver.weights.rho2},
                        {"optimizer", mesob::to_string(sc.solver.optimizer)}, {"lr", sc.solver.lr},
                        {"iterations", sc.solver.iterations}, {"tol", sc.solver.tol},
+                       {"multiplier_every", sc.solver.multiplier_every},
                        {"consistency", sc.solver.exact_consistency ? "exact" : "penalty"}};
   summary["exploitability"] = r.exploitability;
   // The optimality measure (projected-gradient residual for OMO solvers, exploitability otherwise).
