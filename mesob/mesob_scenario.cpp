@@ -151,7 +151,8 @@ void parse_solver(YamlReader& root, MesobScenario& sc) {
   c.lr = r.number("lr", 0.01, 1e-12, 1e6);
   c.exact_consistency = r.choice("consistency", {"exact", "penalty"}) == 0;
   c.tol = r.number("tol", 0.0, 0.0, 1e6);
-  c.multiplier_every = static_cast<int>(r.integer("multiplier_every", 0, 0, 100'000'000));
+  // Missing: the solver's default (multipliers for mf-omo, the penalty form otherwise).
+  c.multiplier_every = r.has("multiplier_every") ? static_cast<int>(r.integer("multiplier_every", 0, 0, 100'000'000)) : -1;
   c.iterations = static_cast<int>(r.integer("iterations", 1500, 0, 100'000'000));
   c.record_every = static_cast<int>(r.integer("record_every", 10, 0, 100'000'000));
   r.finish();

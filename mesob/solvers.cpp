@@ -73,6 +73,11 @@ OmoWeights effective_weights(const SolverConfig& config) {
   return w;
 }
 
+int effective_multiplier_every(const SolverConfig& config) {
+  if (config.multiplier_every >= 0) return config.multiplier_every;
+  return config.kind == SolverKind::mf_omo ? kMfOmoMultiplierEvery : 0;
+}
+
 bool is_omo(SolverKind kind) {
   return kind == SolverKind::mesob_omo || kind == SolverKind::mf_omo || kind == SolverKind::mfc;
 }
@@ -89,7 +94,7 @@ OmoStepConfig omo_step_config(const SolverConfig& config) {
   s.lr = config.lr;
   s.exact_consistency = config.exact_consistency;
   s.tol = config.tol;
-  s.multiplier_every = config.multiplier_every;
+  s.multiplier_every = effective_multiplier_every(config);
   s.beta1 = config.adam_beta1;
   s.beta2 = config.adam_beta2;
   s.iterations = config.iterations;
@@ -552,6 +557,38 @@ std::vector<SolveResult> solve_batch(const AuctionGame& game, const std::vector<
     }
   }
   return results;
+}
+
+std::vector<SolverConfig> frontier_configs(const AuctionGame& game, const SolverConfig& base,
+                                           const FrontierOptions& options) {
+  if (options.budgets < 2)
+    throw std::invalid_argument("frontier_configs: budgets " + std::to_string(options.budgets) + ", expected >= 2");
+  SolverConfig c = base;
+  c.kind = SolverKind::mesob_omo;
+  c.record_every = 0;
+  c.exact_consistency = true;
+  if (!options.iterations_given) c.iterations = std::max(c.iterations, kFrontierIterations);
+  if (!options.rho2_given) c.weights.rho2 = kFrontierRho2;
+  if (!options.multiplier_every_given || c.multiplier_every <= 0) c.multiplier_every = kFrontierMultiplierEvery;
+  if (c.tol == 0) c.tol = 1e-9;
+  SolverConfig mfc = c;
+  mfc.kind = SolverKind::mfc;
+  mfc.multiplier_every = 0;
+  mfc.tol = std::min(c.tol, 1e-10);  // the max-F end to within 1e-6 of F needs a tight residual; mfc gets it in tens of steps
+  const double top = solve(game, mfc).exploitability;
+  std::vector<SolverConfig> configs;
+  SolverConfig equilibrium = c;
+  equilibrium.kind = SolverKind::mf_omo;
+  configs.push_back(equilibrium);
+  for (int k = 0; k < options.budgets; ++k) {
+    SolverConfig b = c;
+    b.weights.lambda1 = 1;
+    b.weights.lambda2 = 0;
+    b.weights.budget = top * std::pow(1e-4, 1.0 - double(k) / (options.budgets - 1));
+    configs.push_back(b);
+  }
+  configs.push_back(mfc);
+  return configs;
 }
 
 double run_omo_iterations(const AuctionGame& game, const SolverConfig& config, int iterations) {

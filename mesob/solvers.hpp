@@ -50,8 +50,9 @@ struct SolverConfig {
   // residual for the OMO solvers, exploitability (eq. 5) for OMD and FP. Also what `converged` means.
   double tol = 0;
   // OMO solvers: > 0 runs the augmented Lagrangian (OmoStepConfig::multiplier_every), so the
-  // best-response equations (and a budget in weights.budget) hold exactly at convergence.
-  int multiplier_every = 0;
+  // best-response equations (and a budget in weights.budget) hold exactly at convergence; 0 is the
+  // paper's penalty form; < 0 the solver's default (effective_multiplier_every).
+  int multiplier_every = -1;
   double adam_beta1 = 0.9, adam_beta2 = 0.999;
   int iterations = 1500;
   int record_every = 10;       // history every k iterations (and the last); 0 = final point only
@@ -61,6 +62,14 @@ struct SolverConfig {
 
 // The weights a solver actually optimizes (its λ's after the solver's own convention).
 OmoWeights effective_weights(const SolverConfig& config);
+// MF-OMO's default multiplier interval. Its penalty form stops at KKT points that are no equilibrium
+// (exploitability 4.7e-4 on the one-stage paper game, 0.056 at t = 0..9); with multipliers moved every 20
+// steps it reaches residual and exploitability 1e-6 on the paper game at every horizon 0..9 (in 3500 to
+// 35,000 iterations), where intervals of 5, 10, 50, 100 or 200 fail at some horizon (docs/mesob-solvers.md).
+inline constexpr int kMfOmoMultiplierEvery = 20;
+// The interval a configuration runs with: its own when >= 0, else kMfOmoMultiplierEvery for mf-omo and 0
+// (the paper's penalty form) for mesob-omo and mfc.
+int effective_multiplier_every(const SolverConfig& config);
 // mesob-omo, mf-omo and mfc: the solvers that iterate on (y, z, d) and can run as a device batch.
 bool is_omo(SolverKind kind);
 // The step rule of an OMO configuration (effective weights, optimizer, lr, betas, iterations).
@@ -119,6 +128,28 @@ using BatchProgress = std::function<void(int done, int total)>;
 std::vector<SolveResult> solve_batch(const AuctionGame& game, const std::vector<SolverConfig>& configs,
                                      int threads = 0, Device device = Device::cpu,
                                      const BatchProgress& progress = {});
+
+// The ε-constraint runs (`mesob --budget`, `mesob-pareto --method frontier`): max F subject to z·d <= ε
+// with the best-response equations exact, both by the augmented Lagrangian, multipliers moved every
+// kFrontierMultiplierEvery steps, kFrontierIterations iterations and ρ2 = kFrontierRho2 unless given.
+inline constexpr int kFrontierMultiplierEvery = 100;
+inline constexpr int kFrontierIterations = 50000;
+inline constexpr double kFrontierRho2 = 10;
+
+struct FrontierOptions {
+  int budgets = 32;                     // exploitability budgets (>= 2)
+  // Whether the base configuration's iterations / ρ2 / multiplier interval were set by the caller (and
+  // are kept) rather than the scenario's defaults (replaced by the frontier's).
+  bool iterations_given = false, rho2_given = false, multiplier_every_given = false;
+};
+
+// The ε-constraint sweep (`mesob-pareto --method frontier`): max F subject to z·d <= ε for `budgets`
+// values of ε on a geometric grid from 1e-4 E_top to E_top, where E_top is the exploitability of mean-field
+// control's policy (no point of the front needs more; one mfc solve here fixes it). Returns MF-OMO with
+// multipliers (the equilibrium end), the budget configurations in increasing ε, and mfc (the max-F end),
+// all with exact consistency and no records, ready for solve_batch.
+std::vector<SolverConfig> frontier_configs(const AuctionGame& game, const SolverConfig& base,
+                                           const FrontierOptions& options = {});
 
 // The iteration loop of the OMO solvers without records, for benchmarks: returns the final objective.
 double run_omo_iterations(const AuctionGame& game, const SolverConfig& config, int iterations);

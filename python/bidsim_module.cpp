@@ -256,14 +256,10 @@ class Market {
   bool started_ = false;
 };
 
-// Mean field: solves a batch of solver configurations of one mesob scenario. Each configuration is a
-// dict of solver settings over the scenario's `solver:` defaults (validated in python/bidsim/mesob.py,
-// which builds them); the results come back as plain arrays and numbers.
-py::list mesob_solve_batch(const std::string& scenario, const std::vector<std::string>& overrides,
-                           const std::vector<py::dict>& settings, int threads, const std::string& device,
-                           const std::string& scenarios_dir) {
+// Mean field: the solver configurations of one mesob scenario from dicts of solver settings over the
+// scenario's `solver:` defaults (validated in python/bidsim/mesob.py, which builds them).
+std::vector<mesob::SolverConfig> mesob_configs(const mesob::MesobScenario& sc, const std::vector<py::dict>& settings) {
   using namespace mesob;
-  const MesobScenario sc = load_mesob_scenario(scenario_name_or_path(scenario, scenarios_dir), overrides);
   std::vector<SolverConfig> configs;
   for (const py::dict& d : settings) {
     SolverConfig c = sc.solver;
@@ -271,7 +267,8 @@ py::list mesob_solve_batch(const std::string& scenario, const std::vector<std::s
       throw UsageError("solver: got '" + d["solver"].cast<std::string>() +
                        "', expected mesob-omo, mf-omo, mfc, omd, fp or heuristic");
     if (d.contains("optimizer") && !parse_optimizer(d["optimizer"].cast<std::string>(), c.optimizer))
-      throw UsageError("optimizer: got '" + d["optimizer"].cast<std::string>() + "', expected a known step rule");
+      throw UsageError("optimizer: got '" + d["optimizer"].cast<std::string>() +
+                       "', expected adam, gradient, armijo or mirror");
     if (d.contains("lambda1")) c.weights.lambda1 = d["lambda1"].cast<double>();
     if (d.contains("lambda2")) c.weights.lambda2 = d["lambda2"].cast<double>();
     if (d.contains("rho1")) c.weights.rho1 = d["rho1"].cast<double>();
@@ -280,9 +277,23 @@ py::list mesob_solve_batch(const std::string& scenario, const std::vector<std::s
     if (d.contains("tol")) c.tol = d["tol"].cast<double>();
     if (d.contains("iterations")) c.iterations = d["iterations"].cast<int>();
     if (d.contains("record_every")) c.record_every = d["record_every"].cast<int>();
+    if (d.contains("multiplier_every")) c.multiplier_every = d["multiplier_every"].cast<int>();
+    if (d.contains("budget")) {
+      // As `bidsim mesob --budget`: mf-omo fixes its own weights and mfc has no best-response term.
+      if (c.kind != SolverKind::mesob_omo)
+        throw UsageError(std::string("budget: applies to solver mesob-omo only, got ") + to_string(c.kind));
+      c.weights.budget = d["budget"].cast<double>();
+      if (c.multiplier_every <= 0) c.multiplier_every = kFrontierMultiplierEvery;
+    }
     configs.push_back(c);
   }
-  const AuctionGame game(sc.game);
+  return configs;
+}
+
+// Solves `configs` as one batch; the results come back as plain arrays and numbers.
+py::list mesob_results(const mesob::AuctionGame& game, const std::vector<mesob::SolverConfig>& configs, int threads,
+                       const std::string& device) {
+  using namespace mesob;
   const Device requested = parse_device(device);
   std::vector<SolveResult> results;
   {
@@ -299,6 +310,8 @@ py::list mesob_solve_batch(const std::string& scenario, const std::vector<std::s
     item["solver"] = to_string(r.config.kind);
     item["lambda1"] = r.config.weights.lambda1;
     item["lambda2"] = r.config.weights.lambda2;
+    item["budget"] = r.config.weights.budget;  // -1: no exploitability budget
+    item["multiplier_every"] = effective_multiplier_every(r.config);
     item["exploitability"] = r.exploitability;
     item["welfare"] = r.welfare.value;
     item["V1"] = r.welfare.v1;
@@ -325,6 +338,29 @@ py::list mesob_solve_batch(const std::string& scenario, const std::vector<std::s
     out.append(item);
   }
   return out;
+}
+
+py::list mesob_solve_batch(const std::string& scenario, const std::vector<std::string>& overrides,
+                           const std::vector<py::dict>& settings, int threads, const std::string& device,
+                           const std::string& scenarios_dir) {
+  const mesob::MesobScenario sc = mesob::load_mesob_scenario(scenario_name_or_path(scenario, scenarios_dir), overrides);
+  const mesob::AuctionGame game(sc.game);
+  return mesob_results(game, mesob_configs(sc, settings), threads, device);
+}
+
+// `mesob-pareto --method frontier`: the ε-constraint sweep (mesob::frontier_configs) over the settings'
+// base configuration; iterations, ρ2 and the multiplier interval keep the frontier's defaults unless set.
+py::list mesob_frontier(const std::string& scenario, const std::vector<std::string>& overrides, const py::dict& settings,
+                        int budgets, int threads, const std::string& device, const std::string& scenarios_dir) {
+  const mesob::MesobScenario sc = mesob::load_mesob_scenario(scenario_name_or_path(scenario, scenarios_dir), overrides);
+  const mesob::AuctionGame game(sc.game);
+  const mesob::SolverConfig base = mesob_configs(sc, {settings}).front();
+  mesob::FrontierOptions options;
+  options.budgets = budgets;
+  options.iterations_given = settings.contains("iterations");
+  options.rho2_given = settings.contains("rho2");
+  options.multiplier_every_given = settings.contains("multiplier_every");
+  return mesob_results(game, mesob::frontier_configs(game, base, options), threads, device);
 }
 
 }  // namespace bidsim::python
@@ -355,6 +391,8 @@ PYBIND11_MODULE(_bidsim, m) {
   m.def("cuda_backend_built", &cuda_backend_built);
   m.def("_mesob_solve_batch", &python::mesob_solve_batch, py::arg("scenario"), py::arg("overrides"),
         py::arg("settings"), py::arg("threads"), py::arg("device"), py::arg("scenarios_dir"));
+  m.def("_mesob_frontier", &python::mesob_frontier, py::arg("scenario"), py::arg("overrides"), py::arg("settings"),
+        py::arg("budgets"), py::arg("threads"), py::arg("device"), py::arg("scenarios_dir"));
   m.def("cuda_device_present", &cuda_device_present);
 
   py::class_<python::DeviceArray>(m, "DeviceArray",

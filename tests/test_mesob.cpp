@@ -521,6 +521,7 @@ TEST_CASE("armijo reaches KKT points: the residual falls below the tolerance and
       c.optimizer = rule;
       c.iterations = 20000;
       c.tol = 1e-7;
+      c.multiplier_every = 0;  // KKT points of f itself (mf-omo's default moves multipliers, tested below)
       const SolveResult r = solve(g, c);
       INFO(to_string(kind) << " " << to_string(rule) << ": residual " << r.residual << " after " << r.iterations_run);
       CHECK(r.history.back().iteration == r.iterations_run);
@@ -565,6 +566,7 @@ TEST_CASE("the augmented Lagrangian makes z·d the exploitability: equilibrium a
   c.iterations = 50000;
   c.tol = 1e-9;
   c.record_every = 0;
+  c.multiplier_every = 0;  // the penalty form (mf-omo's default has multipliers)
   const SolveResult penalty = solve(g, c);
   c.multiplier_every = 100;
   const SolveResult multipliers = solve(g, c);
@@ -690,19 +692,22 @@ TEST_CASE("OMD's line-searched step converges whatever lr; the fixed step depend
   }
 }
 
-TEST_CASE("the scenario defaults converge: mesob-omo, mfc and omd on the paper game, omd and mfc on the large one",
-          "[mesob]") {
-  // Each solver with the scenario's own settings (armijo, exact consistency, tol 1e-6, 20000 iterations
-  // at most) must stop at its tolerance before the cap. mesob-omo on mesob-large also converges (5854
-  // iterations at t = 0..9, docs/mesob-solvers.md) but takes minutes, too long for a unit test.
+TEST_CASE("the scenario defaults converge: mesob-omo, mf-omo, mfc and omd on the paper game, omd and mfc on the "
+          "large one", "[mesob]") {
+  // Each solver with the scenario's own settings (armijo, exact consistency, tol 1e-6, at most 50000
+  // iterations on mesob-paper and 20000 on mesob-large; mf-omo with multipliers every 20 steps) must stop
+  // at its tolerance before the cap, and the equilibrium solvers at an equilibrium. mesob-omo on
+  // mesob-large also converges (5854 iterations at t = 0..9, docs/mesob-solvers.md) but takes minutes.
   const std::string dir = std::string(BIDSIM_SOURCE_DIR) + "/scenarios/";
   struct Case {
     std::string scenario;
     int horizon;
     std::vector<SolverKind> kinds;
   };
-  const std::vector<Case> cases = {{"mesob-paper.yaml", 0, {SolverKind::mesob_omo, SolverKind::mfc, SolverKind::omd}},
-                                   {"mesob-paper.yaml", 9, {SolverKind::mesob_omo, SolverKind::mfc, SolverKind::omd}},
+  const std::vector<SolverKind> paper = {SolverKind::mesob_omo, SolverKind::mf_omo, SolverKind::mfc, SolverKind::omd};
+  const std::vector<Case> cases = {{"mesob-paper.yaml", 0, paper},
+                                   {"mesob-paper.yaml", 1, paper},
+                                   {"mesob-paper.yaml", 9, paper},
                                    {"mesob-large.yaml", 0, {SolverKind::mfc, SolverKind::omd}}};
   for (const Case& k : cases) {
     const MesobScenario sc = load_mesob_scenario(dir + k.scenario, {"game.horizon=" + std::to_string(k.horizon)});
@@ -717,7 +722,7 @@ TEST_CASE("the scenario defaults converge: mesob-omo, mfc and omd on the paper g
       CHECK(c.tol == 1e-6);
       CHECK(r.converged);
       CHECK(r.iterations_run < c.iterations);
-      if (kind == SolverKind::omd) CHECK(r.exploitability <= 1e-6);
+      if (kind == SolverKind::omd || kind == SolverKind::mf_omo) CHECK(r.exploitability <= 1e-6);
     }
   }
 }

@@ -89,14 +89,10 @@ void add_solver_flags(CLI::App& cmd, MesobOptions& o) {
       ->check(finite_number(0, huge));
   cmd.add_option("--multiplier-every", o.multiplier_every,
                  "OMO solvers: augmented Lagrangian, multipliers of the best-response equations (and of a\n"
-                 "budget) updated every N steps; 0 is the paper's penalty form (solver.multiplier_every)")
+                 "budget) updated every N steps; 0 is the paper's penalty form (solver.multiplier_every; default\n"
+                 "20 for mf-omo, 0 otherwise)")
       ->check(CLI::Range(0LL, 100'000'000LL));
 }
-
-// The ε-constraint runs (--budget, mesob-pareto --method frontier): max F subject to z·d <= ε with the
-// best-response equations exact, both by the augmented Lagrangian, multipliers moved every
-// kFrontierMultiplierEvery steps.
-inline constexpr int kFrontierMultiplierEvery = 100;
 
 MesobScenario load(const MesobOptions& o) {
   const std::string path = o.common.scenario.empty() ? scenario_path("mesob-paper.yaml") : o.common.scenario;
@@ -120,7 +116,7 @@ MesobScenario load(const MesobOptions& o) {
       throw UsageError("--budget " + YamlReader::num(o.budget) + ": applies to --solver mesob-omo only, got " +
                        mesob::to_string(c.kind));
     c.weights.budget = o.budget;
-    if (c.multiplier_every == 0) c.multiplier_every = kFrontierMultiplierEvery;
+    if (c.multiplier_every <= 0) c.multiplier_every = mesob::kFrontierMultiplierEvery;
   }
   return sc;
 }
@@ -274,7 +270,7 @@ int run_mesob(const MesobOptions& o) {
                        {"rho1", sc.solver.weights.rho1}, {"rho2", sc.solver.weights.rho2},
                        {"optimizer", mesob::to_string(sc.solver.optimizer)}, {"lr", sc.solver.lr},
                        {"iterations", sc.solver.iterations}, {"tol", sc.solver.tol},
-                       {"multiplier_every", sc.solver.multiplier_every},
+                       {"multiplier_every", mesob::effective_multiplier_every(sc.solver)},
                        {"consistency", sc.solver.exact_consistency ? "exact" : "penalty"}};
   summary["exploitability"] = r.exploitability;
   // The optimality measure (projected-gradient residual for OMO solvers, exploitability otherwise).
@@ -372,45 +368,6 @@ std::vector<std::size_t> pareto_front(const std::vector<SolveResult>& rs) {
   return front;
 }
 
-// --method frontier: the ε-constraint sweep, max F subject to z·d <= ε with the best-response equations
-// exact (augmented Lagrangian), for ε on a geometric grid from 1e-4 E_top to E_top, where E_top is the
-// exploitability of mean-field control's policy (no point of the front needs more). The ends: MF-OMO with
-// multipliers (the equilibrium: z·d = 0 and q = 0) and mfc (the maximum of F). Iterations default to
-// kFrontierIterations and ρ2 to kFrontierRho2 unless given on the command line; one MFC solve on the CPU
-// first fixes E_top.
-inline constexpr int kFrontierIterations = 50000;
-inline constexpr double kFrontierRho2 = 10;
-
-std::vector<SolverConfig> frontier_configs(const AuctionGame& game, const SolverConfig& base, const MesobOptions& o) {
-  SolverConfig c = base;
-  c.kind = mesob::SolverKind::mesob_omo;
-  c.record_every = 0;
-  c.exact_consistency = true;
-  if (o.iterations < 0) c.iterations = std::max(c.iterations, kFrontierIterations);
-  if (std::isnan(o.rho2)) c.weights.rho2 = kFrontierRho2;
-  if (o.multiplier_every < 0 || c.multiplier_every == 0) c.multiplier_every = kFrontierMultiplierEvery;
-  if (c.tol == 0) c.tol = 1e-9;
-  SolverConfig mfc = c;
-  mfc.kind = mesob::SolverKind::mfc;
-  mfc.multiplier_every = 0;
-  mfc.tol = std::min(c.tol, 1e-10);  // the max-F end to within 1e-6 of F needs a tight residual; mfc gets it in tens of steps
-  const double top = mesob::solve(game, mfc).exploitability;
-  std::vector<SolverConfig> configs;
-  SolverConfig equilibrium = c;
-  equilibrium.kind = mesob::SolverKind::mf_omo;
-  configs.push_back(equilibrium);
-  const int budgets = o.budgets > 0 ? o.budgets : 32;
-  for (int k = 0; k < budgets; ++k) {
-    SolverConfig b = c;
-    b.weights.lambda1 = 1;
-    b.weights.lambda2 = 0;
-    b.weights.budget = top * std::pow(1e-4, 1.0 - double(k) / (budgets - 1));
-    configs.push_back(b);
-  }
-  configs.push_back(mfc);
-  return configs;
-}
-
 int run_pareto(const MesobOptions& o) {
   MesobScenario sc = load(o);
   const Device requested = parse_device(o.common.device);
@@ -428,7 +385,12 @@ int run_pareto(const MesobOptions& o) {
   const AuctionGame game(sc.game);
   std::vector<SolverConfig> configs;
   if (frontier) {
-    configs = frontier_configs(game, sc.solver, o);
+    mesob::FrontierOptions f;
+    if (o.budgets > 0) f.budgets = o.budgets;
+    f.iterations_given = o.iterations >= 0;
+    f.rho2_given = !std::isnan(o.rho2);
+    f.multiplier_every_given = o.multiplier_every >= 0;
+    configs = mesob::frontier_configs(game, sc.solver, f);
   } else {
     for (double l1 : sc.pareto_lambda1) {
       for (double l2 : sc.pareto_lambda2) {
@@ -518,7 +480,7 @@ int run_pareto(const MesobOptions& o) {
   const std::size_t mf_index = frontier ? 0 : results.size() - 1;
   const SolveResult& mf = results[mf_index];
   std::cout << "  MF-OMO (λ1 = 0, λ2 = ρ1 = 1, ρ2 " << mesob::effective_weights(mf.config).rho2
-            << (mf.config.multiplier_every > 0 ? ", with multipliers" : "") << "): exploitability " << mf.exploitability
+            << (mesob::effective_multiplier_every(mf.config) > 0 ? ", with multipliers" : "") << "): exploitability " << mf.exploitability
             << ", welfare " << mf.welfare.value
             << (std::find(front.begin(), front.end(), mf_index) != front.end() ? " (on the front)" : "") << "\n";
   std::cout << "  (" << front.size() << " of " << results.size() << " points are on the front; all are in pareto.csv; "

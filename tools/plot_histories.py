@@ -42,6 +42,7 @@ def histories(out, title, runs):
             b.plot(it, [max(float(r["residual"]), 1e-16) for r in rows], label=label, color=COLORS[k % len(COLORS)])
     for ax, what in ((a, "exploitability (eq. 5)"), (b, "optimality measure (residual)")):
         ax.set_yscale("log")
+        ax.set_xscale("symlog", linthresh=10)  # runs stop from 5 to 50,000 iterations
         ax.set_xlabel("iteration")
         ax.set_ylabel(what)
         ax.grid(True, which="major", alpha=0.3)

@@ -70,3 +70,52 @@ def test_bad_input_is_one_clear_error(call, kind, fragment):
     with pytest.raises(kind) as caught:
         call()
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_omd_line_searched_step_converges_and_the_fixed_step_is_kept():
+    line_searched = mesob.solve("mesob-paper", solver="omd", overrides=ONE_STAGE, lr=100.0, tol=1e-8, iterations=3000)
+    assert line_searched["converged"] and line_searched["exploitability"] <= 1e-8
+    assert np.all(np.diff(line_searched["history"]["exploitability"]) < 0)  # every accepted step lowers it
+    fixed = mesob.solve("mesob-paper", solver="omd", optimizer="gradient", overrides=ONE_STAGE, lr=100.0, tol=1e-8,
+                        iterations=3000)
+    assert not fixed["converged"] and fixed["exploitability"] > 1e-3  # the fixed step cycles at lr 100
+
+
+def test_multipliers_and_budget_reach_the_equilibrium_and_the_budget():
+    plain = mesob.solve("mesob-paper", solver="mf-omo", overrides=ONE_STAGE, iterations=50000, tol=1e-9,
+                        multiplier_every=0, record_every=0)
+    al = mesob.solve("mesob-paper", solver="mf-omo", overrides=ONE_STAGE, iterations=50000, tol=1e-6, record_every=0)
+    assert plain["exploitability"] > 1e-4  # the penalty form stops at a KKT point that is no equilibrium
+    assert al["converged"] and al["exploitability"] < 1e-6 and al["multiplier_every"] == 20  # mf-omo's default
+    capped = mesob.solve("mesob-paper", overrides=ONE_STAGE, lambda1=1, lambda2=0, rho2=10, budget=0.005,
+                         iterations=50000, tol=1e-6, record_every=0)
+    assert capped["converged"] and capped["exploitability"] == pytest.approx(0.005, rel=5e-3)
+
+
+def test_frontier_equals_bidsim_mesob_pareto(tmp_path, bidsim_program):
+    subprocess.run([bidsim_program, "mesob-pareto", f"{SCENARIOS_DIR}/mesob-paper.yaml", "--set", "game.horizon=0",
+                    "--method", "frontier", "--budgets", "4", "--iterations", "3000", "--quiet",
+                    "--out", str(tmp_path / "f")], check=True, capture_output=True)
+    points = json.loads((tmp_path / "f" / "summary.json").read_text())["points"]
+    front = mesob.pareto("mesob-paper", method="frontier", budgets=4, iterations=3000, overrides=ONE_STAGE)
+    assert list(front["solver"]) == ["mf-omo"] + ["mesob-omo"] * 4 + ["mfc"]
+    assert front["budget"][0] == -1 and front["budget"][-1] == -1
+    assert np.all(np.diff(front["budget"][1:-1]) > 0)
+    assert len(points) == 6
+    for k, p in enumerate(points):
+        assert front["exploitability"][k] == pytest.approx(p["exploitability"], rel=1e-12, abs=1e-15)
+        assert front["welfare"][k] == pytest.approx(p["welfare"], rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("call, fragment", [
+    (lambda: mesob.solve(multiplier_every=-1), "multiplier_every: got -1"),
+    (lambda: mesob.solve(budget=float("nan")), "budget: got nan"),
+    (lambda: mesob.solve(solver="mfc", budget=0.1), "budget: applies to solver mesob-omo only"),
+    (lambda: mesob.solve(optimizer="newton"), "optimizer: got 'newton'"),
+    (lambda: mesob.pareto(method="grid"), "method: got 'grid'"),
+    (lambda: mesob.pareto(method="frontier", budgets=1), "budgets: got 1"),
+])
+def test_new_options_refuse_bad_values(call, fragment):
+    with pytest.raises(bidsim.UsageError) as caught:
+        call()
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
