@@ -131,12 +131,19 @@ std::string describe(const SolverConfig& c) {
       << " rounds, " << c.heuristic.runs << " runs)";
     return o.str();
   }
-  o << " (" << (c.kind <= mesob::SolverKind::mfc ? mesob::to_string(c.optimizer) : "softmax") << ", lr " << c.lr
+  const bool omd_line_search =
+      c.kind == mesob::SolverKind::omd && (c.optimizer == mesob::OptimizerKind::armijo || c.optimizer == mesob::OptimizerKind::mirror);
+  const char* rule = c.kind <= mesob::SolverKind::mfc ? mesob::to_string(c.optimizer)
+                     : omd_line_search                ? "softmax, step line-searched on exploitability"
+                     : c.kind == mesob::SolverKind::omd ? "softmax, fixed step"
+                                                        : "softmax";
+  o << " (" << rule << ", " << (omd_line_search ? "first step " : "lr ") << c.lr
     << ", " << c.iterations << " iterations)";
   if (c.kind <= mesob::SolverKind::mfc) {
     const mesob::OmoWeights w = mesob::effective_weights(c);
     o << " · λ1 " << w.lambda1 << "  λ2 " << w.lambda2 << "  ρ1 " << w.rho1 << "  ρ2 " << w.rho2 << " · "
       << (c.exact_consistency ? "exact consistency" : "consistency penalty");
+    if (mesob::effective_multiplier_every(c) > 0) o << " · multipliers every " << mesob::effective_multiplier_every(c);
   }
   if (c.tol > 0) o << " · tol " << c.tol;
   return o.str();

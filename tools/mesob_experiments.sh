@@ -41,7 +41,6 @@ done
 # Every solver on the paper's game: the optimality measure and exploitability per iteration.
 for solver in mesob-omo mf-omo mfc omd fp heuristic; do
   extra=()
-  [ "$solver" = mf-omo ] && extra=(--multiplier-every 100 --iterations 50000)
   "$bidsim" mesob "$paper" --solver "$solver" "${extra[@]}" --force --out "$out/solver-$solver" > "$out/solver-$solver.txt"
 done
 "$bidsim" mesob "$paper" --solver mesob-omo --optimizer adam --iterations 5000 --tol 0 --force --out "$out/solver-mesob-omo-adam" \
@@ -55,7 +54,7 @@ done
 # Appendix B: the agnostic heuristic vs mean-field equilibrium solvers on the large game.
 for solver in heuristic mf-omo omd fp; do
   extra=()
-  [ "$solver" = mf-omo ] && extra=(--multiplier-every 100 --iterations 5000)
+  [ "$solver" = mf-omo ] && extra=(--iterations 5000)  # ~10 ms per iteration here; does not converge
   "$bidsim" mesob scenarios/mesob-large.yaml --solver "$solver" "${extra[@]}" --force --out "$out/large-$solver" > "$out/large-$solver.txt"
 done
 echo "results in $out"

@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 FLOOR = 1e-9  # exploitability of an exact equilibrium is drawn here on log axes
-COLORS = ["#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
+COLORS = ["#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#d62728", "#7f7f7f"]
 
 
 def read_csv(path):
@@ -43,6 +43,7 @@ def histories(out, title, runs):
     for ax, what in ((a, "exploitability (eq. 5)"), (b, "optimality measure (residual)")):
         ax.set_yscale("log")
         ax.set_xscale("symlog", linthresh=10)  # runs stop from 5 to 50,000 iterations
+        ax.set_xlim(left=0)
         ax.set_xlabel("iteration")
         ax.set_ylabel(what)
         ax.grid(True, which="major", alpha=0.3)
