@@ -6,7 +6,8 @@ bench/scaling.yaml, each on 1 rank x 1 thread, 1 rank x 2 threads and 2 ranks x 
 
 Writes OUT_DIR/scaling.csv (one row per run), scaling.json (the rows plus the machine from
 /proc/cpuinfo and /proc/meminfo, the commit, the commands, the load average around each run) and
-scaling.svg (agent-steps/s against N). Standard library only (no matplotlib)."""
+scaling.svg (agent-steps/s against N, drawn by tools/bidsim_plot.py with matplotlib: run it with
+/usr/bin/python3; without matplotlib the figure is skipped with a note)."""
 import json
 import math
 import os
@@ -127,41 +128,19 @@ def train_rows(work):
 
 
 def svg(rows, path):
-    """agent-steps/s against N, log-log, one polyline per (ranks, threads) layout."""
-    W, H, L, R, T, B = 640, 400, 80, 170, 30, 50
-    pts = [r for r in rows if r["kind"] == "simulate"]
-    xs = [math.log10(r["agents"]) for r in pts]
-    ys = [math.log10(r["agent_steps_per_s"]) for r in pts]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = math.floor(min(ys) * 2) / 2, math.ceil(max(ys) * 2) / 2
-    sx = lambda x: L + (x - x0) / (x1 - x0) * (W - L - R)
-    sy = lambda y: H - B - (y - y0) / (y1 - y0) * (H - T - B)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
-           f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{W / 2 - 60}" y="18" font-size="14">bidsim simulate: agent-steps/s vs agents</text>']
-    for e in range(int(x0), int(x1) + 1):
-        out.append(f'<line x1="{sx(e)}" y1="{T}" x2="{sx(e)}" y2="{H - B}" stroke="#ddd"/>')
-        out.append(f'<text x="{sx(e) - 12}" y="{H - B + 18}">10^{e}</text>')
-    y = y0
-    while y <= y1 + 1e-9:
-        out.append(f'<line x1="{L}" y1="{sy(y)}" x2="{W - R}" y2="{sy(y)}" stroke="#ddd"/>')
-        out.append(f'<text x="{L - 60}" y="{sy(y) + 4}">{10 ** y:.2g}</text>')
-        y += 0.5
-    out.append(f'<text x="{(L + W - R) / 2 - 20}" y="{H - 12}">agents N</text>')
-    colors = {(1, 1): "#1f77b4", (1, 2): "#2ca02c", (2, 1): "#d62728"}
-    for k, (layout, color) in enumerate(colors.items()):
-        line = sorted((r for r in pts if (r["ranks"], r["threads_per_rank"]) == layout), key=lambda r: r["agents"])
-        coords = " ".join(f"{sx(math.log10(r['agents'])):.1f},{sy(math.log10(r['agent_steps_per_s'])):.1f}" for r in line)
-        out.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>')
-        for r in line:
-            out.append(f'<circle cx="{sx(math.log10(r["agents"])):.1f}" cy="{sy(math.log10(r["agent_steps_per_s"])):.1f}" '
-                       f'r="3" fill="{color}"/>')
-        label = f"{layout[0]} rank{'s' if layout[0] > 1 else ''} x {layout[1]} thread{'s' if layout[1] > 1 else ''}"
-        out.append(f'<line x1="{W - R + 10}" y1="{T + 20 + 18 * k}" x2="{W - R + 30}" y2="{T + 20 + 18 * k}" '
-                   f'stroke="{color}" stroke-width="2"/><text x="{W - R + 35}" y="{T + 24 + 18 * k}">{label}</text>')
-    out.append("</svg>")
-    with open(path, "w") as f:
-        f.write("\n".join(out) + "\n")
+    """agent-steps/s against N, log-log, one line per (ranks, threads) layout: tools/bidsim_plot.py (matplotlib)."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import bidsim_plot
+    if bidsim_plot.matplotlib is None:
+        print(f"{path} not drawn: this Python has no matplotlib (run with /usr/bin/python3)")
+        return
+    series = {}
+    for r in rows:
+        if r["kind"] == "simulate":
+            ranks, threads = r["ranks"], r["threads_per_rank"]
+            label = f"{ranks} rank{'s' if ranks > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}"
+            series.setdefault(label, []).append((r["agents"], r["agent_steps_per_s"]))
+    bidsim_plot.log_log_lines(path, "bidsim simulate: agent-steps/s vs agents", "agents N", "agent-steps/s", series)
 
 
 def main():

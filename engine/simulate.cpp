@@ -8,7 +8,7 @@
 
 namespace bidsim {
 
-EpisodeRecords run_episode(Simulator& sim, BuiltinPolicies& policies) {
+EpisodeRecords run_episode(Simulator& sim, BuiltinPolicies& policies, const StepObserver& on_step) {
   const Scenario& s = sim.scenario();
   const int E = s.market.envs, N = s.agents.count, T = s.market.steps;
   constexpr int F = EpisodeRecords::kStepFields;
@@ -49,6 +49,7 @@ EpisodeRecords run_episode(Simulator& sim, BuiltinPolicies& policies) {
       row[EpisodeRecords::kActiveAgents] = active;
       row[EpisodeRecords::kMeanMultiplier] = active > 0 ? multiplier_sum / active : 0.0;
     }
+    if (on_step) on_step(t + 1, T);
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 

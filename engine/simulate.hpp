@@ -3,6 +3,7 @@
 // sharded batch (MPI ranks) can gather the per-environment records and reduce them in env order.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "engine/policies.hpp"
@@ -46,8 +47,10 @@ struct EpisodeRecords {
   double seconds = 0;             // wall time of the episode loop (policies + market steps)
 };
 
+// Called after each step with the steps done and the episode length (progress of long batches).
+using StepObserver = std::function<void(int steps_done, int steps)>;
 // Runs one episode of the simulator's (local) batch with the built-in policies.
-EpisodeRecords run_episode(Simulator& simulator, BuiltinPolicies& policies);
+EpisodeRecords run_episode(Simulator& simulator, BuiltinPolicies& policies, const StepObserver& on_step = {});
 // Means over the environments of `records` (the whole batch, in env order).
 SimulationResult reduce_episodes(const Scenario& scenario, const EpisodeRecords& records);
 

@@ -203,7 +203,7 @@ class OmoIterate {
   int count_ = 0;
 };
 
-SolveResult solve_omo(const AuctionGame& game, const SolverConfig& c) {
+SolveResult solve_omo(const AuctionGame& game, const SolverConfig& c, const IterationProgress& progress) {
   SolveResult r;
   r.config = c;
   OmoIterate it(game, c);
@@ -217,6 +217,7 @@ SolveResult solve_omo(const AuctionGame& game, const SolverConfig& c) {
     it.step();
     if (it.stopped()) break;  // the step found the residual within tol and did not move
     if (records_before_last(c, k)) record(k);
+    if (progress) progress(k, c.iterations);
   }
   r.policy = retrieve_policy(game, it.d());
   finish_omo(game, r, it.terms());
@@ -273,7 +274,7 @@ inline constexpr double kOmdMaxLogitMove = 10;
 // Expl(softmax(Σ + η Q)) < Expl(π), so no step size has to be tuned to the reward scale (the fixed step that
 // converges is 10 on mesob-paper and cycles at 100, while mesob-large needs 100). A step that finds no
 // decrease in kOmdMaxBacktracks halvings ends the run (the policy is then where OMD's direction stalls).
-SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c) {
+SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c, const IterationProgress& progress) {
   SolveResult r;
   r.config = c;
   const int A = game.actions();
@@ -312,6 +313,7 @@ SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c) {
       if (!accepted) break;
     }
     if (records_before_last(c, k)) r.history.push_back(policy_record(game, pi, k));
+    if (progress) progress(k, c.iterations);
   }
   r.policy = pi;
   finish_with_record(game, r, std::max(0, std::min(k - 1, c.iterations)));
@@ -321,7 +323,7 @@ SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c) {
 // Fictitious play (Perrin et al., 2020): best response to the averaged flow L̄, then
 // L̄ ← (k L̄ + Γ(BR)) / (k + 1); the policy is Π(L̄). With L-independent transitions every average
 // of consistent flows is consistent, so the best response to L̄ is the one to Γ(Π(L̄)).
-SolveResult solve_fp(const AuctionGame& game, const SolverConfig& c) {
+SolveResult solve_fp(const AuctionGame& game, const SolverConfig& c, const IterationProgress& progress) {
   SolveResult r;
   r.config = c;
   Flow average = population_flow(game, uniform_policy(game));
@@ -334,6 +336,7 @@ SolveResult solve_fp(const AuctionGame& game, const SolverConfig& c) {
     const Flow flow = population_flow(game, best);
     for (std::size_t i = 0; i < average.size(); ++i) average[i] = (k * average[i] + flow[i]) / (k + 1);
     if (records_before_last(c, k)) r.history.push_back(policy_record(game, retrieve_policy(game, average), k));
+    if (progress) progress(k, c.iterations);
   }
   r.policy = retrieve_policy(game, average);
   finish_with_record(game, r, std::max(0, std::min(k - 1, c.iterations)));
@@ -447,13 +450,13 @@ SolveResult solve_heuristic(const AuctionGame& game, const SolverConfig& c) {
 
 }  // namespace
 
-SolveResult solve(const AuctionGame& game, const SolverConfig& config) {
+SolveResult solve(const AuctionGame& game, const SolverConfig& config, const IterationProgress& progress) {
   switch (config.kind) {
     case SolverKind::mesob_omo:
     case SolverKind::mf_omo:
-    case SolverKind::mfc: return solve_omo(game, config);
-    case SolverKind::omd: return solve_omd(game, config);
-    case SolverKind::fp: return solve_fp(game, config);
+    case SolverKind::mfc: return solve_omo(game, config, progress);
+    case SolverKind::omd: return solve_omd(game, config, progress);
+    case SolverKind::fp: return solve_fp(game, config, progress);
     case SolverKind::heuristic: return solve_heuristic(game, config);
   }
   throw std::logic_error("solve: unknown solver");

@@ -103,7 +103,10 @@ struct SolveResult {
   Device device = Device::cpu; // where the iterations ran (cpu or cuda)
 };
 
-SolveResult solve(const AuctionGame& game, const SolverConfig& config);
+// `progress`, when given, is called after each iteration with (iterations done, config.iterations) by the
+// OMO solvers, OMD and FP (the heuristic reports nothing); it does not change the result.
+using IterationProgress = std::function<void(int done, int iterations)>;
+SolveResult solve(const AuctionGame& game, const SolverConfig& config, const IterationProgress& progress = {});
 
 // Where solve_batch runs `configs` for a requested device: cpu, or cuda when the OMO-kind
 // configurations go to the device. `cuda` without a CUDA build or without a device is a UsageError

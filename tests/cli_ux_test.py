@@ -20,8 +20,9 @@ CORPUS = os.path.join(SOURCE, "tests", "bad_inputs")
 SMALL = ["--set", "market.envs=1", "--set", "impressions.per_step=20", "--set", "market.steps=3"]
 
 
-def run(*args, cwd=None):
-    proc = subprocess.run([BIDSIM, *args], capture_output=True, cwd=cwd, timeout=110)
+def run(*args, cwd=None, env=None):
+    full_env = None if env is None else {**os.environ, **env}
+    proc = subprocess.run([BIDSIM, *args], capture_output=True, cwd=cwd, timeout=110, env=full_env)
     return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr
 
 
@@ -217,6 +218,90 @@ def case_rollout_interrupted_leaves_nothing():
         expect(proc.returncode == -signal.SIGTERM, f"exit {proc.returncode}, expected death by SIGTERM")
         left = sorted(os.listdir(out))
         expect(left == [], f"files left after SIGTERM: {left}")
+
+
+# --- progress (one facility, tools/progress.hpp) ---------------------------------------------------
+# BIDSIM_PROGRESS_AFTER=0 and BIDSIM_PROGRESS_INTERVAL=0 ask for a line per unit of work from the
+# start, so these checks need neither a slow run nor any assumption about timing.
+EVERY_UNIT = {"BIDSIM_PROGRESS_AFTER": "0", "BIDSIM_PROGRESS_INTERVAL": "0"}
+
+
+def expect_progress(err, phase, counts):
+    """Plain lines (stderr is a pipe, not a terminal) 'PHASE: k/n ...  rate unit/s  ETA ...' for each k/n."""
+    text = err.decode("utf-8", "replace")
+    expect("\r" not in text and "\x1b" not in text, "terminal control characters in non-terminal progress")
+    lines = [l for l in text.splitlines() if l.startswith(phase + ":")]
+    print(f"{phase}: {len(lines)} progress lines, last {lines[-1] if lines else None!r}")
+    for count in counts:
+        expect(any(count in l for l in lines), f"no '{phase}: ... {count}' progress line in {text!r}")
+    expect(all("/s" in l for l in lines), "a progress line without a rate")
+    expect(any("ETA" in l for l in lines), "no ETA in the progress")
+
+
+def expect_quiet_keeps_files(args, out, files):
+    """--quiet (even with the every-unit timing): nothing on stderr, every requested file written."""
+    code, _, err = run(*args, "--quiet", "--force", "--out", out, env=EVERY_UNIT)
+    expect(code == 0, f"--quiet run: exit {code}: {err!r}")
+    expect(err == b"", f"--quiet printed on stderr: {err!r}")
+    for name in files:
+        expect(os.path.isfile(os.path.join(out, name)), f"--quiet dropped {name}")
+
+
+def case_progress_simulate_and_mesob():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "sim")
+        code, _, err = run("simulate", DEFAULT, *SMALL, "--out", out, env=EVERY_UNIT)
+        expect(code == 0, f"simulate: exit {code}")
+        expect_progress(err, "simulate", ["1/3 steps", "2/3 steps", "3/3 steps"])
+        expect_quiet_keeps_files(["simulate", DEFAULT, *SMALL], out, ["summary.json", "steps.csv"])
+        # Without the knobs a short run stays silent (the first line waits 2 s).
+        code, _, err = run("simulate", DEFAULT, *SMALL)
+        expect(code == 0 and b"simulate:" not in err, f"a short run printed progress: {err!r}")
+        # --progress never silences, --progress always wins over --quiet.
+        code, _, err = run("simulate", DEFAULT, *SMALL, "--progress", "never", env=EVERY_UNIT)
+        expect(code == 0 and err == b"", f"--progress never printed: {err!r}")
+        code, _, err = run("simulate", DEFAULT, *SMALL, "--quiet", "--progress", "always")
+        expect(code == 0 and b"simulate: 3/3 steps" in err, f"--progress always: {err!r}")
+        expect_one_line_error(["simulate", DEFAULT, "--progress", "sometimes"], "--progress", "sometimes")
+
+        paper = os.path.join(SOURCE, "scenarios", "mesob-paper.yaml")
+        sweep = ["mesob-pareto", paper, "--set", "game.horizon=0", "--iterations", "20", "--lambda1-grid", "0.5,1",
+                 "--lambda2-grid", "1", "--threads", "1"]
+        code, _, err = run(*sweep, "--out", os.path.join(d, "p"), env=EVERY_UNIT)
+        expect(code == 0, f"mesob-pareto: exit {code}: {err!r}")
+        expect_progress(err, "mesob-pareto", ["1/3 configurations", "3/3 configurations"])
+        expect_quiet_keeps_files(sweep, os.path.join(d, "p"), ["summary.json", "pareto.csv", "pareto.svg", "components.svg"])
+        single = ["mesob", paper, "--set", "game.horizon=0", "--iterations", "20", "--tol", "0"]
+        code, _, err = run(*single, env=EVERY_UNIT)
+        expect(code == 0, f"mesob: exit {code}: {err!r}")
+        expect_progress(err, "mesob", ["iteration 1/20", "iteration 20/20"])
+        expect_quiet_keeps_files(single, os.path.join(d, "m"), ["summary.json", "history.csv", "history.svg"])
+
+
+def case_progress_rollout():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "ds")
+        code, _, err = run("rollout", DEFAULT, *SMALL, "--out", out, env=EVERY_UNIT)
+        expect(code == 0, f"rollout: exit {code}: {err!r}")
+        expect_progress(err, "rollout", ["step 1/3", "step 3/3"])
+        expect_quiet_keeps_files(["rollout", DEFAULT, *SMALL], out, ["rollout-rank0.h5"])
+
+
+def case_progress_train_evaluate():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "run")
+        code, _, err = run("train", BPG10, *TINY, "--iterations", "2", "--out", out, env=EVERY_UNIT)
+        expect(code == 0, f"train: exit {code}: {err!r}")
+        expect_progress(err, "train", ["iteration 1/2", "iteration 2/2"])
+        expect_progress(err, "evaluate", ["best responses step"])
+        expect_quiet_keeps_files(["train", BPG10, *TINY, "--iterations", "2"], out,
+                                 ["summary.json", "train.csv", "checkpoint.pt"])
+        # evaluate: --quiet now silences progress too (an explicit --progress still wins).
+        code, _, err = run("evaluate", os.path.join(out, "checkpoint.pt"), "--quiet", env=EVERY_UNIT)
+        expect(code == 0 and err == b"", f"evaluate --quiet printed on stderr: {err!r}")
+        code, _, err = run("evaluate", os.path.join(out, "checkpoint.pt"), env=EVERY_UNIT)
+        expect(code == 0, f"evaluate: exit {code}: {err!r}")
+        expect_progress(err, "evaluate", ["best responses step"])
 
 
 if __name__ == "__main__":

@@ -160,6 +160,7 @@ int main(int argc, char** argv) {
   bidsim::CommandList commands;
   bidsim::add_simulate_command(app, commands);
   bidsim::add_mesob_commands(app, commands);
+  bidsim::add_plot_command(app, commands);
 #ifdef BIDSIM_FRONT_END
   for (const DelegatedCommand& c : kDelegated) app.add_subcommand(c.name, c.summary)->allow_extras();
 #else

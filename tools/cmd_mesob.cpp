@@ -1,6 +1,5 @@
 // `bidsim mesob` (one solver run: policy, exploitability, welfare, history; optional bridge to the
 // N-agent engine) and `bidsim mesob-pareto` (a λ grid solved as one batch, the front and its plots).
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -22,6 +21,7 @@
 #include "mesob/solvers.hpp"
 #include "tools/commands.hpp"
 #include "tools/output.hpp"
+#include "tools/progress.hpp"
 #include "tools/svg_plot.hpp"
 
 namespace bidsim {
@@ -240,7 +240,17 @@ int run_mesob(const MesobOptions& o) {
   if (!o.common.out.empty()) prepare_output_dir(o.common.out, o.common.force);
   const AuctionGame game(sc.game);
   const auto start = std::chrono::steady_clock::now();
-  const SolveResult r = mesob::solve_batch(game, {sc.solver}, o.common.threads, device).front();
+  // On the CPU a batch of one is solve() itself (solve_batch's contract), which reports each iteration.
+  ProgressLine progress("mesob", "iterations", progress_mode_of(o.common));
+  const SolveResult r =
+      device == Device::cpu
+          ? mesob::solve(game, sc.solver,
+                         [&](int done, int total) {
+                           progress.update("iteration " + std::to_string(done) + "/" + std::to_string(total), done,
+                                           total, sc.solver.tol > 0);  // tol may stop it early
+                         })
+          : mesob::solve_batch(game, {sc.solver}, o.common.threads, device).front();
+  progress.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   // --quiet prints only the result line; it never drops a requested file.
@@ -322,46 +332,6 @@ int run_mesob(const MesobOptions& o) {
   return 0;
 }
 
-// Progress of a long batch on stderr: nothing for the first ~2 s, then at most one line a second with
-// the count, the rate and the ETA (redrawn in place on a terminal, plain lines otherwise).
-class BatchProgressLine {
- public:
-  // BIDSIM_PROGRESS_AFTER (seconds, default 2) moves the threshold, so tests need no slow runs.
-  explicit BatchProgressLine(std::string what) : what_(std::move(what)), tty_(isatty(fileno(stderr)) != 0) {
-    const char* after = std::getenv("BIDSIM_PROGRESS_AFTER");
-    if (after && *after) {
-      char* end = nullptr;
-      const double v = std::strtod(after, &end);
-      if (*end == '\0' && std::isfinite(v) && v >= 0) after_ = v;
-    }
-  }
-  ~BatchProgressLine() {
-    if (shown_ && tty_) std::cerr << "\n";
-  }
-  void operator()(int done, int total) {
-    const double elapsed = seconds_since(start_);
-    if (elapsed < after_) return;  // short runs stay silent
-    if (done < total && shown_ && seconds_since(last_) < 1.0) return;
-    last_ = std::chrono::steady_clock::now();
-    shown_ = true;
-    const double rate = done / std::max(elapsed, 1e-9);
-    std::ostringstream line;
-    line << what_ << ": " << done << "/" << total << " configurations, " << std::setprecision(3) << rate << "/s, "
-         << (done < total ? "ETA " : "done in ") << std::fixed << std::setprecision(1)
-         << (done < total ? (total - done) / std::max(rate, 1e-9) : elapsed) << " s";
-    std::cerr << (tty_ ? "\r" : "") << line.str() << (tty_ ? "" : "\n") << std::flush;
-  }
-
- private:
-  static double seconds_since(std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-  }
-  std::string what_;
-  bool tty_ = false, shown_ = false;
-  double after_ = 2.0;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
-};
-
 // Indices of the points no other point beats on both welfare (higher) and exploitability (lower).
 std::vector<std::size_t> pareto_front(const std::vector<SolveResult>& rs) {
   std::vector<std::size_t> front;
@@ -420,10 +390,10 @@ int run_pareto(const MesobOptions& o) {
   const Device device = mesob::resolve_device(requested, configs);
   if (!o.common.out.empty()) prepare_output_dir(o.common.out, o.common.force);
   const auto start = std::chrono::steady_clock::now();
-  BatchProgressLine progress("mesob-pareto");
-  const std::vector<SolveResult> results =
-      mesob::solve_batch(game, configs, o.common.threads, device,
-                         o.common.quiet ? mesob::BatchProgress() : mesob::BatchProgress(std::ref(progress)));
+  ProgressLine progress("mesob-pareto", "configurations", progress_mode_of(o.common));
+  const std::vector<SolveResult> results = mesob::solve_batch(
+      game, configs, o.common.threads, device, [&](int done, int total) { progress.update(done, total); });
+  progress.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::vector<std::size_t> front = pareto_front(results);
 

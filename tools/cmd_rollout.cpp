@@ -45,7 +45,12 @@ struct Written {
   double simulate_seconds = 0;  // the whole episode loop, writes included
 };
 
-Written rollout_builtin(const Scenario& shard, RolloutDatasetWriter& writer, int threads) {
+// Progress of the episode, one unit per step written (every rank steps in lockstep; rank 0 reports).
+void report_step(ProgressLine& progress, const MarketState& st) {
+  progress.update("step " + std::to_string(st.step) + "/" + std::to_string(st.steps), st.step, st.steps);
+}
+
+Written rollout_builtin(const Scenario& shard, RolloutDatasetWriter& writer, int threads, ProgressLine& progress) {
   Simulator sim(shard, Device::cpu, threads);
   BuiltinPolicies policies(shard);
   std::vector<float> multipliers(static_cast<std::size_t>(shard.market.envs) * shard.agents.count);
@@ -56,6 +61,7 @@ Written rollout_builtin(const Scenario& shard, RolloutDatasetWriter& writer, int
     policies.act(sim.state(), multipliers.data());
     sim.step(multipliers.data());
     writer.after_step(sim.state());
+    report_step(progress, sim.state());
   }
   return {std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
 }
@@ -64,7 +70,8 @@ Written rollout_builtin(const Scenario& shard, RolloutDatasetWriter& writer, int
 // A checkpoint's θ acts for every agent (exploration noise on unless --deterministic): the collector
 // shards the batch like `train` does and streams this rank's envs to the writer through its hooks.
 Written rollout_checkpoint(const Scenario& scenario, const std::string& checkpoint, const std::vector<std::string>& overrides,
-                           const std::string& scenario_file, RolloutDatasetWriter& writer, bool deterministic, int threads) {
+                           const std::string& scenario_file, RolloutDatasetWriter& writer, bool deterministic, int threads,
+                           ProgressLine& progress) {
   const rl::CheckpointInfo info = rl::read_checkpoint_info(checkpoint);
   rl::LearningConfig config = rl::load_learning_config(scenario_file, overrides);
   config.algorithm = info.algorithm;
@@ -76,7 +83,10 @@ Written rollout_checkpoint(const Scenario& scenario, const std::string& checkpoi
   rq.base = rl::actor_of(trainer.policy());
   rq.deterministic_base = deterministic;
   rq.before_step = [&](const MarketState& st) { writer.before_step(st); };
-  rq.after_step = [&](const MarketState& st) { writer.after_step(st); };
+  rq.after_step = [&](const MarketState& st) {
+    writer.after_step(st);
+    report_step(progress, st);
+  };
   const auto start = std::chrono::steady_clock::now();
   collector.collect(rq);
   return {std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
@@ -124,13 +134,15 @@ int run_rollout(const RolloutOptions& o) {
   const int threads = threads_per_rank(o.common.threads);
   RolloutDatasetWriter writer(file, shard, info);
   Written w;
+  ProgressLine progress("rollout", "steps", progress_mode_of(o.common));
   if (builtin) {
-    w = rollout_builtin(shard, writer, threads);
+    w = rollout_builtin(shard, writer, threads, progress);
   } else {
 #ifdef BIDSIM_HAVE_TORCH
-    w = rollout_checkpoint(scenario, o.policy, overrides, path, writer, o.deterministic, threads);
+    w = rollout_checkpoint(scenario, o.policy, overrides, path, writer, o.deterministic, threads, progress);
 #endif
   }
+  progress.finish();
   writer.commit();
 
   // Report totals: bytes over the slowest rank's time (they write in parallel).

@@ -46,7 +46,10 @@ int run_simulate(const CommonOptions& o) {
   Simulator sim(shard, device, threads_per_rank(o.threads));
   BuiltinPolicies policies(shard);
   const dist::Communicator& comm = dist::Communicator::world();
-  const EpisodeRecords records = gather_records(comm, run_episode(sim, policies), scenario.market.envs);
+  ProgressLine progress("simulate", "steps", progress_mode_of(o));
+  const EpisodeRecords local = run_episode(sim, policies, [&](int done, int steps) { progress.update(done, steps); });
+  progress.finish();
+  const EpisodeRecords records = gather_records(comm, local, scenario.market.envs);
   const std::vector<double> memory_mb = peak_memory_mb_per_rank();
   if (!comm.is_root()) return 0;
 

@@ -210,8 +210,12 @@ int run_train(const TrainOptions& o) {
   for (const std::string& r : rows) lambda_bars.push_back(std::strtod(csv_field(r, kLambdaBarColumn).c_str(), nullptr));
   int binding = static_cast<int>(std::count_if(lambda_bars.begin(), lambda_bars.end(), [](double l) { return l > 0; }));
   IterationRecord last;
+  ProgressLine train_progress("train", "iterations", progress_mode_of(o.common));
+  const int iterations_to_run = std::max(0, config.iterations - first_iteration);
   while (trainer.iteration() < config.iterations) {
     last = trainer.iterate();
+    train_progress.update("iteration " + std::to_string(last.iteration) + "/" + std::to_string(config.iterations),
+                          last.iteration - first_iteration, iterations_to_run);
     train_seconds += last.seconds;
     binding += last.lambda_bar > 0;
     lambda_bars.push_back(last.lambda_bar);
@@ -231,10 +235,10 @@ int run_train(const TrainOptions& o) {
     if (o.checkpoint_every > 0 && last.iteration % o.checkpoint_every == 0) write_progress();
   }
   write_progress();
+  train_progress.finish();
 
   const bool bpg_family = config.algorithm == Algorithm::bpg || config.algorithm == Algorithm::bpg_zero;
-  ProgressLine progress_line("evaluate", "env-episodes",
-                             o.common.quiet || !is_output_rank() ? ProgressMode::never : ProgressMode::automatic);
+  ProgressLine progress_line("evaluate", "env-episodes", progress_mode_of(o.common));
   const EvaluationResult e = evaluate_policy(scenario, {actor_of(trainer.policy()), "checkpoint"},
                                              bpg_family ? actor_of(trainer.unified_solution()) : Actor(), config,
                                              device, seed, threads, evaluation_progress(progress_line));
@@ -278,7 +282,7 @@ struct EvaluateOptions {
   int threads = 0;
   bool quiet = false;
   double epsilon = -1;  // < 0: not given (a checkpoint's own ε is used for the verdict)
-  std::string progress = "auto";
+  std::string progress;  // "" = not given: automatic, none with --quiet
   bool force = false;  // overwrite an earlier run's outputs in --out
   bool allow_mismatch = false;  // --allow-checkpoint-mismatch
 };
@@ -334,8 +338,7 @@ int run_evaluate(const EvaluateOptions& o) {
   // A compliance verdict needs an ε: --epsilon, or the one the checkpoint was trained with.
   if (o.epsilon >= 0) config.epsilon = o.epsilon;
   const double epsilon = o.epsilon >= 0 || info ? config.epsilon : -1.0;
-  ProgressLine progress_line("evaluate", "env-episodes",
-                             is_output_rank() ? parse_progress_mode(o.progress, "--progress") : ProgressMode::never);
+  ProgressLine progress_line("evaluate", "env-episodes", progress_mode_of(o.quiet, o.progress));
   const EvaluationResult e = evaluate_policy(scenario, base, unified, config, device, scenario.seed, threads,
                                              evaluation_progress(progress_line));
   progress_line.finish();
@@ -401,14 +404,12 @@ void add_learning_commands(CLI::App& app, CommandList& commands) {
   evaluate->add_option("--threads", e->threads, "CPU threads of the market (0 = all cores)")
       ->check(non_negative_integer())
       ->check(CLI::Validator(check_threads_text, "N"));
-  evaluate->add_flag("--quiet", e->quiet, "Print only the one-line result (progress still follows --progress)");
+  evaluate->add_flag("--quiet", e->quiet, "Print only the one-line result (no progress unless --progress is given)");
   evaluate->add_option("--epsilon", e->epsilon,
                        "epsilon of the epsilon-NE constraint (normalized by social welfare) for the compliance verdict:\n"
                        "complies when the upper end of max exploitability's interval is within it")
       ->check(finite_non_negative());
-  evaluate->add_option("--progress", e->progress,
-                       "progress with rate and ETA on stderr: auto (after 2 s), always, never")
-      ->check(CLI::IsMember({"auto", "always", "never"}));
+  add_progress_option(*evaluate, e->progress);
   evaluate->add_flag("--allow-checkpoint-mismatch", e->allow_mismatch,
                      "Load a checkpoint whose checksum or market does not match (not recommended)");
   commands.push_back({evaluate, [e] { return run_evaluate(*e); }});

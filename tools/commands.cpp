@@ -42,8 +42,19 @@ void add_common_options(CLI::App& cmd, CommonOptions& o, const std::string& defa
   cmd.add_option("--device", o.device, "Backend: auto (GPU when present), cpu or cuda");
   cmd.add_option("--out", o.out, "Directory for the outputs (created if missing)")->check(CLI::Validator(check_out_text, "DIR"));
   cmd.add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::Validator(check_threads_text, "N"));
-  cmd.add_flag("--quiet", o.quiet, "Print only the one-line result");
+  cmd.add_flag("--quiet", o.quiet, "Print only the one-line result (no progress unless --progress is given)");
   cmd.add_flag("--force", o.force, "Overwrite the outputs of an earlier run in --out");
+  add_progress_option(cmd, o.progress);
+}
+
+void add_progress_option(CLI::App& cmd, std::string& progress) {
+  cmd.add_option("--progress", progress,
+                 "Progress with rate and ETA on stderr: auto (after 2 s; the default, none with --quiet), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+}
+
+ProgressMode progress_mode_of(bool quiet, const std::string& progress) {
+  return is_output_rank() ? progress_mode(quiet, progress) : ProgressMode::never;
 }
 
 namespace {

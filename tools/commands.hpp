@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/config_types.hpp"
+#include "tools/progress.hpp"
 
 namespace bidsim {
 
@@ -24,10 +25,16 @@ struct CommonOptions {
   int threads = 0;
   bool quiet = false;
   bool force = false;  // --force: an --out directory holding an earlier run may be overwritten
+  std::string progress;  // --progress auto | always | never; "" = not given (then --quiet decides)
 };
 
-// Adds the positional scenario and --set, --seed, --device, --out, --threads, --quiet, --force.
+// Adds the positional scenario and --set, --seed, --device, --out, --threads, --quiet, --force, --progress.
 void add_common_options(CLI::App& cmd, CommonOptions& o, const std::string& default_scenario_file);
+// Adds --progress (auto | always | never) to a command that has its own option set.
+void add_progress_option(CLI::App& cmd, std::string& progress);
+// The progress of this process: never on ranks other than the output rank, else progress_mode(--quiet, --progress).
+ProgressMode progress_mode_of(bool quiet, const std::string& progress);
+inline ProgressMode progress_mode_of(const CommonOptions& o) { return progress_mode_of(o.quiet, o.progress); }
 
 // CLI11 validators shared by the commands' own flags: "" when `text` is acceptable, else the reason.
 std::string check_seed_text(const std::string& text);     // an integer in [0, 2^63 - 1]
@@ -68,6 +75,8 @@ using CommandList = std::vector<Command>;
 
 void add_simulate_command(CLI::App& app, CommandList& commands);
 void add_mesob_commands(CLI::App& app, CommandList& commands);
+// `plot` (tools/cmd_plot.cpp): a run directory's figures through tools/bidsim_plot.py (matplotlib).
+void add_plot_command(CLI::App& app, CommandList& commands);
 // `train` and `evaluate` (tools/cmd_train.cpp); registered only in builds with LibTorch.
 void add_learning_commands(CLI::App& app, CommandList& commands);
 // `rollout` (tools/cmd_rollout.cpp): trajectories to HDF5; registered only in builds with HDF5.

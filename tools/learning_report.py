@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Tables and a plot from the runs of tools/learning_experiments.sh (plain python3, no plotting library).
-Writes DIR/table1.md, DIR/timing.md and DIR/table1.svg; prints the tables.
+"""Tables and a plot from the runs of tools/learning_experiments.sh. Writes DIR/table1.md, DIR/timing.md
+and DIR/table1.svg (matplotlib through tools/bidsim_plot.py: run it with /usr/bin/python3); prints the tables.
 usage: learning_report.py DIR"""
 import csv, json, math, os, re, statistics, sys
 
@@ -106,38 +106,21 @@ open(os.path.join(out, "table1.md"), "w").write("\n".join(t1) + "\n")
 print("\n".join(t1))
 
 # --- the plot: social welfare against max exploitability, one marker per (algorithm, ε) -------------
+# Drawn by tools/bidsim_plot.py (matplotlib, the project's one plotting path); skipped with a note when
+# this Python has no matplotlib (the tables above do not need it).
 if points:
-    W, H, L, R, T, B = 640, 400, 80, 150, 30, 50
-    xs = [p[2] for p in points]
-    ys = [p[3] for p in points]
-    x0, x1 = 0.0, max(xs) * 1.1 or 1.0
-    y0, y1 = min(ys), max(ys)
-    pad = (y1 - y0) * 0.1 or 1.0
-    y0, y1 = y0 - pad, y1 + pad
-    X = lambda x: L + (x - x0) / (x1 - x0) * (W - L - R)
-    Y = lambda y: H - B - (y - y0) / (y1 - y0) * (H - T - B)
-    colors = {"independent": "#1f77b4", "cooperative": "#2ca02c", "bpg_zero": "#ff7f0e", "bpg": "#d62728"}
-    s = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{W}' height='{H}' font-family='sans-serif' font-size='11'>",
-         "<rect width='100%' height='100%' fill='white'/>",
-         f"<text x='{(W - R + L) / 2}' y='18' text-anchor='middle' font-size='13'>bpg-100: social welfare vs max exploitability (means over seeds)</text>",
-         f"<rect x='{L}' y='{T}' width='{W - L - R}' height='{H - T - B}' fill='none' stroke='#444'/>"]
-    for k in range(6):
-        x = x0 + k * (x1 - x0) / 5
-        y = y0 + k * (y1 - y0) / 5
-        s.append(f"<text x='{X(x):.1f}' y='{H - B + 16}' text-anchor='middle'>{x:.3f}</text>")
-        s.append(f"<text x='{L - 6}' y='{Y(y) + 4:.1f}' text-anchor='end'>{y:.0f}</text>"
-                 f"<line x1='{L}' y1='{Y(y):.1f}' x2='{W - R}' y2='{Y(y):.1f}' stroke='#eee'/>")
-    s.append(f"<text x='{(W - R + L) / 2}' y='{H - 12}' text-anchor='middle'>max exploitability / social welfare (eq. 15)</text>")
-    s.append(f"<text transform='translate(16,{(H - B + T) / 2}) rotate(-90)' text-anchor='middle'>social welfare</text>")
-    for algo, eps, x, y in points:
-        c = colors[algo]
-        s.append(f"<circle cx='{X(x):.1f}' cy='{Y(y):.1f}' r='4' fill='{c}'/>")
-        if eps is not None:
-            s.append(f"<text x='{X(x) + 6:.1f}' y='{Y(y) - 5:.1f}' fill='{c}' font-size='9'>ε={eps}</text>")
-    for i, (name, c) in enumerate(colors.items()):
-        s.append(f"<circle cx='{W - R + 17}' cy='{T + 13 + 16 * i}' r='4' fill='{c}'/><text x='{W - R + 27}' y='{T + 17 + 16 * i}'>{name}</text>")
-    s.append("</svg>")
-    open(os.path.join(out, "table1.svg"), "w").write("\n".join(s) + "\n")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bidsim_plot
+    if bidsim_plot.matplotlib is None:
+        print("table1.svg not drawn: this Python has no matplotlib (run the report with /usr/bin/python3)")
+    else:
+        by_algo = {}
+        for algo, eps, x, y in points:
+            by_algo.setdefault(algo, []).append((x, y))
+        bidsim_plot.scatter_by_group(os.path.join(out, "table1.svg"),
+                                     "bpg-100: social welfare vs max exploitability (means over seeds)",
+                                     "max exploitability / social welfare (eq. 15)", "social welfare", by_algo,
+                                     {(x, y): f"ε={eps}" for _, eps, x, y in points if eps is not None})
 
 # Table 3: tools/table3_report.py (runs of tools/exploitability_experiments.sh table3).
 

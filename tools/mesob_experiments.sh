@@ -28,14 +28,14 @@ for h in 0 9; do
   [ "$h" = 9 ] && budgets=64
   "$bidsim" mesob-pareto "$paper" --set game.horizon=$h --method frontier --budgets $budgets --force --out "$out/frontier-h$h" \
     > "$out/frontier-h$h.txt"
-  /usr/bin/python3 tools/plot_histories.py front "$out/front-h$h.png" "mesob-paper, t = 0..$h" \
+  /usr/bin/python3 tools/bidsim_plot.py front "$out/front-h$h.png" "mesob-paper, t = 0..$h" \
     --reference "$out/reference-h$h.csv" "λ grid, ρ2 0.1 penalty (paper)=$out/pareto-h$h-paper" \
     "λ grid, multipliers=$out/pareto-h$h-multipliers" "ε-constraint frontier=$out/frontier-h$h"
 done
 
 # Fig. 3: the λ1 = λ2 = 0.5 policy (paper weights, penalty form) and the same run in the N-agent engine.
 "$bidsim" mesob "$paper" --lambda1 0.5 --lambda2 0.5 --bridge --force --out "$out/paper-lambda-0.5" > "$out/paper-lambda-0.5.txt"
-/usr/bin/python3 tools/plot_histories.py policy "$out/policy-lambda-0.5.png" \
+/usr/bin/python3 tools/bidsim_plot.py policy "$out/policy-lambda-0.5.png" \
   "MESOB-OMO λ1 = λ2 = 0.5 (ρ1 1, ρ2 0.1), t = 0" "$out/paper-lambda-0.5"
 
 # Every solver on the paper's game: the optimality measure and exploitability per iteration.
@@ -48,7 +48,7 @@ done
 # OMD at the old fixed step, for comparison with its line-searched default.
 "$bidsim" mesob "$paper" --solver omd --optimizer gradient --lr 0.1 --iterations 5000 --force --out "$out/solver-omd-fixed" \
   > "$out/solver-omd-fixed.txt"
-/usr/bin/python3 tools/plot_histories.py histories "$out/solvers.png" "mesob-paper (t = 0..9): convergence per solver" \
+/usr/bin/python3 tools/bidsim_plot.py histories "$out/solvers.png" "mesob-paper (t = 0..9): convergence per solver" \
   "$out"/solver-{mesob-omo,mesob-omo-adam,mf-omo,mfc,omd,omd-fixed,fp}
 
 # Appendix B: the agnostic heuristic vs mean-field equilibrium solvers on the large game.
