@@ -103,6 +103,15 @@ def save(fig, path, tight=True):
     return path
 
 
+def finish_panels(fig, axes, x_label, title, out):
+    """The shared x label and grid of a panel figure, its title, and the file."""
+    for ax in axes:
+        ax.set_xlabel(x_label)
+        ax.grid(True, which="major", alpha=0.3)
+    fig.suptitle(title)
+    return save(fig, out)
+
+
 # --- one run directory ----------------------------------------------------------------------------
 
 def plot_train(run, out):
@@ -146,11 +155,7 @@ def plot_train(run, out):
         d.plot(it, column(rows, "policy_log_std", path), color=COLORS[4])
     d.set_ylabel("log std of the policy")
     d.set_title("exploration", fontsize=10)
-    for ax in (a, b, c, d):
-        ax.set_xlabel("iteration")
-        ax.grid(True, which="major", alpha=0.3)
-    fig.suptitle(f"bidsim train: {os.path.basename(os.path.normpath(run))}")
-    return save(fig, out)
+    return finish_panels(fig, (a, b, c, d), "iteration", f"bidsim train: {os.path.basename(os.path.normpath(run))}", out)
 
 
 def plot_pacing(run, out):
@@ -188,11 +193,8 @@ def plot_pacing(run, out):
     d.plot(step, column(rows, "wins", path), color=COLORS[4], marker=".", label="wins")
     d.set_title("value and wins per step", fontsize=10)
     d.legend(fontsize=8)
-    for ax in (a, b, c, d):
-        ax.set_xlabel("step")
-        ax.grid(True, which="major", alpha=0.3)
-    fig.suptitle(f"bidsim simulate: {os.path.basename(os.path.normpath(run))} (means over environments)")
-    return save(fig, out)
+    return finish_panels(fig, (a, b, c, d), "step",
+                         f"bidsim simulate: {os.path.basename(os.path.normpath(run))} (means over environments)", out)
 
 
 def plot_exploitability(run, out):
