@@ -278,6 +278,37 @@ def case_progress_simulate_and_mesob():
         expect_quiet_keeps_files(single, os.path.join(d, "m"), ["summary.json", "history.csv", "history.svg"])
 
 
+def case_progress_terminal_redraw():
+    """On a terminal (stderr a pseudo-terminal here) the progress is one line redrawn in place:
+    carriage return + erase-to-end-of-line before each update, one newline when the phase ends."""
+    import pty
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run([BIDSIM, "simulate", DEFAULT, *SMALL], stdout=subprocess.PIPE, stderr=follower,
+                              timeout=110, env={**os.environ, **EVERY_UNIT})
+        os.close(follower)
+        follower = None
+        err = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the follower side is closed and drained
+                break
+            if not chunk:
+                break
+            err += chunk
+    finally:
+        if follower is not None:
+            os.close(follower)
+        os.close(leader)
+    print("terminal stderr:", ascii(err))
+    expect(proc.returncode == 0, f"simulate on a terminal: exit {proc.returncode}")
+    expect(err.count(b"\rsimulate: ") == 3 and err.count(b"\x1b[K") == 3, "three updates, each from the line start, erasing")
+    expect(b"simulate: 3/3 steps" in err, "the last update")
+    lines = err.replace(b"\r\n", b"\n").split(b"\n")  # the terminal writes a newline as \r\n
+    expect(len([l for l in lines if l.strip()]) == 1, f"the updates did not stay on one line: {lines}")
+
+
 def case_progress_rollout():
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "ds")
