@@ -45,7 +45,7 @@ struct LearningConfig {
   // bpg-10, 3e-3 diverges). With optimizer: adam, about 0.01.
   double lr_policy = 5e-4;
   double lr_unified_optimizer = 5e-4;
-  double lr_unified_solution = 0.01;   // Adam step size of the policy gradient that learns x* (step 2)
+  double lr_unified_solution = 0.002;  // Adam step size of x*'s policy gradient (step 2); 0.01-0.02 drift (docs/bpg.md)
   int unified_solution_steps = 2;      // x* policy-gradient steps per iteration (warm-started)
   int dual_envs_per_agent = 4;         // paired environments per agent when G_i(x*; θ) of (13) is measured
   // Cap on the dual batch: when N × dual_envs_per_agent exceeds it, each iteration measures a rotating
