@@ -162,6 +162,48 @@ class CudaBackend final : public Backend {
     run_step();
   }
 
+  // Per-impression bids [rows][N] (impression_bids.hpp): uploaded, the same run_step with the bids
+  // read in place of multiplier x value, then the final allocation copied back per impression.
+  void step_bids(const float* bids, ImpressionOutcomes* outcomes) override {
+    if (st_.step >= T_) return;
+    const cudaStream_t stream = ctx_.stream();
+    const std::size_t row_count = static_cast<std::size_t>(impression_offset_[static_cast<std::size_t>(st_.step) * (E_ + 1) + E_]);
+    const std::size_t items = row_count * S_;
+    d_bids_.reserve(std::max<std::size_t>(row_count * N_, 1));
+    d_least_cost_.reserve(std::max<std::size_t>(row_count, 1));
+    d_converted_.reserve(std::max<std::size_t>(items, 1));
+    if (row_count > 0) d_bids_.upload(bids, row_count * N_, stream);
+    d_converted_.zero(stream, std::max<std::size_t>(items, 1));
+    bids_step_ = true;
+    try {
+      run_step();
+    } catch (...) {
+      bids_step_ = false;
+      throw;
+    }
+    bids_step_ = false;
+    if (!outcomes || items == 0) return;
+    std::vector<SlotOutcome> slots(items);
+    std::vector<std::uint8_t> converted(items);
+    d_outcome_.download(slots.data(), items, stream);
+    d_converted_.download(converted.data(), items, stream);
+    d_least_cost_.download(outcomes->least_winning_cost.data(), row_count, stream);
+    ctx_.synchronize();
+    for (std::size_t q = 0; q < items; ++q) {
+      const SlotOutcome& o = slots[q];
+      const bool sold = o.agent >= 0;
+      outcomes->winner[q] = sold ? o.agent : -1;
+      outcomes->price[q] = sold ? to_units(o.price) : 0.0;
+      outcomes->exposed[q] = sold && o.exposed;
+      outcomes->charged[q] = sold && (o.exposed || !s_.mechanism.charge_on_exposure);
+      outcomes->converted[q] = sold && o.exposed && converted[q];
+    }
+  }
+
+  const std::vector<std::int32_t>& impressions_per_step() const override { return st_.impressions; }
+  const AuctionNetEpisode& auctionnet_parameters() const override { return an_; }
+  std::uint64_t episode() const override { return st_.episode; }
+
   void synchronize() override { ctx_.synchronize(); }
 
   const MarketState& state() override {
@@ -367,6 +409,10 @@ class CudaBackend final : public Backend {
       v.always_exposed = v.always_exposed && v.exposure[k] >= 1.0f;
     }
     v.shared_bid_count = shared_bid_count_;
+    v.frozen_noise = s_.mechanism.frozen_noise;
+    v.bids = bids_step_ ? d_bids_.data() : nullptr;
+    v.least_cost = bids_step_ ? d_least_cost_.data() : nullptr;
+    v.converted = bids_step_ ? d_converted_.data() : nullptr;
     v.sigma = static_cast<float>(s_.values.procedural.sigma);
     v.cross_category = static_cast<float>(s_.values.procedural.cross_category);
     v.bid_floor = qualifying_bid_floor(s_.mechanism.reserve);
@@ -584,6 +630,7 @@ class CudaBackend final : public Backend {
   bool shared_bid_count_ = true;
   std::size_t shared_bytes_ = 0;
   bool host_current_ = false;
+  bool bids_step_ = false;  // run_step reads d_bids_ (step_bids) instead of the multipliers
   MarketState st_;
   AuctionNetEpisode an_;
   std::vector<std::int64_t> impression_offset_;  // [T][E+1], host copy
@@ -625,6 +672,10 @@ class CudaBackend final : public Backend {
   DeviceBuffer<std::uint32_t> d_dropped_;
   DeviceBuffer<std::uint64_t> d_sort_keys_in_, d_sort_keys_;
   DeviceBuffer<std::uint32_t> d_sort_values_in_, d_sort_values_;
+  // step_bids: the bids of the step and its per-impression outputs
+  DeviceBuffer<float> d_bids_;
+  DeviceBuffer<double> d_least_cost_;
+  DeviceBuffer<std::uint8_t> d_converted_;
 };
 
 }  // namespace

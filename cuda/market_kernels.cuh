@@ -55,6 +55,7 @@ struct MarketView {
   RewardKind reward;
   bool within_category, needs_category, unsold_at_reserve, cascade, charge_on_exposure, always_exposed;
   bool shared_bid_count;  // count bids in a per-block shared histogram (N small enough)
+  bool frozen_noise;      // mechanism.frozen_noise (physics.hpp noise_step / conversion_draw)
   float sigma, cross_category, bid_floor, sigma_cap;
   double reserve;
   Money budget_floor;
@@ -81,6 +82,10 @@ struct MarketView {
   std::int64_t items;
   const std::int64_t* impression_offset;  // [E+1] first flat impression of each env
   const std::int32_t* tile_offset;        // [E+1] first auction block of each env
+  // per-impression bids (engine/impression_bids.hpp), all null in a multiplier step
+  const float* bids;                 // [impressions][N] flat rows of this step
+  double* least_cost;                // [impressions] least winning cost of the final pass
+  std::uint8_t* converted;           // [items] the exposed win converted (zeroed before settle)
   // state [E][N]
   const float* multiplier_in;
   float* multiplier;                 // = step_multiplier
@@ -159,7 +164,7 @@ __device__ __forceinline__ bool is_charged(const MarketView& v, const SlotOutcom
 __global__ void prepare_agents_kernel(MarketView v) {
   const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
-  const float m = v.multiplier_in[a];
+  const float m = v.bids ? 0.0f : v.multiplier_in[a];  // a bids step records multiplier 0
   v.multiplier[a] = m > 0.0f ? m : 0.0f;  // also maps NaN to 0
   const Money remaining = v.remaining_money[a];
   v.active[a] = remaining >= v.budget_floor && remaining > 0;
@@ -236,8 +241,9 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
 
   KeyTop<Capacity> keys;
   keys.clear();
+  const float* bid_row = v.bids ? v.bids + static_cast<std::size_t>(jf) * v.N : nullptr;
   auto consider = [&](int k, int agent, float value) {
-    const float bid = multiplier[agent] * value;
+    const float bid = bid_row ? bid_row[agent] : multiplier[agent] * value;
     bool qualifies = bid >= v.bid_floor && active[agent];
     if (first_pass) {
       if (qualifies) {
@@ -322,7 +328,7 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
       const int agent = agent_of(k);
       if (!active[agent]) continue;
       const float value = candidate_value(v, e, genv, j, category, agent, file_begin + k);
-      const float bid = multiplier[agent] * value;
+      const float bid = bid_row ? bid_row[agent] : multiplier[agent] * value;
       if (!(bid >= v.bid_floor)) continue;
       if (!first_pass) {
         const std::uint64_t bit = bit0 + static_cast<std::uint64_t>(k);
@@ -331,12 +337,13 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
       top.offer(bid, k, agent, tie_key);
     }
   }
+  if (v.least_cost) v.least_cost[jf] = to_units(to_money(least_winning_cost(top, v.S, v.reserve)));  // exact money
   bool shown = true;
   Draw exposure_draw{};
   SlotOutcome* out = v.outcome + jf * v.S;
   for (int slot = 0; slot < v.S; ++slot) {
     if (!v.always_exposed && (slot & 3) == 0)
-      exposure_draw = draw(v.seed, Purpose::exposure, genv, t, static_cast<std::uint32_t>(j),
+      exposure_draw = draw(v.seed, Purpose::exposure, genv, noise_step(v.t, v.frozen_noise), static_cast<std::uint32_t>(j),
                            static_cast<std::uint32_t>(slot >> 2));
     shown = slot_exposed(v.exposure[slot], uniform01(draw_word(exposure_draw, slot & 3)), shown, v.cascade);
     SlotOutcome o;
@@ -531,9 +538,9 @@ __global__ void drop_keys_kernel(MarketView v) {
     const std::size_t a = static_cast<std::size_t>(e) * v.N + o.agent;
     if (v.env_mode[e] == kEnvDrop && v.over[a]) {
       const int j = static_cast<int>(jf - v.impression_offset[e]);
-      const std::uint32_t drop_key = draw(v.seed, Purpose::drop, v.genv[e], static_cast<std::uint32_t>(v.t),
+      const std::uint32_t drop_key = draw(v.seed, Purpose::drop, v.genv[e], noise_step(v.t, v.frozen_noise),
                                           static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(o.agent),
-                                          static_cast<std::uint32_t>(v.env_passes[e]))[0];
+                                          static_cast<std::uint32_t>(v.frozen_noise ? 0 : v.env_passes[e]))[0];
       const std::uint64_t bucket = static_cast<std::uint64_t>(a) * v.S + static_cast<std::uint64_t>(q % v.S);
       key = (bucket << 32) | drop_key;
     }
@@ -606,8 +613,7 @@ __global__ void __launch_bounds__(kElementThreads) settle_outcomes_kernel(Market
     if (is_charged(v, o)) add_agent(v, b, cost, global(v.step_cost_money), e, i, static_cast<unsigned long long>(o.price));
     if (!o.exposed) continue;
     const int j = static_cast<int>(q / v.S - v.impression_offset[e]);
-    const Draw cd = draw(v.seed, Purpose::conversion, v.genv[e], static_cast<std::uint32_t>(v.t),
-                         static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(i));
+    const Draw cd = conversion_draw(v.seed, v.genv[e], v.t, j, i, v.frozen_noise);
     bool converted;
     if (v.model == ValueModel::auctionnet) {
       const std::size_t a = static_cast<std::size_t>(e) * v.N + i;
@@ -616,6 +622,7 @@ __global__ void __launch_bounds__(kElementThreads) settle_outcomes_kernel(Market
     } else {
       converted = plain_converts(o.value, cd);
     }
+    if (v.converted) v.converted[q] = converted;
     add_agent(v, b, value, global(v.step_value_money), e, i, static_cast<unsigned long long>(to_money(o.value)));
     if (e == b.shared_env) {
       atomicAdd(&exposures[i], 1ull);

@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/device_view.hpp"
 #include "engine/errors.hpp"
+#include "engine/impression_bids.hpp"
 #include "engine/market_state.hpp"
 
 namespace bidsim {
@@ -19,6 +21,14 @@ class Backend {
   virtual void reset(std::uint64_t episode) = 0;
   // Runs one step with bid multipliers a_{e,i} ([E][N], host memory); negative values act as 0.
   virtual void step(const float* multipliers) = 0;
+  // One step with per-impression bids ([rows][N], host memory, checked by the facade; layout in
+  // impression_bids.hpp); fills `outcomes` (already sized to the step's rows) when not null.
+  virtual void step_bids(const float* bids, ImpressionOutcomes* outcomes) = 0;
+  // The episode's host-side parameters (kept on the host by every backend, no device copy):
+  // impressions [E][T] and the AuctionNet value parameters, for observe_step_values().
+  virtual const std::vector<std::int32_t>& impressions_per_step() const = 0;
+  virtual const AuctionNetEpisode& auctionnet_parameters() const = 0;
+  virtual std::uint64_t episode() const = 0;
   // Host view of the state after the last reset/step (a device backend copies it when asked).
   virtual const MarketState& state() = 0;
   // Next step to run (0..T), without materializing the host state.

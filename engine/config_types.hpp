@@ -103,6 +103,7 @@ struct MechanismConfig {
   double reserve = 0.0;
   bool charge_on_exposure = false;    // cost only when the ad was shown (AuctionNet)
   bool unsold_at_reserve = false;     // a slot priced exactly at the reserve is not sold (AuctionNet)
+  bool frozen_noise = false;          // exposure/conversion/drop uniforms reused every tick (AuctionNet's default_rng(1))
 };
 
 struct BudgetConfig {

@@ -55,6 +55,8 @@ struct Scratch {
   std::vector<Money> running_cost;       // [N] truncate rule
   std::vector<std::int32_t> thread_bid_count;  // [N] this thread's share of a split first pass
   std::vector<std::int32_t> step_conversions;  // [N] settle's conversion counts
+  const float* bids = nullptr;           // [M][N] this env's per-impression bids in a step_bids step, else null
+  std::vector<double> least_cost;        // [M] least winning cost per impression (step_bids steps)
 };
 
 class CpuBackend final : public Backend {
@@ -82,6 +84,7 @@ class CpuBackend final : public Backend {
     st_.impressions.assign(static_cast<std::size_t>(E) * T, 0);
     st_.passes.assign(static_cast<std::size_t>(E) * T, 0);
     st_.revenue.assign(E, 0.0);
+    frozen_noise_ = s_.mechanism.frozen_noise;
     if (s_.values.model == ValueModel::auctionnet) {
       an_.mean.assign(static_cast<std::size_t>(E) * T * N, 0.0f);
       an_.std_dev.assign(an_.mean.size(), 0.0f);
@@ -105,6 +108,9 @@ class CpuBackend final : public Backend {
 
   const char* name() const override { return "cpu"; }
   const MarketState& state() override { return st_; }
+  const std::vector<std::int32_t>& impressions_per_step() const override { return st_.impressions; }
+  const AuctionNetEpisode& auctionnet_parameters() const override { return an_; }
+  std::uint64_t episode() const override { return st_.episode; }
   int step_index() const override { return st_.step; }
 
   void reset(std::uint64_t episode) override {
@@ -146,17 +152,10 @@ class CpuBackend final : public Backend {
   // splits its first auction pass over the threads (split_first_pass); the rest of the step (the
   // overspend rule, settling in impression order) stays sequential, so results do not depend on
   // the thread count.
-  void step(const float* multipliers) override {
-    if (st_.step >= st_.steps) return;  // the episode is over; the facade reports this as an error
-    const int E = st_.envs;
-    if (splits_environments()) {
-      for (int e = 0; e < E; ++e) step_env(e, multipliers, scratch_[0], true);
-    } else {
-#pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
-      for (int e = 0; e < E; ++e) step_env(e, multipliers, scratch_[omp_get_thread_num()], false);
-    }
-    ++st_.step;
-  }
+  void step(const float* multipliers) override { step_all(multipliers, nullptr, nullptr); }
+
+  // The same step with per-impression bids [rows][N] (impression_bids.hpp) instead of multipliers.
+  void step_bids(const float* bids, ImpressionOutcomes* outcomes) override { step_all(nullptr, bids, outcomes); }
 
  private:
   // Grows every thread's scratch to the largest step of this batch of episodes (never shrinks).
@@ -189,11 +188,29 @@ class CpuBackend final : public Backend {
       grow(w.bucket, M * S);
       grow(w.running_cost, N);
       grow(w.step_conversions, N);
+      grow(w.least_cost, M);
       if (splits_environments()) grow(w.thread_bid_count, N);
     }
   }
 
   bool splits_environments() const { return threads_ > 1 && st_.envs < threads_; }
+
+  // Exactly one of `multipliers` ([E][N]) and `bids` ([rows][N], rows as step_row_offsets) is given.
+  void step_all(const float* multipliers, const float* bids, ImpressionOutcomes* outcomes) {
+    if (st_.step >= st_.steps) return;  // the episode is over; the facade reports this as an error
+    const int E = st_.envs, N = st_.agents;
+    std::vector<std::int64_t> rows;
+    if (bids) rows = step_row_offsets(st_.impressions, E, st_.steps, st_.step);
+    auto env_bids = [&](int e) { return bids ? bids + static_cast<std::size_t>(rows[e]) * N : nullptr; };
+    if (splits_environments()) {
+      for (int e = 0; e < E; ++e) step_env(e, multipliers, env_bids(e), outcomes, scratch_[0], true);
+    } else {
+#pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
+      for (int e = 0; e < E; ++e)
+        step_env(e, multipliers, env_bids(e), outcomes, scratch_[omp_get_thread_num()], false);
+    }
+    ++st_.step;
+  }
 
   // ----- candidates and values of one impression --------------------------------------------
 
@@ -331,22 +348,31 @@ class CpuBackend final : public Backend {
   }
 
   // Keeps the best S+1 bids of a row with the branchless KeyTop network; false on equal kept bids.
-  bool rank_fast(const CandidateRow& row, bool first_pass, std::size_t bit0, Scratch& w,
+  // bid_row: the impression's per-impression bids [N] in a step_bids step, else null (multipliers).
+  bool rank_fast(const CandidateRow& row, const float* bid_row, bool first_pass, std::size_t bit0, Scratch& w,
                  std::int32_t* bid_count, TopBids& top) const {
+    if (bid_row) return rank_fast_capacity<true>(row, bid_row, first_pass, bit0, w, bid_count, top);
+    return rank_fast_capacity<false>(row, bid_row, first_pass, bit0, w, bid_count, top);
+  }
+
+  template <bool Bids>
+  bool rank_fast_capacity(const CandidateRow& row, const float* bid_row, bool first_pass, std::size_t bit0,
+                          Scratch& w, std::int32_t* bid_count, TopBids& top) const {
     switch (s_.mechanism.slots + 1) {
-      case 2: return rank_fast_n<2>(row, first_pass, bit0, w, bid_count, top);
-      case 3: return rank_fast_n<3>(row, first_pass, bit0, w, bid_count, top);
-      case 4: return rank_fast_n<4>(row, first_pass, bit0, w, bid_count, top);
-      case 5: return rank_fast_n<5>(row, first_pass, bit0, w, bid_count, top);
-      case 6: return rank_fast_n<6>(row, first_pass, bit0, w, bid_count, top);
-      case 7: return rank_fast_n<7>(row, first_pass, bit0, w, bid_count, top);
-      case 8: return rank_fast_n<8>(row, first_pass, bit0, w, bid_count, top);
-      default: return rank_fast_n<kMaxSlots + 1>(row, first_pass, bit0, w, bid_count, top);
+      case 2: return rank_fast_n<2, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
+      case 3: return rank_fast_n<3, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
+      case 4: return rank_fast_n<4, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
+      case 5: return rank_fast_n<5, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
+      case 6: return rank_fast_n<6, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
+      case 7: return rank_fast_n<7, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
+      case 8: return rank_fast_n<8, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
+      default: return rank_fast_n<kMaxSlots + 1, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
     }
   }
 
-  template <int Capacity>
-  bool rank_fast_n(const CandidateRow& row, bool first_pass, std::size_t bit0, Scratch& w,
+  // Bids is a template argument so the multiplier step's hot loop stays exactly as it was.
+  template <int Capacity, bool Bids>
+  bool rank_fast_n(const CandidateRow& row, const float* bid_row, bool first_pass, std::size_t bit0, Scratch& w,
                    std::int32_t* bid_count, TopBids& top) const {
     KeyTop<Capacity> keys;
     keys.clear();
@@ -355,7 +381,7 @@ class CpuBackend final : public Backend {
     const float floor = bid_floor_;
     for (int k = 0; k < row.count; ++k) {
       const int agent = row.agent[k];
-      const float bid = multiplier[agent] * row.value[k];
+      const float bid = Bids ? bid_row[agent] : multiplier[agent] * row.value[k];
       // bid_floor_ folds "bid > 0 and bid >= reserve" into one float compare.
       bool qualifies = bid >= floor && active[agent];
       if (first_pass) bid_count[agent] += qualifies;
@@ -382,23 +408,27 @@ class CpuBackend final : public Backend {
     auto tie_key = [&](int agent) {
       return draw(s_.seed, Purpose::tie, genv, t, j, static_cast<std::uint32_t>(agent))[0];
     };
+    const float* bid_row = w.bids ? w.bids + static_cast<std::size_t>(j) * st_.agents : nullptr;
     TopBids top;
-    if (!rank_fast(row, first_pass, bit0, w, bid_count, top)) {
+    if (!rank_fast(row, bid_row, first_pass, bit0, w, bid_count, top)) {
       // Equal bids among the kept ones: rank again with counter-based tie keys.
       top.clear(S + 1);
       for (int k = 0; k < row.count; ++k) {
         const int agent = row.agent[k];
-        const float bid = w.multiplier[agent] * row.value[k];
+        const float bid = bid_row ? bid_row[agent] : w.multiplier[agent] * row.value[k];
         if (!(bid >= bid_floor_) || !w.active[agent]) continue;
         if (!first_pass && is_dropped(w, bit0 + k)) continue;
         top.offer(bid, k, agent, tie_key);
       }
     }
+    // In exact money, as every price (money.hpp): the price slot S would pay.
+    if (bid_row) w.least_cost[j] = to_units(to_money(least_winning_cost(top, S, reserve)));
     bool shown = true;
     Draw exposure_draw{};
     for (int slot = 0; slot < S; ++slot) {
       if (!always_exposed_ && (slot & 3) == 0)
-        exposure_draw = draw(s_.seed, Purpose::exposure, genv, t, j, static_cast<std::uint32_t>(slot >> 2));
+        exposure_draw = draw(s_.seed, Purpose::exposure, genv, noise_step(t, frozen_noise_), j,
+                             static_cast<std::uint32_t>(slot >> 2));
       shown = slot_exposed(exposure_[slot], uniform01(exposure_draw[slot & 3]), shown,
                            s_.mechanism.exposure_cascade);
       SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
@@ -482,8 +512,8 @@ class CpuBackend final : public Backend {
           if (drop < wins) {
             // A random subset of `drop` wins: the smallest counter-based keys (ties by impression).
             for (std::int32_t q = 0; q < wins; ++q)
-              first[q].first = draw(s_.seed, Purpose::drop, genv, t, first[q].second,
-                                    static_cast<std::uint32_t>(i), passes)[0];
+              first[q].first = draw(s_.seed, Purpose::drop, genv, noise_step(t, frozen_noise_), first[q].second,
+                                    static_cast<std::uint32_t>(i), frozen_noise_ ? 0 : passes)[0];
             std::nth_element(first, first + drop, first + wins);
           }
           for (std::int32_t q = 0; q < drop; ++q) {
@@ -560,13 +590,16 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void step_env(int e, const float* multipliers, Scratch& w, bool split) {
+  // One environment's step: with multipliers ([E][N]) or with this env's per-impression bids ([M][N]).
+  void step_env(int e, const float* multipliers, const float* bids, ImpressionOutcomes* outcomes, Scratch& w,
+                bool split) {
     const int N = st_.agents, t = st_.step;
     const std::uint32_t genv = global_env(st_.episode, s_.market, e);
     const int M = st_.impressions[static_cast<std::size_t>(e) * st_.steps + t];
     const std::size_t base = st_.index(e, 0);
+    w.bids = bids;
     for (int i = 0; i < N; ++i) {
-      const float a = multipliers[base + i];
+      const float a = bids ? 0.0f : multipliers[base + i];  // a bids step records multiplier 0
       w.multiplier[i] = a > 0.0f ? a : 0.0f;  // also maps NaN to 0
       const Money remaining = st_.remaining_money[base + i];
       w.active[i] = remaining >= budget_floor_ && remaining > 0;
@@ -583,6 +616,27 @@ class CpuBackend final : public Backend {
     st_.passes[static_cast<std::size_t>(e) * st_.steps + t] = passes;
     settle(e, genv, t, M, w, split);
     write_observations(obs_ctx_, st_, e, t + 1);  // per env, inside the parallel loop
+    if (outcomes) record_outcomes(e, M, w, *outcomes);
+    w.bids = nullptr;
+  }
+
+  // The final allocation of env e's impressions into the caller's per-impression outcomes.
+  void record_outcomes(int e, int M, const Scratch& w, ImpressionOutcomes& out) const {
+    const int S = s_.mechanism.slots;
+    const std::size_t first = static_cast<std::size_t>(out.offset[e]);
+    for (int j = 0; j < M; ++j) {
+      out.least_winning_cost[first + j] = w.least_cost[j];
+      for (int slot = 0; slot < S; ++slot) {
+        const std::size_t q = static_cast<std::size_t>(j) * S + slot, r = first * S + q;
+        const SlotOutcome& o = w.outcome[q];
+        const bool sold = o.agent >= 0;
+        out.winner[r] = sold ? o.agent : -1;
+        out.price[r] = sold ? to_units(o.price) : 0.0;
+        out.exposed[r] = sold && o.exposed;
+        out.charged[r] = charged(o);
+        out.converted[r] = sold && o.exposed && o.converted;
+      }
+    }
   }
 
   // Whether each exposed win of impression j converts (outcome.converted).
@@ -591,7 +645,7 @@ class CpuBackend final : public Backend {
     for (int slot = 0; slot < S; ++slot) {
       SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
       if (o.agent < 0 || !o.exposed) continue;
-      const Draw cd = draw(s_.seed, Purpose::conversion, genv, t, j, static_cast<std::uint32_t>(o.agent));
+      const Draw cd = conversion_draw(s_.seed, genv, t, j, o.agent, frozen_noise_);
       if (s_.values.model == ValueModel::auctionnet) {
         const std::size_t a = base + o.agent;
         o.converted = auctionnet_converts(o.value, an_.sigma_mean[a], static_cast<float>(s_.values.auctionnet.sigma_ratio_cap),
@@ -669,6 +723,7 @@ class CpuBackend final : public Backend {
   std::vector<float> value_scale_;
   std::vector<float> exposure_;
   bool always_exposed_ = true;
+  bool frozen_noise_ = false;  // mechanism.frozen_noise: exposure/conversion/drop draws keyed without the tick
   bool needs_category_ = false;
   bool cache_values_ = true;
   float sigma_ = 0.0f, cross_category_ = 1.0f;

@@ -125,6 +125,14 @@ BIDSIM_HD double slot_price(const TopBids& top, int slot, double reserve, bool u
   return price;
 }
 
+// The least winning cost an AuctionNet agent observes: the price the last slot would have, the
+// (slots + 1)-th bid floored at the reserve, whether or not that slot sold (AuctionNet's
+// market_prices[:, -1]).
+BIDSIM_HD double least_winning_cost(const TopBids& top, int slots, double reserve) {
+  const double next = slots < top.count ? static_cast<double>(top.entry[slots].bid) : 0.0;
+  return next > reserve ? next : reserve;
+}
+
 // ----- exposure -----------------------------------------------------------------------------
 
 // Whether slot `slot` is shown, given the previous slot's outcome (cascade: a hidden slot hides
@@ -241,11 +249,21 @@ BIDSIM_HD float auctionnet_pvalue(float mean, float std_dev, std::uint32_t word)
 // the pValueSigma ratio |N(m, m/2)| capped at `cap` (word 2); the conversion value, a truncated
 // normal around pValue with scale ratio x pValue and standardized bounds [-2 u1, 2 u2] (word 0);
 // the conversion, Bernoulli(clip(value, 0, 1)) (word 1).
+// The pValueSigma ratio |N(m, m/2)| capped at `cap`, from word 2 of the conversion draw; the sigma an
+// AuctionNet agent observes is ratio x pValue (auctionnet_sigma), the conversion's scale the same.
+BIDSIM_HD float auctionnet_sigma_ratio(float sigma_mean, float sigma_cap, std::uint32_t word) {
+  const float ratio = fabsf(sigma_mean + 0.5f * sigma_mean * standard_normal(word));
+  return ratio > sigma_cap ? sigma_cap : ratio;
+}
+
+BIDSIM_HD float auctionnet_sigma(float pvalue, float sigma_mean, float sigma_cap, std::uint32_t word) {
+  return static_cast<float>(static_cast<double>(auctionnet_sigma_ratio(sigma_mean, sigma_cap, word)) * pvalue);
+}
+
 BIDSIM_HD bool auctionnet_converts(float pvalue, float sigma_mean, float sigma_cap, float bound_lo,
                                    float bound_hi, double cdf_lo, double cdf_hi,
                                    const Draw& conversion_draw) {
-  float ratio = fabsf(sigma_mean + 0.5f * sigma_mean * standard_normal(conversion_draw[2]));
-  ratio = ratio > sigma_cap ? sigma_cap : ratio;
+  const float ratio = auctionnet_sigma_ratio(sigma_mean, sigma_cap, conversion_draw[2]);
   const double scale = static_cast<double>(ratio) * pvalue;
   const double zt = truncated_standard_normal(-2.0 * bound_lo, 2.0 * bound_hi, cdf_lo, cdf_hi,
                                               uniform01_double(conversion_draw[0]));
@@ -257,6 +275,28 @@ BIDSIM_HD bool auctionnet_converts(float pvalue, float sigma_mean, float sigma_c
 BIDSIM_HD bool plain_converts(float value, const Draw& conversion_draw) {
   const float p = clamp01(value);
   return p > 0.0f && uniform01(conversion_draw[1]) <= p;
+}
+
+// ----- frozen noise (mechanism.frozen_noise) -------------------------------------------------
+
+// The step that keys the exposure, conversion and overspend-drop draws: the tick itself, or 0 under
+// mechanism.frozen_noise, AuctionNet's default_rng(1) behaviour of reusing the same uniforms at every
+// tick and pass (shared/data/auctionnet-preset.md; issue 16).
+BIDSIM_HD std::uint32_t noise_step(int t, bool frozen) { return frozen ? 0u : static_cast<std::uint32_t>(t); }
+
+// The conversion draw of (impression j, agent): words 0 and 1 (the conversion value and the Bernoulli)
+// are frozen with the noise; word 2, the pValueSigma ratio the agent observed before bidding, stays the
+// tick's own so the sigma an agent sees is the one its conversion uses in both modes.
+BIDSIM_HD Draw conversion_draw(std::uint64_t seed, std::uint32_t genv, int t, int j, int agent, bool frozen) {
+  Draw d = draw(seed, Purpose::conversion, genv, static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(j),
+                static_cast<std::uint32_t>(agent));
+  if (frozen) {
+    const Draw f = draw(seed, Purpose::conversion, genv, 0u, static_cast<std::uint32_t>(j),
+                        static_cast<std::uint32_t>(agent));
+    d[0] = f[0];
+    d[1] = f[1];
+  }
+  return d;
 }
 
 // ----- exact money of a step -----------------------------------------------------------------

@@ -347,6 +347,7 @@ Scenario parse_root(const YAML::Node& root, const std::string& source, const std
     mc.reserve = m.number("reserve", 0.0, 0.0, 1e12);
     mc.charge_on_exposure = m.choice("charge", {"on_win", "on_exposure"}) == 1;
     mc.unsold_at_reserve = m.boolean("unsold_at_reserve", false);
+    mc.frozen_noise = m.boolean("frozen_noise", false);
     m.finish();
   }
   {

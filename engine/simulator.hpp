@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "engine/backend.hpp"
 #include "engine/config_types.hpp"
@@ -35,6 +36,15 @@ class Simulator {
   void reset(std::uint64_t episode = 0);
   // One step with multipliers [E][N]; throws std::logic_error after the last step.
   void step(const float* multipliers);
+
+  // Per-impression bids (impression_bids.hpp). observe_impressions: the values agents see for the
+  // next step. step_bids: that step with `count` = rows x N bids [rows][N]; outcomes (optional) get
+  // every impression's result. UsageError on a wrong count, a NaN/infinite/negative bid, or a scenario
+  // with sparse candidates; std::logic_error after the last step.
+  void observe_impressions(StepImpressions& out);
+  void step_bids(const float* bids, std::size_t count, ImpressionOutcomes* outcomes = nullptr);
+  // Rows of the next step, per environment ([E+1] offsets).
+  std::vector<std::int64_t> next_step_rows() const;
   bool done();
   // Host copy of the state (a device backend copies it from the device only when asked).
   const MarketState& state() { return backend_->state(); }
@@ -51,6 +61,7 @@ class Simulator {
 
  private:
   const Scenario scenario_;  // owned copy: the backend keeps a reference to it
+  int threads_ = 0;
   std::unique_ptr<Backend> backend_;
 };
 

@@ -16,7 +16,9 @@
 #include <vector>
 
 #include "engine/errors.hpp"
+#include "engine/impression_bids.hpp"
 #include "engine/market_state.hpp"
+#include "engine/money.hpp"
 #include "engine/policies.hpp"
 #include "engine/scenario.hpp"
 #include "engine/simulator.hpp"
@@ -193,6 +195,67 @@ class Market {
     simulator_.step(data);
   }
 
+  // Per-impression bids (engine/impression_bids.hpp). The values every agent observes for the next
+  // step, as read-only views ([rows, N]) of the Market's own buffer, overwritten by the next call.
+  py::dict observe_impressions(py::object self) {
+    if (!started_) throw UsageError("Market.observe_impressions: call reset() first");
+    if (simulator_.done())
+      throw UsageError("Market.observe_impressions: the episode is over after " + std::to_string(steps_) +
+                       " steps; call reset()");
+    {
+      py::gil_scoped_release release;
+      simulator_.observe_impressions(view_);
+    }
+    const py::ssize_t rows = static_cast<py::ssize_t>(view_.rows());
+    py::dict out;
+    out["step"] = view_.step;
+    out["offset"] = readonly_view(view_.offset.data(), {static_cast<py::ssize_t>(view_.offset.size())}, self);
+    out["value"] = readonly_view(view_.value.data(), {rows, agents_}, self);
+    out["sigma"] = readonly_view(view_.sigma.data(), {rows, agents_}, self);
+    return out;
+  }
+
+  // One step with per-impression bids [rows, N] (float32; rows = the step's impressions of every env,
+  // env by env). Returns the per-impression outcomes as read-only views ([rows, S] and [rows]).
+  py::dict step_bids(py::object self, py::object bids) {
+    if (!started_) throw UsageError("Market.step_bids: call reset() first");
+    if (simulator_.done())
+      throw UsageError("Market.step_bids: the episode is over after " + std::to_string(steps_) + " steps; call reset()");
+    auto values = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(bids);
+    if (!values) {
+      PyErr_Clear();
+      throw py::type_error("Market.step_bids: bids: expected an array of numbers (impressions x agents)");
+    }
+    const std::vector<std::int64_t> rows = simulator_.next_step_rows();
+    const py::ssize_t expected_rows = static_cast<py::ssize_t>(rows.back());
+    const bool shape_ok = values.ndim() == 2 && values.shape(0) == expected_rows && values.shape(1) == agents_;
+    if (!shape_ok) {
+      std::string shape = "(";
+      for (py::ssize_t d = 0; d < values.ndim(); ++d) shape += (d ? ", " : "") + std::to_string(values.shape(d));
+      shape += values.ndim() == 1 ? ",)" : ")";
+      throw py::value_error("Market.step_bids: bids: got shape " + shape + ", expected (impressions, agents) = (" +
+                            std::to_string(expected_rows) + ", " + std::to_string(agents_) + ")");
+    }
+    check_bids(values.data(), expected_rows, agents_, "Market.step_bids");
+    {
+      py::gil_scoped_release release;
+      simulator_.step_bids(values.data(), static_cast<std::size_t>(values.size()), &outcomes_);
+    }
+    const py::ssize_t S = outcomes_.slots;
+    py::dict out;
+    out["offset"] = readonly_view(outcomes_.offset.data(), {static_cast<py::ssize_t>(outcomes_.offset.size())}, self);
+    out["winner"] = readonly_view(outcomes_.winner.data(), {expected_rows, S}, self);
+    out["price"] = readonly_view(outcomes_.price.data(), {expected_rows, S}, self);
+    out["exposed"] = readonly_view(outcomes_.exposed.data(), {expected_rows, S}, self);
+    out["charged"] = readonly_view(outcomes_.charged.data(), {expected_rows, S}, self);
+    out["converted"] = readonly_view(outcomes_.converted.data(), {expected_rows, S}, self);
+    out["least_winning_cost"] = readonly_view(outcomes_.least_winning_cost.data(), {expected_rows}, self);
+    return out;
+  }
+
+  // The remaining budget below which an agent does not bid (budget.floor in exact money, as units).
+  double budget_floor() const { return to_units(budget_to_money(scenario_.budget.floor)); }
+
   // For the step-overhead benchmark (bench/bench_python.py): `count` steps with the same multipliers in
   // a C++ loop (a reset whenever an episode ends), so Python's cost per step is measured against it.
   void run_steps_in_cpp(py::array_t<float, py::array::c_style | py::array::forcecast> multipliers, int count) {
@@ -251,6 +314,8 @@ class Market {
   Scenario scenario_;
   Simulator simulator_;
   BuiltinPolicies policies_;
+  StepImpressions view_;          // observe_impressions' buffers (the arrays it returns view them)
+  ImpressionOutcomes outcomes_;   // step_bids' buffers
   int envs_ = 0, agents_ = 0, steps_ = 0;
   std::uint64_t next_episode_ = 0;
   bool started_ = false;
@@ -418,6 +483,14 @@ PYBIND11_MODULE(_bidsim, m) {
       .def("reset", &Market::reset, py::arg("episode") = py::none())
       .def("step", &Market::step, py::arg("multipliers"))
       .def("builtin_multipliers", &Market::builtin_multipliers)
+      .def("observe_impressions", [](py::object self) { return self.cast<Market&>().observe_impressions(self); })
+      .def("step_bids", [](py::object self, py::object bids) { return self.cast<Market&>().step_bids(self, bids); },
+           py::arg("bids"))
+      .def_property_readonly("budget_floor", &Market::budget_floor)
+      .def_property_readonly("budgets", [](const Market& market) { return market.scenario().agents.budget; })
+      .def_property_readonly("cpa", [](const Market& market) { return market.scenario().agents.cpa; })
+      .def_property_readonly("categories", [](const Market& market) { return market.scenario().agents.category; })
+      .def_property_readonly("slots", [](const Market& market) { return market.scenario().mechanism.slots; })
       .def("_run_steps_in_cpp", &Market::run_steps_in_cpp, py::arg("multipliers"), py::arg("count"))
       .def("device_array", [](py::object self, const std::string& name) {
              return self.cast<Market&>().device_array(name, self);

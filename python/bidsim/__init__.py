@@ -20,6 +20,7 @@ from .vector_env import VectorEnv
 from .parallel_env import ParallelEnv
 from .rollout import load_rollout
 from . import mesob
+from . import auctionnet
 
-__all__ = ["mesob", "Market", "VectorEnv", "ParallelEnv", "load_rollout", "ScenarioError", "UsageError",
+__all__ = ["mesob", "auctionnet", "Market", "VectorEnv", "ParallelEnv", "load_rollout", "ScenarioError", "UsageError",
            "OBSERVATION_FIELDS", "DeviceArray", "cuda_backend_built", "cuda_device_present"]

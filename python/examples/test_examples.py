@@ -34,3 +34,11 @@ def test_plot_rollout_writes_a_png(tmp_path):
     import plot_rollout
     plot_rollout.main(str(tmp_path / "ds"), str(tmp_path / "pacing.png"))
     assert (tmp_path / "pacing.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_auctionnet_strategies_runs(capsys):
+    import auctionnet_strategies
+    result = auctionnet_strategies.main(["--episodes", "1", "--impressions", "20000", "--threads", "1"])
+    assert result["episodes"] == 1 and len(result["per_agent"]["score"]) == 48
+    assert result["score"] > 0
+    assert "total score" in capsys.readouterr().out

@@ -1,0 +1,202 @@
+"""Per-impression bids from Python (Market.observe_impressions / step_bids) and the AuctionNet harness
+(bidsim.auctionnet): the bids = alpha x pValue invariant, the harness against `bidsim simulate` with the
+equivalent constant policy, AuctionNet's loop semantics (floor, histories), frozen noise, errors."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+import bidsim
+from bidsim import auctionnet
+
+# The auctionnet preset on a small traffic (about 400 impressions a tick) so a test episode is quick.
+SMALL = {"impressions.total": 20000}
+N = 48
+
+
+def alphas(seed=0, low=40.0, high=4000.0):
+    """Per-agent alphas wide enough that budgets run out (the floor and the overspend rule bind)."""
+    return np.random.default_rng(seed).uniform(low, high, N).astype(np.float32)
+
+
+def test_observe_and_step_bids_shapes_and_views():
+    market = bidsim.Market("auctionnet", overrides=SMALL, threads=1)
+    market.reset()
+    seen = market.observe_impressions()
+    rows = int(seen["offset"][-1])
+    assert seen["value"].shape == seen["sigma"].shape == (rows, N)
+    assert seen["value"].dtype == np.float32 and not seen["value"].flags.writeable
+    assert (seen["value"] >= 0).all() and (seen["value"] <= 1).all()
+    assert (seen["sigma"] <= 0.3 * seen["value"] + 1e-12).all()
+    out = market.step_bids(np.float32(100) * seen["value"])
+    assert out["winner"].shape == out["price"].shape == out["exposed"].shape == (rows, 3)
+    assert out["least_winning_cost"].shape == (rows,)
+    sold = out["winner"] >= 0
+    # A sold slot's price is at least the least winning cost (the 4th bid or the reserve).
+    assert (out["price"][sold] >= np.broadcast_to(out["least_winning_cost"][:, None], sold.shape)[sold]).all()
+    assert out["least_winning_cost"].min() >= 1e-4
+    # Charged = exposed on the preset (charge: on_exposure); the step's costs add up.
+    cost = np.zeros(N)
+    np.add.at(cost, out["winner"][sold], np.where(out["charged"][sold] == 1, out["price"][sold], 0.0))
+    np.testing.assert_allclose(cost, market.step_cost[0], rtol=1e-12, atol=1e-12)
+    assert int(out["converted"].sum()) == int(market.step_conversions[0].sum())
+
+
+def test_bids_equal_to_multiplier_times_value_give_the_multiplier_step():
+    by_bids = bidsim.Market("auctionnet", overrides=SMALL, threads=2)
+    by_multiplier = bidsim.Market("auctionnet", overrides=SMALL, threads=2)
+    a = alphas(1)
+    by_bids.reset()
+    by_multiplier.reset()
+    while not by_bids.done:
+        seen = by_bids.observe_impressions()
+        by_bids.step_bids(a[None, :] * seen["value"])
+        by_multiplier.step(a[None, :])
+        for field in ("remaining_budget", "cost", "conversions", "wins", "exposures", "observation"):
+            assert np.array_equal(getattr(by_bids, field), getattr(by_multiplier, field)), field
+    assert (by_bids.remaining_budget < 0.1).any()  # some agents reached the floor
+
+
+def test_step_bids_errors_are_one_line():
+    market = bidsim.Market("auctionnet", overrides=SMALL, threads=1)
+    with pytest.raises(bidsim.UsageError, match=r"^Market.step_bids: call reset\(\) first$"):
+        market.step_bids(np.zeros((1, N)))
+    market.reset()
+    rows = int(market.observe_impressions()["offset"][-1])
+    with pytest.raises(ValueError, match=rf"^Market.step_bids: bids: got shape \(3, {N}\), expected "
+                                                rf"\(impressions, agents\) = \({rows}, {N}\)$"):
+        market.step_bids(np.zeros((3, N)))
+    bids = np.zeros((rows, N), dtype=np.float32)
+    bids[2, 5] = np.nan
+    with pytest.raises(bidsim.UsageError, match=r"^Market.step_bids: bids\[2, 5\]: got nan, expected a finite number >= 0"):
+        market.step_bids(bids)
+    bids[2, 5] = -1
+    with pytest.raises(bidsim.UsageError, match=r"bids\[2, 5\]: got -1, expected a finite number >= 0"):
+        market.step_bids(bids)
+    with pytest.raises(TypeError, match="Market.step_bids: bids: expected an array of numbers"):
+        market.step_bids("no")
+    assert market.step_index == 0
+    sparse = bidsim.Market("default", overrides={"candidates.mode": "sparse", "candidates.per_impression": 2})
+    sparse.reset()
+    with pytest.raises(bidsim.UsageError, match="candidates.mode: got 'sparse', expected 'dense'"):
+        sparse.observe_impressions()
+
+
+def _simulate_summary(program, tmp_path, alpha, episodes, extra=()):
+    policy = "{name: fixed, type: constant, agents: all, multiplier: [" + ", ".join(repr(float(x)) for x in alpha) + "]}"
+    from bidsim._paths import SCENARIOS_DIR
+    args = [program, "simulate", f"{SCENARIOS_DIR}/auctionnet.yaml", "--quiet", "--threads", "1", "--out", str(tmp_path / "sim"),
+            "--set", f"market.envs={episodes}", "--set", f"policies=[{policy}]"]
+    for key, value in list(SMALL.items()) + list(extra):
+        args += ["--set", f"{key}={value}"]
+    subprocess.run(args, check=True, capture_output=True)
+    return json.loads((tmp_path / "sim" / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_fixed_alpha_through_the_harness_is_bidsim_simulate_with_a_constant_policy(tmp_path, bidsim_program, frozen):
+    a = alphas(2)
+    strategies = [auctionnet.FixedAlphaStrategy(float(x)) for x in a]
+    result = auctionnet.run(strategies, overrides=SMALL, episodes=2, frozen_noise=frozen, threads=1)
+    summary = _simulate_summary(bidsim_program, tmp_path, a, 2,
+                                [("mechanism.frozen_noise", "true")] if frozen else [])
+    assert set(summary["per_agent"]) == set(result["per_agent"])
+    for field, values in summary["per_agent"].items():
+        assert result["per_agent"][field] == values, field  # exactly, not approximately
+    assert result["score"] == summary["score"]
+    assert min(result["per_agent"]["budget_spent"]) < 0.5 < max(result["per_agent"]["budget_spent"])
+
+
+class Recorder(auctionnet.BaseBiddingStrategy):
+    """Records what the harness hands a strategy, and bids a fixed alpha."""
+
+    def __init__(self, alpha):
+        super().__init__(name="Recorder")
+        self.alpha = np.float32(alpha)
+        self.calls = []
+        self.resets = 0
+
+    def reset(self):
+        super().reset()
+        self.resets += 1
+        self.calls = []
+
+    def bidding(self, timeStepIndex, pValues, pValueSigmas, historyPValueInfo, historyBid,
+                historyAuctionResult, historyImpressionResult, historyLeastWinningCost):
+        self.calls.append((timeStepIndex, self.remaining_budget, pValues.shape, len(historyPValueInfo),
+                           [h.shape for h in historyPValueInfo], [h.shape for h in historyAuctionResult],
+                           [h.shape for h in historyImpressionResult], [h.shape for h in historyBid],
+                           [h.shape for h in historyLeastWinningCost],
+                           historyAuctionResult[-1].copy() if historyAuctionResult else None,
+                           historyImpressionResult[-1].copy() if historyImpressionResult else None))
+        return self.alpha * pValues
+
+
+def test_harness_follows_auctionnet_loop_semantics():
+    a = alphas(3)
+    strategies = [Recorder(x) for x in a]
+    budgets = [0.05] + [3000.0] * (N - 1)  # agent 0 starts under the floor 0.1: never asked
+    result = auctionnet.run(strategies, overrides=dict(SMALL, **{"agents.budget": budgets}), episodes=1, threads=1)
+    first = strategies[0]
+    assert first.resets == 1 and first.budget == 0.05 and first.cpa == 100 and first.category == 0
+    assert first.calls == [] and result["per_agent"]["wins"][0] == 0
+    assert strategies[47].category == 5 and strategies[47].cpa == 120 and strategies[47].budget == 3000
+    full = strategies[47].calls
+    assert [c[0] for c in full] == list(range(48))
+    for t, call in enumerate(full):
+        _, _, shape, history_length, pv, auction, impression, bid, lwc, last_auction, last_impression = call
+        assert history_length == t
+        assert all(p[1] == 2 and a_[1] == 3 and i[1] == 2 for p, a_, i in zip(pv, auction, impression))
+        assert [b[0] for b in bid] == [p[0] for p in pv] == [x[0] for x in lwc]
+        if last_auction is not None:
+            won, slot, price = last_auction[:, 0], last_auction[:, 1], last_auction[:, 2]
+            assert set(np.unique(slot)) <= {0.0, 1.0, 2.0, 3.0}
+            assert np.array_equal(won, (slot > 0).astype(float))
+            assert (price[slot == 0] == 0).all() and (price[slot > 0] > 0).all()
+            exposed, converted = last_impression[:, 0], last_impression[:, 1]
+            assert (exposed <= won).all() and (converted <= exposed).all()
+    assert max(result["per_agent"]["wins"]) > 0
+
+
+def test_pid_pacing_strategy_paces_and_the_score_rule():
+    strategies = [auctionnet.PidPacingStrategy() for _ in range(N)]
+    result = auctionnet.run(strategies, overrides=SMALL, episodes=1, threads=1)
+    spent = np.array(result["per_agent"]["budget_spent"])
+    assert (spent > 0).all() and (spent <= 1.0 + 1e-12).all()
+    assert len({s.alpha for s in strategies}) > 1  # each agent paced itself
+    # CPA 50 <= 100: full score; CPA 200: (100 / 200)^2 of it; no conversions: 0.
+    np.testing.assert_allclose(auctionnet.score([10, 10, 0], [500, 2000, 0], [100, 100, 100]),
+                               [10.0, 10 * 0.5 * 0.5, 0.0], rtol=1e-9)
+
+
+def test_frozen_noise_is_deterministic_and_differs_from_the_default():
+    a = alphas(4, 40, 400)
+    run = lambda frozen: auctionnet.run([auctionnet.FixedAlphaStrategy(float(x)) for x in a], overrides=SMALL,
+                                        frozen_noise=frozen, threads=1)
+    frozen, again, fresh = run(True), run(True), run(False)
+    assert frozen["per_agent"] == again["per_agent"]
+    assert frozen["per_agent"]["conversions"] != fresh["per_agent"]["conversions"]
+    assert frozen["frozen_noise"] and not fresh["frozen_noise"]
+
+
+def test_harness_errors():
+    with pytest.raises(bidsim.UsageError, match=r"strategies: got 2, expected one per agent \(48\)"):
+        auctionnet.run([auctionnet.FixedAlphaStrategy(1.0)] * 2, overrides=SMALL)
+    with pytest.raises(bidsim.UsageError, match="episodes: got 0, expected an integer >= 1"):
+        auctionnet.run([auctionnet.FixedAlphaStrategy(1.0)] * N, episodes=0)
+
+    class Short(auctionnet.BaseBiddingStrategy):
+        def bidding(self, *args):
+            return np.ones(3)
+
+    with pytest.raises(bidsim.UsageError, match=r"agent 0 \(BaseStrategy\), tick 0: bids: got shape \(3,\)"):
+        auctionnet.run([Short()] + [auctionnet.FixedAlphaStrategy(1.0) for _ in range(N - 1)], overrides=SMALL)
+
+    class Nan(auctionnet.BaseBiddingStrategy):
+        def bidding(self, timeStepIndex, pValues, *args):
+            return pValues * np.nan
+
+    with pytest.raises(bidsim.UsageError, match=r"agent 1 \(BaseStrategy\), tick 0: bids\[0\]: got nan"):
+        auctionnet.run([auctionnet.FixedAlphaStrategy(1.0), Nan()] + [auctionnet.FixedAlphaStrategy(1.0)] * (N - 2),
+                       overrides=SMALL)
