@@ -17,7 +17,8 @@ loop semantics, market rules by bidsim's engine (``Market.step_bids``):
 - the tick's auction, exposure, conversions and the overspend rule (drop ceil(ratio x wins) per slot of an
   overspending agent and re-auction) run in the engine, with exact money;
 - afterwards ``remaining_budget`` is the engine's remaining budget, and each agent's histories grow by
-  one entry in AuctionNet's shapes, for M impressions of the tick:
+  one entry in AuctionNet's shapes (NumPy views valid for the episode: read them, do not write, copy
+  what you keep across episodes), for M impressions of the tick:
   ``historyPValueInfo[t]`` [M, 2] (pValue, pValueSigma); ``historyBid[t]`` [M] (the bids it made);
   ``historyAuctionResult[t]`` [M, 3] (won a slot 0/1, slot 1..S or 0, the slot's price);
   ``historyImpressionResult[t]`` [M, 2] (exposed, converted); ``historyLeastWinningCost[t]`` [M] (the
@@ -132,6 +133,39 @@ def _check_bids(bids, strategy, agent, tick, rows):
     return np.maximum(array, np.float32(0))
 
 
+class _TickBuffers:
+    """The arrays of each tick index, kept from one episode to the next: an episode's histories are
+    about 1 GB on the full preset, and fresh memory (page faults) cost more than everything else the
+    harness does. Arrays handed out are views of these buffers, valid until the next episode."""
+
+    def __init__(self, agents):
+        self.agents = agents
+        self.store = {}
+        self.written = {}  # t -> (rows, agents) of the sold slots written last time: all else is 0
+
+    def get(self, t, rows):
+        """The tick's arrays with `auction` and `impression` all zero (only the cells written by the
+        last episode's tick t are cleared: O(sold slots), not O(rows x agents))."""
+        N = self.agents
+        kept = self.store.get(t)
+        if kept is None or kept["bids"].shape[0] < rows:
+            capacity = max(rows, int(1.25 * kept["bids"].shape[0]) if kept else rows)
+            kept = {"bids": np.empty((capacity, N), dtype=np.float32),
+                    "pvalue": np.empty((capacity, N, 2), dtype=np.float32),
+                    "auction": np.zeros((capacity, N, 3)),
+                    "impression": np.zeros((capacity, N, 2), dtype=np.float32)}
+            self.store[t] = kept
+            self.written.pop(t, None)
+        if t in self.written:
+            cells = self.written.pop(t)
+            kept["auction"][cells] = 0.0
+            kept["impression"][cells] = 0.0
+        return {name: array[:rows] for name, array in kept.items()}
+
+    def wrote(self, t, row_index, agent_index):
+        self.written[t] = (row_index, agent_index)
+
+
 def _strategy_check(strategies, agents):
     if len(strategies) != agents:
         raise _bidsim.UsageError(f"auctionnet.run: strategies: got {len(strategies)}, expected one per agent ({agents})")
@@ -149,7 +183,8 @@ def run(strategies, scenario="auctionnet", episodes=1, first_episode=0, override
     Returns a dict shaped like ``bidsim simulate``'s summary.json: ``per_agent`` holds the means over
     episodes of ``return``, ``value``, ``cost``, ``wins``, ``exposures``, ``conversions``,
     ``budget_spent`` and ``score`` (lists of N floats); ``score`` is their sum; ``per_episode`` holds the
-    same fields as [episodes, N] arrays; ``names`` the strategies' names; ``seconds`` the wall time.
+    same fields as [episodes, N] arrays; ``names`` the strategies' names; ``seconds`` the wall time
+    (``episode_seconds`` per episode: the first one also pays for the history buffers' fresh memory).
     """
     if isinstance(episodes, bool) or not isinstance(episodes, numbers.Integral) or episodes < 1:
         raise _bidsim.UsageError(f"auctionnet.run: episodes: got {episodes!r}, expected an integer >= 1")
@@ -172,8 +207,11 @@ def run(strategies, scenario="auctionnet", episodes=1, first_episode=0, override
     floor = market.budget_floor
     fields = ("return", "value", "cost", "wins", "exposures", "conversions", "budget_spent", "score")
     per_episode = {f: np.zeros((episodes, N)) for f in fields}
+    buffers = _TickBuffers(N)
     start = time.perf_counter()
+    episode_seconds = []
     for k in range(episodes):
+        episode_start = time.perf_counter()
         market.reset(first_episode + k)
         for i, s in enumerate(strategies):
             s.budget = float(budgets[i])
@@ -181,41 +219,49 @@ def run(strategies, scenario="auctionnet", episodes=1, first_episode=0, override
             s.category = int(market.categories[i])
             s.reset()
             s.remaining_budget = float(budgets[i])
-        history_pvalue, history_bid, history_auction, history_impression, history_lwc = [], [], [], [], []
+        # Per-agent history lists, grown by one view per tick: the tick's arrays are [M, N, k] (one
+        # pass to build, no transposes) and agent i sees the [M, k] view [:, i] of each.
+        history_pvalue, history_bid, history_auction, history_impression = ([[] for _ in range(N)] for _ in range(4))
+        history_lwc = []
         for t in range(T):
             seen = market.observe_impressions()
             pvalues, sigmas = seen["value"], seen["sigma"]  # [M, N] read-only views
             M = pvalues.shape[0]
             remaining = market.remaining_budget[0]
-            bids = np.zeros((M, N), dtype=np.float32)
+            tick = buffers.get(t, M)
+            bids = tick["bids"]
+            bids.fill(0)
             for i, s in enumerate(strategies):
                 if not (remaining[i] >= floor and remaining[i] > 0):
                     continue  # AuctionNet: an agent under the floor is not asked and bids 0
                 bids[:, i] = _check_bids(
-                    s.bidding(t, pvalues[:, i], sigmas[:, i], [h[i] for h in history_pvalue],
-                              [h[i] for h in history_bid], [h[i] for h in history_auction],
-                              [h[i] for h in history_impression], history_lwc), s, i, t, M)
+                    s.bidding(t, pvalues[:, i], sigmas[:, i], list(history_pvalue[i]), list(history_bid[i]),
+                              list(history_auction[i]), list(history_impression[i]), list(history_lwc)), s, i, t, M)
             outcome = market.step_bids(bids)
             remaining = market.remaining_budget[0]
             for i, s in enumerate(strategies):
                 s.remaining_budget = float(remaining[i])
-            # Per-agent views of the tick in AuctionNet's layout: [N, M] per field.
+            pvalue_info = tick["pvalue"]                                   # [M, N, 2] (pValue, sigma)
+            pvalue_info[:, :, 0] = pvalues
+            pvalue_info[:, :, 1] = sigmas
+            auction = tick["auction"]                                      # [M, N, 3] (won, slot, price)
+            impression = tick["impression"]                                # [M, N, 2] (exposed, converted)
             winner = outcome["winner"]
-            slot = np.zeros((N, M))
-            price = np.zeros((N, M))
-            exposed = np.zeros((N, M))
-            converted = np.zeros((N, M))
-            for s_index in range(S):
-                w = winner[:, s_index]
-                sold = np.nonzero(w >= 0)[0]
-                slot[w[sold], sold] = s_index + 1
-                price[w[sold], sold] = outcome["price"][sold, s_index]
-                exposed[w[sold], sold] = outcome["exposed"][sold, s_index]
-                converted[w[sold], sold] = outcome["converted"][sold, s_index]
-            history_pvalue.append(np.stack((pvalues.T, sigmas.T), axis=-1))
-            history_bid.append(bids.T.copy())
-            history_auction.append(np.stack(((slot > 0).astype(np.float64), slot, price), axis=-1))
-            history_impression.append(np.stack((exposed, converted), axis=-1))
+            sold_rows, sold_agents = np.nonzero(winner >= 0)[0], winner[winner >= 0]
+            buffers.wrote(t, sold_rows, sold_agents)
+            for slot in range(S):
+                sold = np.nonzero(winner[:, slot] >= 0)[0]
+                agent = winner[sold, slot]
+                auction[sold, agent, 0] = 1.0
+                auction[sold, agent, 1] = slot + 1
+                auction[sold, agent, 2] = outcome["price"][sold, slot]
+                impression[sold, agent, 0] = outcome["exposed"][sold, slot]
+                impression[sold, agent, 1] = outcome["converted"][sold, slot]
+            for i in range(N):
+                history_pvalue[i].append(pvalue_info[:, i])
+                history_bid[i].append(bids[:, i])
+                history_auction[i].append(auction[:, i])
+                history_impression[i].append(impression[:, i])
             history_lwc.append(np.array(outcome["least_winning_cost"]))
         row = {"return": market.reward[0], "value": market.value[0], "cost": market.cost[0],
                "wins": market.wins[0], "exposures": market.exposures[0], "conversions": market.conversions[0]}
@@ -223,6 +269,7 @@ def run(strategies, scenario="auctionnet", episodes=1, first_episode=0, override
             per_episode[f][k] = values
         per_episode["budget_spent"][k] = np.where(budgets > 0, per_episode["cost"][k] / np.where(budgets > 0, budgets, 1), 0)
         per_episode["score"][k] = score(per_episode["conversions"][k], per_episode["cost"][k], cpa)
+        episode_seconds.append(time.perf_counter() - episode_start)
     seconds = time.perf_counter() - start
     means = {f: per_episode[f].sum(axis=0) / episodes for f in fields}
     means["budget_spent"] = np.where(budgets > 0, means["cost"] / np.where(budgets > 0, budgets, 1), 0)  # as summary.json
@@ -230,4 +277,5 @@ def run(strategies, scenario="auctionnet", episodes=1, first_episode=0, override
     return {"scenario": market.scenario_name, "seed": market.seed, "backend": market.backend, "episodes": episodes,
             "first_episode": first_episode, "frozen_noise": frozen_noise, "agents": N, "steps": T,
             "names": [getattr(s, "name", type(s).__name__) for s in strategies], "per_agent": per_agent,
-            "score": float(sum(per_agent["score"])), "per_episode": per_episode, "seconds": seconds}
+            "score": float(sum(per_agent["score"])), "per_episode": per_episode, "seconds": seconds,
+            "episode_seconds": episode_seconds}

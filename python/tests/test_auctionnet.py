@@ -130,6 +130,8 @@ class Recorder(auctionnet.BaseBiddingStrategy):
                            [h.shape for h in historyLeastWinningCost],
                            historyAuctionResult[-1].copy() if historyAuctionResult else None,
                            historyImpressionResult[-1].copy() if historyImpressionResult else None))
+        self.last_histories = [np.array(h) for h in (historyPValueInfo + historyBid + historyAuctionResult +
+                                                     historyImpressionResult + historyLeastWinningCost)]
         return self.alpha * pValues
 
 
@@ -200,3 +202,18 @@ def test_harness_errors():
     with pytest.raises(bidsim.UsageError, match=r"agent 1 \(BaseStrategy\), tick 0: bids\[0\]: got nan"):
         auctionnet.run([auctionnet.FixedAlphaStrategy(1.0), Nan()] + [auctionnet.FixedAlphaStrategy(1.0)] * (N - 2),
                        overrides=SMALL)
+
+
+def test_histories_of_a_later_episode_equal_a_fresh_run_of_it():
+    """The harness reuses its history buffers from one episode to the next: episode 1 of a two-episode
+    run hands strategies exactly what a run starting at episode 1 does (no stale cells)."""
+    a = alphas(5)
+    two = [Recorder(x) for x in a]
+    fresh = [Recorder(x) for x in a]
+    result_two = auctionnet.run(two, overrides=SMALL, episodes=2, threads=1)
+    result_fresh = auctionnet.run(fresh, overrides=SMALL, episodes=1, first_episode=1, threads=1)
+    for i in (0, 17, 47):
+        assert len(two[i].last_histories) == len(fresh[i].last_histories) > 0
+        for x, y in zip(two[i].last_histories, fresh[i].last_histories):
+            assert np.array_equal(x, y)
+    assert result_two["per_episode"]["cost"][1].tolist() == result_fresh["per_episode"]["cost"][0].tolist()
