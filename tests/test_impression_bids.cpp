@@ -56,7 +56,8 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
-// Every field of two states bit for bit (test_support's state_fields plus the exact accounts).
+// Every field of two states bit for bit, the exact accounts included, except step_multiplier (a bids
+// step records 0 there, the multiplier step its multipliers).
 bool same_state(const MarketState& a, const MarketState& b) {
   return a.step == b.step && same_bits(a.remaining_money, b.remaining_money) && same_bits(a.cost_money, b.cost_money) &&
          same_bits(a.value_money, b.value_money) && same_bits(a.revenue_money, b.revenue_money) &&
