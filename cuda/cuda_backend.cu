@@ -33,7 +33,7 @@ int bit_width(std::uint64_t x) {
   return bits;
 }
 
-unsigned grid_for(std::int64_t n, int block) { return static_cast<unsigned>((n + block - 1) / block); }
+std::int64_t grid_for(std::int64_t n, int block) { return (n + block - 1) / block; }
 
 constexpr std::size_t kDefaultSharedBytes = 48 * 1024;
 // Bid counting in a per-block shared histogram pays off while it is small; above, global atomics.
@@ -81,10 +81,10 @@ class CudaBackend final : public Backend {
 
   void reset(std::uint64_t episode) override {
     const int E = E_, N = N_, T = T_;
-    const cudaStream_t stream = ctx_.stream();
     ctx_.synchronize();  // host staging vectors below may still feed an earlier copy
     st_.episode = episode;
     st_.step = 0;
+    counters_.steps.clear();
     std::vector<std::uint32_t> genv(E);
     for (int e = 0; e < E; ++e) {
       genv[e] = global_env(episode, s_.market, e);
@@ -113,17 +113,17 @@ class CudaBackend final : public Backend {
                        " slots in one step, expected below 2^31 for the CUDA backend (fewer environments per batch)");
     size_step_scratch(max_impressions);
 
-    d_genv_.upload(genv, stream);
-    d_impression_offset_.upload(impression_offset_, stream);
-    d_tile_offset_.upload(tile_offset_, stream);
+    ctx_.upload(d_genv_, genv);
+    ctx_.upload(d_impression_offset_, impression_offset_);
+    ctx_.upload(d_tile_offset_, tile_offset_);
     if (s_.values.model == ValueModel::auctionnet) {
-      d_an_mean_.upload(an_.mean, stream);
-      d_an_std_.upload(an_.std_dev, stream);
-      d_an_sigma_mean_.upload(an_.sigma_mean, stream);
-      d_an_bound_lo_.upload(an_.bound_lo, stream);
-      d_an_bound_hi_.upload(an_.bound_hi, stream);
-      d_an_cdf_lo_.upload(an_.cdf_lo, stream);
-      d_an_cdf_hi_.upload(an_.cdf_hi, stream);
+      ctx_.upload(d_an_mean_, an_.mean);
+      ctx_.upload(d_an_std_, an_.std_dev);
+      ctx_.upload(d_an_sigma_mean_, an_.sigma_mean);
+      ctx_.upload(d_an_bound_lo_, an_.bound_lo);
+      ctx_.upload(d_an_bound_hi_, an_.bound_hi);
+      ctx_.upload(d_an_cdf_lo_, an_.cdf_lo);
+      ctx_.upload(d_an_cdf_hi_, an_.cdf_hi);
     }
     budget_money_.resize(static_cast<std::size_t>(E) * N);
     budget_units_.resize(budget_money_.size());
@@ -133,33 +133,31 @@ class CudaBackend final : public Backend {
         budget_money_[a] = budget_to_money(s_.agents.budget[i]);
         budget_units_[a] = remaining_to_units(budget_money_[a]);
       }
-    d_remaining_money_.upload(budget_money_, stream);
-    d_remaining_.upload(budget_units_, stream);
+    ctx_.upload(d_remaining_money_, budget_money_);
+    ctx_.upload(d_remaining_, budget_units_);
     for (auto* b : {&d_cost_money_, &d_value_money_, &d_step_cost_money_, &d_step_value_money_, &d_revenue_money_})
-      b->zero(stream);
+      ctx_.zero(*b);
     for (auto* b : {&d_cost_, &d_value_, &d_conversions_, &d_reward_, &d_step_cost_, &d_step_value_,
                     &d_step_conversions_, &d_step_reward_})
-      b->zero(stream);
-    for (auto* b : {&d_wins_, &d_exposures_, &d_bid_count_}) b->zero(stream);
-    for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_bid_count_, &d_passes_}) b->zero(stream);
-    d_multiplier_.zero(stream);
+      ctx_.zero(*b);
+    for (auto* b : {&d_wins_, &d_exposures_, &d_bid_count_}) ctx_.zero(*b);
+    for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_bid_count_, &d_passes_}) ctx_.zero(*b);
+    ctx_.zero(d_multiplier_);
     const MarketView v = view(0);
-    if (E * static_cast<std::int64_t>(N) > 0) {
-      launch(observations_kernel, grid_for(static_cast<std::int64_t>(E) * N, kElementThreads), kElementThreads, 0, stream, v, 0);
-      BIDSIM_CUDA_CHECK_LAUNCH("observations_kernel");
-    }
+    write_observations(v, 0);
     host_current_ = false;
   }
 
   void step(const float* multipliers) override {
     if (st_.step >= T_) return;  // the episode is over; the facade reports this as an error
-    d_multiplier_in_.upload(multipliers, static_cast<std::size_t>(E_) * N_, ctx_.stream());
-    run_step();
+    const DeviceCounts before = ctx_.counts();
+    ctx_.upload(d_multiplier_in_, multipliers, static_cast<std::size_t>(E_) * N_);
+    run_step(before);
   }
 
   void step_on_device() override {
     if (st_.step >= T_) return;
-    run_step();
+    run_step(ctx_.counts());
   }
 
   // Per-impression bids [rows][N] (impression_bids.hpp): uploaded, the same run_step with the bids
@@ -206,6 +204,12 @@ class CudaBackend final : public Backend {
 
   void synchronize() override { ctx_.synchronize(); }
 
+  const DeviceCounters* device_counters() override {
+    counters_.total = ctx_.counts();
+    counters_.outside_steps = counters_.total - steps_total_;
+    return &counters_;
+  }
+
   const MarketState& state() override {
     if (!host_current_) download_state();
     return st_;
@@ -214,10 +218,9 @@ class CudaBackend final : public Backend {
   // See time_auction_kernel() in cuda_backend.hpp.
   AuctionKernelTiming time_first_pass(const float* multipliers, int repeats) {
     const cudaStream_t stream = ctx_.stream();
-    d_multiplier_in_.upload(multipliers, static_cast<std::size_t>(E_) * N_, stream);
+    ctx_.upload(d_multiplier_in_, multipliers, static_cast<std::size_t>(E_) * N_);
     const MarketView v = view(0);
-    launch(prepare_agents_kernel, grid_for(static_cast<std::int64_t>(E_) * N_, kElementThreads), kElementThreads, 0, stream, v);
-    BIDSIM_CUDA_CHECK_LAUNCH("prepare_agents_kernel");
+    ctx_.launch_over("prepare_agents_kernel", prepare_agents_kernel, static_cast<std::int64_t>(E_) * N_, kElementThreads, 0, v);
     launch_auction(v, true);  // warm-up
     cudaEvent_t start, stop;
     BIDSIM_CUDA_CHECK(cudaEventCreate(&start));
@@ -282,19 +285,18 @@ class CudaBackend final : public Backend {
 
   // Scenario constants: uploaded once.
   void allocate_constants() {
-    const cudaStream_t stream = ctx_.stream();
     std::vector<float> value_scale(s_.agents.value_scale.begin(), s_.agents.value_scale.end());
-    d_value_scale_.upload(value_scale, stream);
-    d_agent_category_.upload(s_.agents.category, stream);
+    ctx_.upload(d_value_scale_, value_scale);
+    ctx_.upload(d_agent_category_, s_.agents.category);
     const CategoryMembers members = category_members(s_.agents);
-    d_members_.upload(members.members, stream);
-    d_member_offset_.upload(members.offset, stream);
+    ctx_.upload(d_members_, members.members);
+    ctx_.upload(d_member_offset_, members.offset);
     if (s_.values.model == ValueModel::file) {
       const FileValues& f = s_.values.file;
-      d_file_step_offset_.upload(f.step_offset, stream);
-      d_file_row_offset_.upload(f.row_offset, stream);
-      d_file_agent_.upload(f.agent, stream);
-      d_file_value_.upload(f.value, stream);
+      ctx_.upload(d_file_step_offset_, f.step_offset);
+      ctx_.upload(d_file_row_offset_, f.row_offset);
+      ctx_.upload(d_file_agent_, f.agent);
+      ctx_.upload(d_file_value_, f.value);
     }
     const ObservationContext ctx = ObservationContext::from(s_);
     std::vector<float> category, scale, level, cpa;
@@ -309,12 +311,12 @@ class CudaBackend final : public Backend {
       denominator.push_back(c.budget_denominator);
       bounded.push_back(c.bounded ? 1 : 0);
     }
-    d_obs_category_.upload(category, stream);
-    d_obs_value_scale_.upload(scale, stream);
-    d_obs_budget_level_.upload(level, stream);
-    d_obs_cpa_level_.upload(cpa, stream);
-    d_obs_budget_denominator_.upload(denominator, stream);
-    d_obs_bounded_.upload(bounded, stream);
+    ctx_.upload(d_obs_category_, category);
+    ctx_.upload(d_obs_value_scale_, scale);
+    ctx_.upload(d_obs_budget_level_, level);
+    ctx_.upload(d_obs_cpa_level_, cpa);
+    ctx_.upload(d_obs_budget_denominator_, denominator);
+    ctx_.upload(d_obs_bounded_, bounded);
     ctx_.synchronize();  // the host vectors above go out of scope
   }
 
@@ -356,7 +358,7 @@ class CudaBackend final : public Backend {
     d_passes_.resize(static_cast<std::size_t>(E_) * T_);
     for (auto* b : {&d_env_mode_, &d_env_passes_, &d_env_done_}) b->resize(E_);
     d_pending_.resize(1);
-    d_multiplier_in_.zero(ctx_.stream());
+    ctx_.zero(d_multiplier_in_);
     if (s_.values.model == ValueModel::auctionnet) {
       an_.mean.assign(static_cast<std::size_t>(E_) * T_ * N_, 0.0f);
       an_.std_dev.assign(an_.mean.size(), 0.0f);
@@ -367,17 +369,16 @@ class CudaBackend final : public Backend {
 
   // Per-step scratch for the largest step of this batch of episodes (grow-only).
   void size_step_scratch(std::int64_t max_impressions) {
-    const cudaStream_t stream = ctx_.stream();
     const std::size_t items = static_cast<std::size_t>(max_impressions) * S_;
     d_outcome_.reserve(items);
     d_sort_keys_in_.reserve(items);
     d_sort_keys_.reserve(items);
     d_sort_values_in_.reserve(items);
     d_sort_values_.reserve(items);
-    if (d_dirty_.reserve(static_cast<std::size_t>(max_impressions))) d_dirty_.zero(stream);
+    if (d_dirty_.reserve(static_cast<std::size_t>(max_impressions))) ctx_.zero(d_dirty_);
     if (s_.budget.overspend == OverspendRule::auctionnet) {
       const std::size_t words = (static_cast<std::size_t>(max_impressions) * C_ + 31) / 32;
-      if (d_dropped_.reserve(words)) d_dropped_.zero(stream);
+      if (d_dropped_.reserve(words)) ctx_.zero(d_dropped_);
     }
     ctx_.reserve_scratch(radix_sort_scratch_bytes(static_cast<std::int64_t>(items)));
   }
@@ -492,17 +493,18 @@ class CudaBackend final : public Backend {
   void launch_auction(const MarketView& v, bool first_pass) {
     const int tiles = tile_offset_[static_cast<std::size_t>(v.t) * (E_ + 1) + E_];
     if (tiles == 0) return;
-    const cudaStream_t stream = ctx_.stream();
     switch (capacity_) {
-      case 2: launch(auction_kernel<2>, tiles, kAuctionThreads, shared_bytes_, stream, v, first_pass); break;
-      case 3: launch(auction_kernel<3>, tiles, kAuctionThreads, shared_bytes_, stream, v, first_pass); break;
-      case 4: launch(auction_kernel<4>, tiles, kAuctionThreads, shared_bytes_, stream, v, first_pass); break;
-      default: launch(auction_kernel<kMaxSlots + 1>, tiles, kAuctionThreads, shared_bytes_, stream, v, first_pass);
+      case 2: ctx_.launch_blocks("auction_kernel<2>", auction_kernel<2>, tiles, kAuctionThreads, shared_bytes_, v, first_pass); break;
+      case 3: ctx_.launch_blocks("auction_kernel<3>", auction_kernel<3>, tiles, kAuctionThreads, shared_bytes_, v, first_pass); break;
+      case 4: ctx_.launch_blocks("auction_kernel<4>", auction_kernel<4>, tiles, kAuctionThreads, shared_bytes_, v, first_pass); break;
+      default:
+        ctx_.launch_blocks("auction_kernel<kMaxSlots + 1>", auction_kernel<kMaxSlots + 1>, tiles, kAuctionThreads,
+                           shared_bytes_, v, first_pass);
     }
-    BIDSIM_CUDA_CHECK_LAUNCH("auction_kernel");
   }
 
   void sort(const MarketView& v, int begin_bit, int end_bit) {
+    if (v.items > 0) ctx_.count_cub_call();
     radix_sort_pairs(ctx_.scratch(), ctx_.scratch_bytes(), v.sort_keys_in, v.sort_keys, v.sort_values_in,
                      v.sort_values, v.items, begin_bit, end_bit, ctx_.stream());
   }
@@ -514,109 +516,120 @@ class CudaBackend final : public Backend {
 
   // Exact pass cost per agent (integer atomics, no sort), then who overspends.
   void pass_costs(const MarketView& v) {
-    const cudaStream_t stream = ctx_.stream();
-    d_pass_cost_.zero(stream);
-    if (v.items > 0) {
-      const std::size_t shared = sum_shared_bytes(1);
-      launch(pass_cost_kernel, grid_for(v.items, kOutcomesPerSumBlock), kElementThreads, shared, stream, v, shared > 0);
-      BIDSIM_CUDA_CHECK_LAUNCH("pass_cost_kernel");
-    }
-    launch(overspenders_kernel, grid_for(static_cast<std::int64_t>(E_) * N_, kElementThreads), kElementThreads, 0,
-           stream, v);
-    BIDSIM_CUDA_CHECK_LAUNCH("overspenders_kernel");
+    ctx_.zero(d_pass_cost_);
+    const std::size_t shared = sum_shared_bytes(1);
+    ctx_.launch_blocks("pass_cost_kernel", pass_cost_kernel, grid_for(v.items, kOutcomesPerSumBlock), kElementThreads,
+                       shared, v, shared > 0);
+    ctx_.launch_over("overspenders_kernel", overspenders_kernel, static_cast<std::int64_t>(E_) * N_, kElementThreads, 0, v);
   }
 
-  // One step with the multipliers already in d_multiplier_in_ (cpu_backend.cpp step_env for all envs).
-  void run_step() {
-    const cudaStream_t stream = ctx_.stream();
+  // One step with the multipliers already in d_multiplier_in_ (cpu_backend.cpp step_env for all
+  // envs), as a pipeline of the CPU backend's phases. The device operations since `before` (the
+  // counts when step() began) are recorded as this step's.
+  void run_step(const DeviceCounts& before) {
     const int t = st_.step;
-    const MarketView v = view(t);
-    const std::int64_t agents = static_cast<std::int64_t>(E_) * N_;
-    const unsigned agent_grid = grid_for(agents, kElementThreads);
-    const unsigned item_grid = grid_for(v.items, kElementThreads);
-    const unsigned env_grid = grid_for(E_, kElementThreads);
-    const bool auctionnet_rule = s_.budget.overspend == OverspendRule::auctionnet;
-    const int bucket_end_bit = 32 + bit_width(static_cast<std::uint64_t>(E_) * N_ * S_);
-    if (agents == 0) {
-      ++st_.step;
-      return;
+    if (static_cast<std::int64_t>(E_) * N_ > 0) {
+      const MarketView v = view(t);
+      prepare_agents(v);
+      first_auction_pass(v);
+      if (s_.budget.overspend == OverspendRule::auctionnet) auctionnet_overspend(v);
+      else truncate_overspend(v);
+      settle(v);
+      write_observations(v, t + 1);
     }
-
-    launch(prepare_agents_kernel, agent_grid, kElementThreads, 0, stream, v);
-    BIDSIM_CUDA_CHECK_LAUNCH("prepare_agents_kernel");
-    launch_auction(v, true);
-    launch(start_passes_kernel, env_grid, kElementThreads, 0, stream, v);
-    BIDSIM_CUDA_CHECK_LAUNCH("start_passes_kernel");
-
-    // The overspend rule (cpu_backend.cpp auctionnet_overspend / truncate_overspend), all envs in
-    // lockstep: each pass settles the envs without overspenders; the host reads one flag per pass.
-    bool any_dropped = false;
-    for (;;) {
-      pass_costs(v);
-      d_pending_.zero(stream);
-      launch(env_decide_kernel, E_, kElementThreads, 0, stream, v, auctionnet_rule);
-      BIDSIM_CUDA_CHECK_LAUNCH("env_decide_kernel");
-      launch(truncate_kernel, agent_grid, kElementThreads, 0, stream, v);
-      BIDSIM_CUDA_CHECK_LAUNCH("truncate_kernel");
-      launch(finish_truncate_kernel, env_grid, kElementThreads, 0, stream, v);
-      BIDSIM_CUDA_CHECK_LAUNCH("finish_truncate_kernel");
-      if (!auctionnet_rule || ctx_.read_flag(v.pending) == 0) break;
-      any_dropped = true;
-      launch(drop_keys_kernel, item_grid, kElementThreads, 0, stream, v);
-      BIDSIM_CUDA_CHECK_LAUNCH("drop_keys_kernel");
-      sort(v, 0, bucket_end_bit);
-      launch(mark_drops_kernel, item_grid, kElementThreads, 0, stream, v);
-      BIDSIM_CUDA_CHECK_LAUNCH("mark_drops_kernel");
-      launch_auction(v, false);
-      launch(advance_passes_kernel, env_grid, kElementThreads, 0, stream, v);
-      BIDSIM_CUDA_CHECK_LAUNCH("advance_passes_kernel");
-    }
-    if (any_dropped) d_dropped_.zero(stream, (static_cast<std::size_t>(v.items / S_) * C_ + 31) / 32);
-
-    // Settle: exact per-agent sums over the final outcomes, then the accounts and outputs per agent.
-    for (auto* b : {&d_step_cost_money_, &d_step_value_money_}) b->zero(stream);
-    for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_conversion_count_}) b->zero(stream);
-    if (v.items > 0) {
-      const std::size_t shared = sum_shared_bytes(5);
-      launch(settle_outcomes_kernel, grid_for(v.items, kOutcomesPerSumBlock), kElementThreads, shared, stream, v,
-             shared > 0);
-      BIDSIM_CUDA_CHECK_LAUNCH("settle_outcomes_kernel");
-    }
-    launch(settle_agents_kernel, agent_grid, kElementThreads, 0, stream, v);
-    BIDSIM_CUDA_CHECK_LAUNCH("settle_agents_kernel");
-    launch(observations_kernel, agent_grid, kElementThreads, 0, stream, v, t + 1);
-    BIDSIM_CUDA_CHECK_LAUNCH("observations_kernel");
     ++st_.step;
     host_current_ = false;
+    record_step(ctx_.counts() - before);
+  }
+
+  void prepare_agents(const MarketView& v) {
+    ctx_.launch_over("prepare_agents_kernel", prepare_agents_kernel, agents(), kElementThreads, 0, v);
+  }
+
+  void first_auction_pass(const MarketView& v) {
+    launch_auction(v, true);
+    ctx_.launch_over("start_passes_kernel", start_passes_kernel, E_, kElementThreads, 0, v);
+  }
+
+  // One decision of the overspend rule for every env still open: pass costs, who overspends, and
+  // per env settle (nobody over), truncate (that rule, or max_passes reached) or drop.
+  void decide_pass(const MarketView& v, bool auctionnet_rule) {
+    pass_costs(v);
+    ctx_.zero(d_pending_);
+    ctx_.launch_blocks("env_decide_kernel", env_decide_kernel, E_, kElementThreads, 0, v, auctionnet_rule);
+    ctx_.launch_over("truncate_kernel", truncate_kernel, agents(), kElementThreads, 0, v);
+    ctx_.launch_over("finish_truncate_kernel", finish_truncate_kernel, E_, kElementThreads, 0, v);
+  }
+
+  // cpu_backend.cpp truncate_overspend: one decision, which truncates where anyone overspends.
+  void truncate_overspend(const MarketView& v) { decide_pass(v, false); }
+
+  // cpu_backend.cpp auctionnet_overspend, all envs in lockstep: each pass settles the envs without
+  // overspenders; the host reads one flag per pass.
+  void auctionnet_overspend(const MarketView& v) {
+    const int bucket_end_bit = 32 + bit_width(static_cast<std::uint64_t>(E_) * N_ * S_);
+    bool any_dropped = false;
+    for (;;) {
+      decide_pass(v, true);
+      if (ctx_.read_flags(v.pending, 1)[0] == 0) break;
+      any_dropped = true;
+      ctx_.launch_over("drop_keys_kernel", drop_keys_kernel, v.items, kElementThreads, 0, v);
+      sort(v, 0, bucket_end_bit);
+      ctx_.launch_over("mark_drops_kernel", mark_drops_kernel, v.items, kElementThreads, 0, v);
+      launch_auction(v, false);
+      ctx_.launch_over("advance_passes_kernel", advance_passes_kernel, E_, kElementThreads, 0, v);
+    }
+    if (any_dropped) ctx_.zero(d_dropped_, (static_cast<std::size_t>(v.items / S_) * C_ + 31) / 32);
+  }
+
+  // cpu_backend.cpp settle: exact per-agent sums over the final outcomes, then the accounts and
+  // outputs per agent.
+  void settle(const MarketView& v) {
+    for (auto* b : {&d_step_cost_money_, &d_step_value_money_}) ctx_.zero(*b);
+    for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_conversion_count_}) ctx_.zero(*b);
+    const std::size_t shared = sum_shared_bytes(5);
+    ctx_.launch_blocks("settle_outcomes_kernel", settle_outcomes_kernel, grid_for(v.items, kOutcomesPerSumBlock),
+                       kElementThreads, shared, v, shared > 0);
+    ctx_.launch_over("settle_agents_kernel", settle_agents_kernel, agents(), kElementThreads, 0, v);
+  }
+
+  void write_observations(const MarketView& v, int step) {
+    ctx_.launch_over("observations_kernel", observations_kernel, agents(), kElementThreads, 0, v, step);
+  }
+
+  std::int64_t agents() const { return static_cast<std::int64_t>(E_) * N_; }
+
+  void record_step(const DeviceCounts& step) {
+    counters_.steps.push_back(step);
+    steps_total_ += step;
   }
 
   void download_state() {
-    const cudaStream_t stream = ctx_.stream();
     const std::size_t EN = static_cast<std::size_t>(E_) * N_;
-    d_remaining_.download(st_.remaining_budget.data(), EN, stream);
-    d_cost_.download(st_.cost.data(), EN, stream);
-    d_value_.download(st_.value.data(), EN, stream);
-    d_conversions_.download(st_.conversions.data(), EN, stream);
-    d_reward_.download(st_.reward.data(), EN, stream);
-    d_wins_.download(st_.wins.data(), EN, stream);
-    d_exposures_.download(st_.exposures.data(), EN, stream);
-    d_bid_count_.download(st_.bid_count.data(), EN, stream);
-    d_step_cost_.download(st_.step_cost.data(), EN, stream);
-    d_step_value_.download(st_.step_value.data(), EN, stream);
-    d_step_conversions_.download(st_.step_conversions.data(), EN, stream);
-    d_step_reward_.download(st_.step_reward.data(), EN, stream);
-    d_step_wins_.download(st_.step_wins.data(), EN, stream);
-    d_step_exposures_.download(st_.step_exposures.data(), EN, stream);
-    d_step_bid_count_.download(st_.step_bid_count.data(), EN, stream);
-    d_multiplier_.download(st_.step_multiplier.data(), EN, stream);
-    d_observation_.download(st_.observation.data(), EN * kObservationWidth, stream);
-    d_passes_.download(st_.passes.data(), static_cast<std::size_t>(E_) * T_, stream);
-    d_remaining_money_.download(st_.remaining_money.data(), EN, stream);
-    d_cost_money_.download(st_.cost_money.data(), EN, stream);
-    d_value_money_.download(st_.value_money.data(), EN, stream);
-    d_step_cost_money_.download(st_.step_cost_money.data(), EN, stream);
-    d_step_value_money_.download(st_.step_value_money.data(), EN, stream);
-    d_revenue_money_.download(st_.revenue_money.data(), E_, stream);
+    ctx_.download(d_remaining_, st_.remaining_budget.data(), EN);
+    ctx_.download(d_cost_, st_.cost.data(), EN);
+    ctx_.download(d_value_, st_.value.data(), EN);
+    ctx_.download(d_conversions_, st_.conversions.data(), EN);
+    ctx_.download(d_reward_, st_.reward.data(), EN);
+    ctx_.download(d_wins_, st_.wins.data(), EN);
+    ctx_.download(d_exposures_, st_.exposures.data(), EN);
+    ctx_.download(d_bid_count_, st_.bid_count.data(), EN);
+    ctx_.download(d_step_cost_, st_.step_cost.data(), EN);
+    ctx_.download(d_step_value_, st_.step_value.data(), EN);
+    ctx_.download(d_step_conversions_, st_.step_conversions.data(), EN);
+    ctx_.download(d_step_reward_, st_.step_reward.data(), EN);
+    ctx_.download(d_step_wins_, st_.step_wins.data(), EN);
+    ctx_.download(d_step_exposures_, st_.step_exposures.data(), EN);
+    ctx_.download(d_step_bid_count_, st_.step_bid_count.data(), EN);
+    ctx_.download(d_multiplier_, st_.step_multiplier.data(), EN);
+    ctx_.download(d_observation_, st_.observation.data(), EN * kObservationWidth);
+    ctx_.download(d_passes_, st_.passes.data(), static_cast<std::size_t>(E_) * T_);
+    ctx_.download(d_remaining_money_, st_.remaining_money.data(), EN);
+    ctx_.download(d_cost_money_, st_.cost_money.data(), EN);
+    ctx_.download(d_value_money_, st_.value_money.data(), EN);
+    ctx_.download(d_step_cost_money_, st_.step_cost_money.data(), EN);
+    ctx_.download(d_step_value_money_, st_.step_value_money.data(), EN);
+    ctx_.download(d_revenue_money_, st_.revenue_money.data(), E_);
     ctx_.synchronize();
     for (int e = 0; e < E_; ++e) st_.revenue[e] = to_units(st_.revenue_money[e]);
     host_current_ = true;
@@ -632,6 +645,8 @@ class CudaBackend final : public Backend {
   bool host_current_ = false;
   bool bids_step_ = false;  // run_step reads d_bids_ (step_bids) instead of the multipliers
   MarketState st_;
+  DeviceCounters counters_;
+  DeviceCounts steps_total_;  // sum of every step's counts since construction
   AuctionNetEpisode an_;
   std::vector<std::int64_t> impression_offset_;  // [T][E+1], host copy
   std::vector<std::int32_t> tile_offset_;        // [T][E+1], host copy

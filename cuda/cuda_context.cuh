@@ -1,14 +1,22 @@
 // The explicit-stream context every launcher takes: one non-blocking stream (never the default
-// stream), CUB scratch sized once at reset and reused, and a pinned host word for the few flags
-// the host must read (the overspend rule's "another pass?").
+// stream), CUB scratch sized once at reset and reused, a pinned host word for the few flags the
+// host must read, and the backend's one launch discipline (issue 15 item 8). Every device operation
+// of the market backend goes through this class, which counts it (engine/device_counters.hpp): the
+// counts come from these calls, not from the runtime, so a GPU and the host emulator count the same.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "cuda/check.cuh"
 #include "cuda/device_buffer.cuh"
+#include "cuda/launch.cuh"
+#include "engine/device_counters.hpp"
 
 namespace bidsim::cuda {
 
@@ -17,10 +25,10 @@ class CudaContext {
   CudaContext() {
     BIDSIM_CUDA_CHECK(cudaGetDevice(&device_));
     BIDSIM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    BIDSIM_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_flag_), sizeof(std::int32_t)));
+    BIDSIM_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_flags_), kHostFlagWords * sizeof(std::int32_t)));
   }
   ~CudaContext() {
-    if (host_flag_) BIDSIM_CUDA_CHECK_NOTHROW(cudaFreeHost(host_flag_));
+    if (host_flags_) BIDSIM_CUDA_CHECK_NOTHROW(cudaFreeHost(host_flags_));
     if (stream_) BIDSIM_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream_));
   }
   CudaContext(const CudaContext&) = delete;
@@ -28,26 +36,100 @@ class CudaContext {
 
   cudaStream_t stream() const { return stream_; }
   int device() const { return device_; }
-  void synchronize() const { BIDSIM_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  const DeviceCounts& counts() const { return counts_; }
+
+  void synchronize() {
+    BIDSIM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    ++counts_.host_synchronizations;
+  }
+
+  // ----- launches -----------------------------------------------------------------------------
+  // One thread per element: ceil(elements / threads) blocks; nothing is launched when elements <= 0.
+  template <class... Params, class... Args>
+  void launch_over(const char* name, void (*kernel)(Params...), std::int64_t elements, int threads,
+                   std::size_t shared_bytes, Args&&... args) {
+    if (elements <= 0) return;
+    launch_blocks(name, kernel, (elements + threads - 1) / threads, threads, shared_bytes, std::forward<Args>(args)...);
+  }
+  // `blocks` blocks of `threads`; nothing when blocks <= 0. The launch is checked at once and a
+  // refusal names the kernel and its configuration (asynchronous faults surface at the next
+  // checked synchronizing call).
+  template <class... Params, class... Args>
+  void launch_blocks(const char* name, void (*kernel)(Params...), std::int64_t blocks, int threads,
+                     std::size_t shared_bytes, Args&&... args) {
+    if (blocks <= 0) return;
+    if (blocks > kMaxGridBlocks)
+      throw std::runtime_error(std::string("launch of ") + name + ": " + std::to_string(blocks) +
+                               " blocks, expected at most 2^31 - 1");
+    launch(kernel, dim3(static_cast<unsigned>(blocks)), dim3(static_cast<unsigned>(threads)), shared_bytes, stream_,
+           std::forward<Args>(args)...);
+    ++counts_.kernel_launches;
+    const cudaError_t status = cudaPeekAtLastError();
+    if (status != cudaSuccess)
+      throw std::runtime_error(std::string("launch of ") + name + " (" + std::to_string(blocks) + " blocks of " +
+                               std::to_string(threads) + " threads, " + std::to_string(shared_bytes) +
+                               " B dynamic shared memory) failed: " + cudaGetErrorName(status) + " (" +
+                               cudaGetErrorString(status) + ")");
+  }
+  // A CUB device-wide call made by the caller on stream(), counted.
+  void count_cub_call() { ++counts_.cub_calls; }
+
+  // ----- copies and memsets (stream-ordered, counted) -----------------------------------------
+  template <class T>
+  void upload(DeviceBuffer<T>& to, const T* from, std::size_t count) {
+    if (count == 0) return;
+    to.upload(from, count, stream_);
+    ++counts_.h2d_copies;
+    counts_.h2d_bytes += static_cast<std::int64_t>(count * sizeof(T));
+  }
+  // Grows `to` to the vector's size first.
+  template <class T>
+  void upload(DeviceBuffer<T>& to, const std::vector<T>& from) {
+    to.reserve(from.size());
+    upload(to, from.data(), from.size());
+  }
+  template <class T>
+  void download(const DeviceBuffer<T>& from, T* to, std::size_t count) {
+    if (count == 0) return;
+    from.download(to, count, stream_);
+    ++counts_.d2h_copies;
+    counts_.d2h_bytes += static_cast<std::int64_t>(count * sizeof(T));
+  }
+  template <class T>
+  void zero(DeviceBuffer<T>& buffer, std::size_t count) {
+    if (count == 0) return;
+    buffer.zero(stream_, count);
+    ++counts_.memsets;
+  }
+  template <class T>
+  void zero(DeviceBuffer<T>& buffer) { zero(buffer, buffer.size()); }
 
   // CUB temporary storage: grown at setup to the largest request, then reused by every call.
   void reserve_scratch(std::size_t bytes) { scratch_.reserve(bytes); }
   void* scratch() const { return const_cast<unsigned char*>(scratch_.data()); }
   std::size_t scratch_bytes() const { return scratch_.size(); }
 
-  // Copies one device int32 to pinned memory and waits for it (a stream synchronization).
-  std::int32_t read_flag(const std::int32_t* device_flag) const {
-    BIDSIM_CUDA_CHECK(cudaMemcpyAsync(host_flag_, device_flag, sizeof(std::int32_t),
+  // Copies `words` device int32 (at most kHostFlagWords) to pinned memory and waits for them: one
+  // copy and one synchronization. The returned pointer is valid until the next read.
+  const std::int32_t* read_flags(const std::int32_t* device_flags, int words) {
+    if (words < 1 || words > kHostFlagWords) throw std::logic_error("read_flags: bad word count");
+    BIDSIM_CUDA_CHECK(cudaMemcpyAsync(host_flags_, device_flags, words * sizeof(std::int32_t),
                                       cudaMemcpyDeviceToHost, stream_));
+    ++counts_.d2h_copies;
+    counts_.d2h_bytes += static_cast<std::int64_t>(words * sizeof(std::int32_t));
     synchronize();
-    return *host_flag_;
+    return host_flags_;
   }
 
  private:
+  static constexpr int kHostFlagWords = 4;
+  static constexpr std::int64_t kMaxGridBlocks = 2147483647;
+
   int device_ = 0;
   cudaStream_t stream_ = nullptr;
-  std::int32_t* host_flag_ = nullptr;
+  std::int32_t* host_flags_ = nullptr;
   DeviceBuffer<unsigned char> scratch_;
+  DeviceCounts counts_;
 };
 
 }  // namespace bidsim::cuda

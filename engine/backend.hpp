@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device_counters.hpp"
 #include "engine/device_view.hpp"
 #include "engine/errors.hpp"
 #include "engine/impression_bids.hpp"
@@ -46,6 +47,8 @@ class Backend {
   // Waits until the work a reset/step queued on the backend's stream is done, so another stream
   // (LibTorch's) may read the device tensors. Host-memory backends finish inside step(): no-op.
   virtual void synchronize() {}
+  // Device backends: what they asked of the GPU runtime (device_counters.hpp); nullptr otherwise.
+  virtual const DeviceCounters* device_counters() { return nullptr; }
 };
 
 }  // namespace bidsim

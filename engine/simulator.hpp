@@ -58,6 +58,8 @@ class Simulator {
   void step_on_device();
   // Blocks until the device tensors hold the results of the last reset/step (see Backend::synchronize).
   void synchronize() { backend_->synchronize(); }
+  // The device backend's counts of launches, synchronizations and copies; nullptr on the CPU.
+  const DeviceCounters* device_counters() { return backend_->device_counters(); }
 
  private:
   const Scenario scenario_;  // owned copy: the backend keeps a reference to it

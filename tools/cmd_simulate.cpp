@@ -63,8 +63,11 @@ int run_simulate(const CommonOptions& o) {
     for (double mb : memory_mb) std::cout << " " << static_cast<long long>(mb + 0.5);
     std::cout << "\n";
   }
+  // A device backend's counts are rank 0's (its shard of the environments).
+  const DeviceCounters* counters = sim.device_counters();
+  if (counters && !o.quiet) print_device_counters(std::cout, *counters);
   if (!o.out.empty()) {
-    write_simulation_json(o.out, scenario, sim.backend_name(), result, memory_mb);
+    write_simulation_json(o.out, scenario, sim.backend_name(), result, memory_mb, counters);
     write_steps_csv(o.out, result);
     if (!o.quiet) {
       namespace fs = std::filesystem;

@@ -156,8 +156,54 @@ void print_simulation(std::ostream& out, const Scenario& s, const std::string& b
   out << "\n";
 }
 
+namespace {
+
+// summary.json's device_counters: every count per step (the steps of the episode, in order), its
+// mean and max over the steps, and the totals inside steps, outside them (construction, reset, host
+// copies of the state) and overall.
+nlohmann::json device_counters_json(const DeviceCounters& c) {
+  nlohmann::json per_step, outside, total, steps_total;
+  DeviceCounts inside;
+  for (const DeviceCounts& step : c.steps) inside += step;
+  for (const auto& [name, field] : kDeviceCountFields) {
+    std::vector<std::int64_t> values;
+    std::int64_t max = 0;
+    for (const DeviceCounts& step : c.steps) {
+      values.push_back(step.*field);
+      max = std::max(max, step.*field);
+    }
+    const double mean = c.steps.empty() ? 0.0 : static_cast<double>(inside.*field) / c.steps.size();
+    per_step[name] = {{"mean", mean}, {"max", max}, {"values", values}};
+    steps_total[name] = inside.*field;
+    outside[name] = c.outside_steps.*field;
+    total[name] = c.total.*field;
+  }
+  return {{"counted_by", "the backend's own calls, identical on a GPU and on the host emulator"},
+          {"steps", c.steps.size()},
+          {"per_step", per_step},
+          {"steps_total", steps_total},
+          {"outside_steps", outside},
+          {"total", total}};
+}
+
+}  // namespace
+
+void print_device_counters(std::ostream& out, const DeviceCounters& c) {
+  DeviceCounts inside;
+  for (const DeviceCounts& step : c.steps) inside += step;
+  const double steps = c.steps.empty() ? 1.0 : static_cast<double>(c.steps.size());
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "  device    per step: %.1f kernel launches, %.1f CUB calls, %.1f memsets, %.2f host syncs, "
+                "%.0f B host->device, %.0f B device->host\n",
+                inside.kernel_launches / steps, inside.cub_calls / steps, inside.memsets / steps,
+                inside.host_synchronizations / steps, inside.h2d_bytes / steps, inside.d2h_bytes / steps);
+  out << line;
+}
+
 void write_simulation_json(const std::string& dir, const Scenario& s, const std::string& backend,
-                           const SimulationResult& r, const std::vector<double>& peak_memory_mb) {
+                           const SimulationResult& r, const std::vector<double>& peak_memory_mb,
+                           const DeviceCounters* device_counters) {
   nlohmann::json j;
   j["command"] = "simulate";
   j["scenario"] = s.name;
@@ -187,6 +233,7 @@ void write_simulation_json(const std::string& dir, const Scenario& s, const std:
     j["score"] = std::accumulate(r.score.begin(), r.score.end(), 0.0);
   }
   j["per_agent"] = per_agent;
+  if (device_counters) j["device_counters"] = device_counters_json(*device_counters);
   write_file_atomic(dir, "summary.json", j.dump(2) + "\n");
 }
 

@@ -20,10 +20,14 @@ void write_file_atomic(const std::string& dir, const std::string& name, const st
 
 void print_simulation(std::ostream& out, const Scenario& scenario, const std::string& backend,
                       const SimulationResult& result, bool quiet);
-// `peak_memory_mb` (per MPI rank, optional) is recorded as peak_memory_mb_per_rank.
+// `peak_memory_mb` (per MPI rank, optional) is recorded as peak_memory_mb_per_rank; a device
+// backend's counters (optional) as device_counters: per-step values, mean and max, and totals.
 void write_simulation_json(const std::string& dir, const Scenario& scenario,
                            const std::string& backend, const SimulationResult& result,
-                           const std::vector<double>& peak_memory_mb = {});
+                           const std::vector<double>& peak_memory_mb = {},
+                           const DeviceCounters* device_counters = nullptr);
+// One line: per-step means of the device backend's launches, synchronizations and copies.
+void print_device_counters(std::ostream& out, const DeviceCounters& counters);
 void write_steps_csv(const std::string& dir, const SimulationResult& result);
 
 }  // namespace bidsim

@@ -1,0 +1,160 @@
+// The CUDA backend's device counters (engine/device_counters.hpp, issue 15 item 4): exact counts of
+// kernel launches, CUB calls, memsets, host synchronizations and copies per step on a hand-sized
+// market, the host copies of the state outside the steps, and the bounds of the overspend rule's
+// pass control on the AuctionNet preset. The counts come from the backend's own calls, so they are
+// the same on a GPU and on the host emulator (where these [cuda] cases run without a GPU).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/observation.hpp"
+#include "engine/policies.hpp"
+#include "engine/scenario.hpp"
+#include "engine/simulator.hpp"
+
+#ifdef BIDSIM_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace {
+
+using bidsim::DeviceCounters;
+using bidsim::DeviceCounts;
+using bidsim::Device;
+using bidsim::Scenario;
+using bidsim::Simulator;
+
+bool skip_without_device() {
+  if (bidsim::cuda_device_present()) return false;
+  WARN("no CUDA device: skipped");
+  return true;
+}
+
+// A hand-sized market: 2 envs x 3 agents, 8 impressions per step, 2 slots, budgets tight enough that
+// the AuctionNet rule re-auctions (checked by the test, which needs some step with passes > 1).
+std::string small_market(const std::string& rule) {
+  return "name: counted\nseed: 7\nmarket: {envs: 2, steps: 4}\n"
+         "agents: {count: 3, budget: [0.6, 1.1, 0.8], value_scale: [1.0, 1.2, 0.9]}\n"
+         "impressions: {per_step: 8}\n"
+         "values: {model: procedural, distribution: uniform}\n"
+         "mechanism: {type: gsp, slots: 2, exposure: [1, 0.7]}\n"
+         "budget: {overspend: " + rule + ", max_passes: 64}\n";
+}
+
+// What a step costs, derived from cuda_backend.cpp's pipeline (the test restates the design):
+//   prepare_agents, the first auction pass and start_passes: 3 launches;
+//   each decision of the overspend rule: pass_cost, overspenders, env_decide, truncate,
+//     finish_truncate (5 launches) after zeroing pass_cost and the pending flag (2 memsets);
+//   settle: settle_outcomes + settle_agents (2 launches) after zeroing 5 step arrays; observations: 1.
+// The AuctionNet rule with `decisions` decisions (the largest pass count of the step's envs) reads
+// one flag word per decision (a copy and a host synchronization) and, for each of the
+// decisions - 1 drop rounds, launches drop_keys, mark_drops, the re-auction and advance_passes (4)
+// around one CUB sort, then zeroes the drop bitmap once.
+DeviceCounts expected_step(bool auctionnet_rule, int decisions, std::int64_t multiplier_bytes) {
+  DeviceCounts c;
+  c.h2d_copies = 1;
+  c.h2d_bytes = multiplier_bytes;
+  c.kernel_launches = 3 + 5 * decisions + 2 + 1;
+  c.memsets = 2 * decisions + 5;
+  if (auctionnet_rule) {
+    const int drops = decisions - 1;
+    c.kernel_launches += 4 * drops;
+    c.cub_calls = drops;
+    c.memsets += drops > 0 ? 1 : 0;
+    c.host_synchronizations = decisions;
+    c.d2h_copies = decisions;
+    c.d2h_bytes = 4 * decisions;
+  }
+  return c;
+}
+
+// One host copy of the state (cuda_backend.cpp download_state): 24 copies, then one synchronization.
+DeviceCounts expected_state_copy(int E, int N, int T) {
+  const std::int64_t EN = static_cast<std::int64_t>(E) * N;
+  DeviceCounts c;
+  c.d2h_copies = 24;
+  // 9 double, 3 int64, 3 int32 and 1 float per-agent fields, the observation rows, 5 exact money
+  // accounts, passes [E][T] (int32) and revenue [E] (int64).
+  c.d2h_bytes = EN * (9 * 8 + 3 * 8 + 3 * 4 + 4 + 4 * bidsim::kObservationWidth + 5 * 8) + 4LL * E * T + 8LL * E;
+  c.host_synchronizations = 1;
+  return c;
+}
+
+std::string describe(const DeviceCounts& c) {
+  std::string s;
+  for (const auto& [name, field] : bidsim::kDeviceCountFields) s += std::string(name) + "=" + std::to_string(c.*field) + " ";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("Device counters: exact counts per step on a hand-sized market", "[cuda][counters]") {
+  if (skip_without_device()) return;
+  for (const std::string rule : {"truncate", "auctionnet"}) {
+    SECTION(rule) {
+      const Scenario s = bidsim::parse_scenario(small_market(rule), "counted.yaml");
+      const int E = s.market.envs, N = s.agents.count, T = s.market.steps;
+      Simulator gpu(s, Device::cuda);
+      bidsim::BuiltinPolicies policies(s);
+      REQUIRE(gpu.device_counters() != nullptr);
+      gpu.reset(0);
+      policies.reset();
+      const DeviceCounts outside_after_reset = gpu.device_counters()->outside_steps;
+      CHECK(gpu.device_counters()->steps.empty());
+      std::vector<float> m(static_cast<std::size_t>(E) * N);
+      int most_passes = 0;
+      for (int t = 0; t < T; ++t) {
+        policies.act(gpu.state(), m.data());
+        gpu.step(m.data());
+        const bidsim::MarketState& st = gpu.state();
+        int decisions = 1;
+        for (int e = 0; e < E; ++e) decisions = std::max(decisions, st.passes[static_cast<std::size_t>(e) * T + t]);
+        most_passes = std::max(most_passes, decisions);
+        const DeviceCounters& c = *gpu.device_counters();
+        REQUIRE(c.steps.size() == static_cast<std::size_t>(t + 1));
+        const DeviceCounts expected = expected_step(rule == "auctionnet", decisions, 4LL * E * N);
+        INFO("step " << t << ", " << decisions << " decisions: counted " << describe(c.steps[t]) << "; expected "
+                     << describe(expected));
+        CHECK(c.steps[t] == expected);
+      }
+      if (rule == "auctionnet") CHECK(most_passes > 1);  // the market reached the drop path
+      // Outside the steps: the T + 1 host copies of the state made by state() above.
+      const DeviceCounters& c = *gpu.device_counters();
+      DeviceCounts copies;
+      for (int k = 0; k <= T; ++k) copies += expected_state_copy(E, N, T);
+      CHECK(describe(c.outside_steps - outside_after_reset) == describe(copies));
+      DeviceCounts inside;
+      for (const DeviceCounts& step : c.steps) inside += step;
+      inside += c.outside_steps;
+      CHECK(c.total == inside);
+      // A reset starts a new list of steps.
+      gpu.reset(1);
+      CHECK(gpu.device_counters()->steps.empty());
+    }
+  }
+}
+
+TEST_CASE("Device counters: the CPU backend has none", "[counters]") {
+  const Scenario s = bidsim::parse_scenario(small_market("truncate"), "counted.yaml");
+  Simulator cpu(s, Device::cpu, 1);
+  CHECK(cpu.device_counters() == nullptr);
+}
+
+TEST_CASE("Device counts add, subtract and compare field by field", "[counters]") {
+  DeviceCounts a, b;
+  a.kernel_launches = 5;
+  a.h2d_bytes = 96;
+  b.kernel_launches = 2;
+  b.d2h_bytes = 4;
+  DeviceCounts sum = a;
+  sum += b;
+  CHECK(sum.kernel_launches == 7);
+  CHECK(sum.h2d_bytes == 96);
+  CHECK(sum.d2h_bytes == 4);
+  CHECK(sum - b == a);
+  CHECK(!(sum == a));
+  CHECK(std::size(bidsim::kDeviceCountFields) == 8);
+}
