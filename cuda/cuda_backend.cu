@@ -15,23 +15,12 @@
 #include "cuda/device_buffer.cuh"
 #include "cuda/launch.cuh"
 #include "cuda/market_kernels.cuh"
-#include "cuda/radix_sort.cuh"
 #include "engine/episode_setup.hpp"
 #include "engine/errors.hpp"
 #include "engine/observation.hpp"
 
 namespace bidsim::cuda {
 namespace {
-
-// Bits needed to write x (0 -> 0).
-int bit_width(std::uint64_t x) {
-  int bits = 0;
-  while (x) {
-    ++bits;
-    x >>= 1;
-  }
-  return bits;
-}
 
 std::int64_t grid_for(std::int64_t n, int block) { return (n + block - 1) / block; }
 
@@ -85,6 +74,7 @@ class CudaBackend final : public Backend {
     st_.episode = episode;
     st_.step = 0;
     counters_.steps.clear();
+    decision_burst_ = kFirstDecisionBurst;
     std::vector<std::uint32_t> genv(E);
     for (int e = 0; e < E; ++e) {
       genv[e] = global_env(episode, s_.market, e);
@@ -164,17 +154,17 @@ class CudaBackend final : public Backend {
   // read in place of multiplier x value, then the final allocation copied back per impression.
   void step_bids(const float* bids, ImpressionOutcomes* outcomes) override {
     if (st_.step >= T_) return;
-    const cudaStream_t stream = ctx_.stream();
+    const DeviceCounts before = ctx_.counts();
     const std::size_t row_count = static_cast<std::size_t>(impression_offset_[static_cast<std::size_t>(st_.step) * (E_ + 1) + E_]);
     const std::size_t items = row_count * S_;
     d_bids_.reserve(std::max<std::size_t>(row_count * N_, 1));
     d_least_cost_.reserve(std::max<std::size_t>(row_count, 1));
     d_converted_.reserve(std::max<std::size_t>(items, 1));
-    if (row_count > 0) d_bids_.upload(bids, row_count * N_, stream);
-    d_converted_.zero(stream, std::max<std::size_t>(items, 1));
+    ctx_.upload(d_bids_, bids, row_count * N_);
+    ctx_.zero(d_converted_, std::max<std::size_t>(items, 1));
     bids_step_ = true;
     try {
-      run_step();
+      run_step(before);
     } catch (...) {
       bids_step_ = false;
       throw;
@@ -183,9 +173,10 @@ class CudaBackend final : public Backend {
     if (!outcomes || items == 0) return;
     std::vector<SlotOutcome> slots(items);
     std::vector<std::uint8_t> converted(items);
-    d_outcome_.download(slots.data(), items, stream);
-    d_converted_.download(converted.data(), items, stream);
-    d_least_cost_.download(outcomes->least_winning_cost.data(), row_count, stream);
+    // The per-impression outcomes are a host copy like state(): counted outside the steps.
+    ctx_.download(d_outcome_, slots.data(), items);
+    ctx_.download(d_converted_, converted.data(), items);
+    ctx_.download(d_least_cost_, outcomes->least_winning_cost.data(), row_count);
     ctx_.synchronize();
     for (std::size_t q = 0; q < items; ++q) {
       const SlotOutcome& o = slots[q];
@@ -354,10 +345,16 @@ class CudaBackend final : public Backend {
     d_multiplier_.resize(EN);
     d_active_.resize(EN);
     d_over_.resize(EN);
+    d_over_id_.resize(EN);
+    // Drop-selection buckets (overspender id, slot); the counts stay zero between drop rounds.
+    d_bucket_count_.resize(EN * S_);
+    ctx_.zero(d_bucket_count_);
+    d_bucket_offset_.resize(EN * S_ + 1);
     d_observation_.resize(EN * kObservationWidth);
     d_passes_.resize(static_cast<std::size_t>(E_) * T_);
     for (auto* b : {&d_env_mode_, &d_env_passes_, &d_env_done_}) b->resize(E_);
-    d_pending_.resize(1);
+    d_control_.resize(kControlWords);
+    ctx_.zero(d_control_);
     ctx_.zero(d_multiplier_in_);
     if (s_.values.model == ValueModel::auctionnet) {
       an_.mean.assign(static_cast<std::size_t>(E_) * T_ * N_, 0.0f);
@@ -371,16 +368,13 @@ class CudaBackend final : public Backend {
   void size_step_scratch(std::int64_t max_impressions) {
     const std::size_t items = static_cast<std::size_t>(max_impressions) * S_;
     d_outcome_.reserve(items);
-    d_sort_keys_in_.reserve(items);
-    d_sort_keys_.reserve(items);
-    d_sort_values_in_.reserve(items);
-    d_sort_values_.reserve(items);
+    d_drop_key_.reserve(items);
+    d_drop_index_.reserve(items);
     if (d_dirty_.reserve(static_cast<std::size_t>(max_impressions))) ctx_.zero(d_dirty_);
     if (s_.budget.overspend == OverspendRule::auctionnet) {
       const std::size_t words = (static_cast<std::size_t>(max_impressions) * C_ + 31) / 32;
       if (d_dropped_.reserve(words)) ctx_.zero(d_dropped_);
     }
-    ctx_.reserve_scratch(radix_sort_scratch_bytes(static_cast<std::int64_t>(items)));
   }
 
   MarketView view(int t) {
@@ -477,16 +471,17 @@ class CudaBackend final : public Backend {
     v.outcome = d_outcome_.data();
     v.dropped = d_dropped_.data();
     v.dirty = d_dirty_.data();
-    v.sort_keys_in = d_sort_keys_in_.data();
-    v.sort_keys = d_sort_keys_.data();
-    v.sort_values_in = d_sort_values_in_.data();
-    v.sort_values = d_sort_values_.data();
     v.pass_cost = d_pass_cost_.data();
     v.over = d_over_.data();
+    v.over_id = d_over_id_.data();
+    v.bucket_count = d_bucket_count_.data();
+    v.bucket_offset = d_bucket_offset_.data();
+    v.drop_key = d_drop_key_.data();
+    v.drop_index = d_drop_index_.data();
     v.env_mode = d_env_mode_.data();
     v.env_passes = d_env_passes_.data();
     v.env_done = d_env_done_.data();
-    v.pending = d_pending_.data();
+    v.control = d_control_.data();
     return v;
   }
 
@@ -501,12 +496,6 @@ class CudaBackend final : public Backend {
         ctx_.launch_blocks("auction_kernel<kMaxSlots + 1>", auction_kernel<kMaxSlots + 1>, tiles, kAuctionThreads,
                            shared_bytes_, v, first_pass);
     }
-  }
-
-  void sort(const MarketView& v, int begin_bit, int end_bit) {
-    if (v.items > 0) ctx_.count_cub_call();
-    radix_sort_pairs(ctx_.scratch(), ctx_.scratch_bytes(), v.sort_keys_in, v.sort_keys, v.sort_values_in,
-                     v.sort_values, v.items, begin_bit, end_bit, ctx_.stream());
   }
 
   // Dynamic shared bytes of the per-agent sum kernels (0: global atomics only, N too large).
@@ -554,8 +543,8 @@ class CudaBackend final : public Backend {
   // One decision of the overspend rule for every env still open: pass costs, who overspends, and
   // per env settle (nobody over), truncate (that rule, or max_passes reached) or drop.
   void decide_pass(const MarketView& v, bool auctionnet_rule) {
+    ctx_.zero(d_control_, 2);  // kPending, kOverspenders (overspenders_kernel numbers them)
     pass_costs(v);
-    ctx_.zero(d_pending_);
     ctx_.launch_blocks("env_decide_kernel", env_decide_kernel, E_, kElementThreads, 0, v, auctionnet_rule);
     ctx_.launch_over("truncate_kernel", truncate_kernel, agents(), kElementThreads, 0, v);
     ctx_.launch_over("finish_truncate_kernel", finish_truncate_kernel, E_, kElementThreads, 0, v);
@@ -564,22 +553,45 @@ class CudaBackend final : public Backend {
   // cpu_backend.cpp truncate_overspend: one decision, which truncates where anyone overspends.
   void truncate_overspend(const MarketView& v) { decide_pass(v, false); }
 
-  // cpu_backend.cpp auctionnet_overspend, all envs in lockstep: each pass settles the envs without
-  // overspenders; the host reads one flag per pass.
+  // cpu_backend.cpp auctionnet_overspend, all envs in lockstep, with its passes decided on the
+  // device (issue 15 item 2): the host enqueues a burst of decisions and drop rounds without reading
+  // anything, then reads two control words once (one copy, one synchronization per step). When an
+  // env is still open after the burst, it enqueues every decision the rule can still take (at most
+  // max_passes + 1 in all) and reads nothing more. Work enqueued past the rule's end returns at once
+  // on the device (market_kernels.cuh: kOpenEnvs, kPending). The burst follows the last step: its
+  // largest pass count + 1 (one spare decision), doubled after a step that outran it.
   void auctionnet_overspend(const MarketView& v) {
-    const int bucket_end_bit = 32 + bit_width(static_cast<std::uint64_t>(E_) * N_ * S_);
-    bool any_dropped = false;
-    for (;;) {
+    const int most_decisions = s_.budget.max_passes + 1;
+    const int burst = std::clamp(decision_burst_, 1, most_decisions);
+    decide_pass(v, true);
+    for (int d = 1; d < burst; ++d) {
+      drop_round(v);
       decide_pass(v, true);
-      if (ctx_.read_flags(v.pending, 1)[0] == 0) break;
-      any_dropped = true;
-      ctx_.launch_over("drop_keys_kernel", drop_keys_kernel, v.items, kElementThreads, 0, v);
-      sort(v, 0, bucket_end_bit);
-      ctx_.launch_over("mark_drops_kernel", mark_drops_kernel, v.items, kElementThreads, 0, v);
-      launch_auction(v, false);
-      ctx_.launch_over("advance_passes_kernel", advance_passes_kernel, E_, kElementThreads, 0, v);
     }
-    if (any_dropped) ctx_.zero(d_dropped_, (static_cast<std::size_t>(v.items / S_) * C_ + 31) / 32);
+    const std::int32_t* control = ctx_.read_flags(d_control_.data() + kOpenEnvs, 2);  // kOpenEnvs, kMostPasses
+    if (control[0] == 0) {
+      decision_burst_ = std::max(control[1], 1) + 1;
+    } else {
+      for (int d = burst; d < most_decisions; ++d) {
+        drop_round(v);
+        decide_pass(v, true);
+      }
+      decision_burst_ = std::min(2 * burst, most_decisions);
+    }
+    ctx_.zero(d_dropped_, (static_cast<std::size_t>(v.items / S_) * C_ + 31) / 32);
+  }
+
+  // One drop round of the AuctionNet rule for the envs that drop this pass: select the wins to drop
+  // (count, scan, scatter, select: no sort), re-auction the impressions that lost a winner, and move
+  // those envs to their next pass.
+  void drop_round(const MarketView& v) {
+    ctx_.launch_over("count_drop_wins_kernel", count_drop_wins_kernel, v.items, kElementThreads, 0, v);
+    ctx_.launch_blocks("scan_drop_buckets_kernel", scan_drop_buckets_kernel, 1, kScanThreads, 0, v);
+    ctx_.launch_over("scatter_drop_wins_kernel", scatter_drop_wins_kernel, v.items, kElementThreads, 0, v);
+    ctx_.launch_blocks("select_drops_kernel", select_drops_kernel,
+                       std::min<std::int64_t>(agents() * S_, kSelectBlocks), kElementThreads, 0, v);
+    launch_auction(v, false);
+    ctx_.launch_over("advance_passes_kernel", advance_passes_kernel, E_, kElementThreads, 0, v);
   }
 
   // cpu_backend.cpp settle: exact per-agent sums over the final outcomes, then the accounts and
@@ -647,6 +659,9 @@ class CudaBackend final : public Backend {
   MarketState st_;
   DeviceCounters counters_;
   DeviceCounts steps_total_;  // sum of every step's counts since construction
+  // Decisions of the AuctionNet rule enqueued before the one read of a step (auctionnet_overspend).
+  static constexpr int kFirstDecisionBurst = 2;
+  int decision_burst_ = kFirstDecisionBurst;
   AuctionNetEpisode an_;
   std::vector<std::int64_t> impression_offset_;  // [T][E+1], host copy
   std::vector<std::int32_t> tile_offset_;        // [T][E+1], host copy
@@ -671,6 +686,7 @@ class CudaBackend final : public Backend {
   // state [E][N]
   DeviceBuffer<float> d_multiplier_in_, d_multiplier_;
   DeviceBuffer<std::uint8_t> d_active_, d_over_;
+  DeviceBuffer<std::int32_t> d_over_id_, d_bucket_count_, d_bucket_offset_;
   DeviceBuffer<double> d_remaining_, d_cost_, d_value_, d_conversions_, d_reward_;
   DeviceBuffer<double> d_step_cost_, d_step_value_, d_step_conversions_, d_step_reward_;
   DeviceBuffer<Money> d_remaining_money_, d_cost_money_, d_value_money_, d_step_cost_money_, d_step_value_money_;
@@ -680,13 +696,13 @@ class CudaBackend final : public Backend {
   DeviceBuffer<std::int32_t> d_step_wins_, d_step_exposures_, d_step_bid_count_;
   DeviceBuffer<float> d_observation_;
   DeviceBuffer<std::int32_t> d_passes_;
-  DeviceBuffer<std::int32_t> d_env_mode_, d_env_passes_, d_env_done_, d_pending_;
+  DeviceBuffer<std::int32_t> d_env_mode_, d_env_passes_, d_env_done_, d_control_;
   // step scratch
   DeviceBuffer<SlotOutcome> d_outcome_;
   DeviceBuffer<std::uint8_t> d_dirty_;
   DeviceBuffer<std::uint32_t> d_dropped_;
-  DeviceBuffer<std::uint64_t> d_sort_keys_in_, d_sort_keys_;
-  DeviceBuffer<std::uint32_t> d_sort_values_in_, d_sort_values_;
+  DeviceBuffer<std::uint64_t> d_drop_key_;
+  DeviceBuffer<std::uint32_t> d_drop_index_;
   // step_bids: the bids of the step and its per-impression outputs
   DeviceBuffer<float> d_bids_;
   DeviceBuffer<double> d_least_cost_;

@@ -1,6 +1,5 @@
 // The explicit-stream context every launcher takes: one non-blocking stream (never the default
-// stream), CUB scratch sized once at reset and reused, a pinned host word for the few flags the
-// host must read, and the backend's one launch discipline (issue 15 item 8). Every device operation
+// stream), pinned host words for the few flags the host must read, and the backend's one launch discipline (issue 15 item 8). Every device operation
 // of the market backend goes through this class, which counts it (engine/device_counters.hpp): the
 // counts come from these calls, not from the runtime, so a GPU and the host emulator count the same.
 #pragma once
@@ -71,7 +70,8 @@ class CudaContext {
                                " B dynamic shared memory) failed: " + cudaGetErrorName(status) + " (" +
                                cudaGetErrorString(status) + ")");
   }
-  // A CUB device-wide call made by the caller on stream(), counted.
+  // A CUB device-wide call made by the caller on stream(), counted (the market step makes none
+  // since its drop selection became a select; the count stays in the report for any that returns).
   void count_cub_call() { ++counts_.cub_calls; }
 
   // ----- copies and memsets (stream-ordered, counted) -----------------------------------------
@@ -104,11 +104,6 @@ class CudaContext {
   template <class T>
   void zero(DeviceBuffer<T>& buffer) { zero(buffer, buffer.size()); }
 
-  // CUB temporary storage: grown at setup to the largest request, then reused by every call.
-  void reserve_scratch(std::size_t bytes) { scratch_.reserve(bytes); }
-  void* scratch() const { return const_cast<unsigned char*>(scratch_.data()); }
-  std::size_t scratch_bytes() const { return scratch_.size(); }
-
   // Copies `words` device int32 (at most kHostFlagWords) to pinned memory and waits for them: one
   // copy and one synchronization. The returned pointer is valid until the next read.
   const std::int32_t* read_flags(const std::int32_t* device_flags, int words) {
@@ -128,7 +123,6 @@ class CudaContext {
   int device_ = 0;
   cudaStream_t stream_ = nullptr;
   std::int32_t* host_flags_ = nullptr;
-  DeviceBuffer<unsigned char> scratch_;
   DeviceCounts counts_;
 };
 

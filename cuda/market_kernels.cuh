@@ -30,6 +30,19 @@ constexpr unsigned kFullMask = 0xffffffffu;
 // shared memory when N is at most kMaxSharedSumAgents (5 int64 fields x N within 48 KB).
 constexpr int kOutcomesPerSumBlock = 2048;
 constexpr int kMaxSharedSumAgents = 1024;
+// The drop selection's bucket scan runs in one block of this many threads; its select runs at most
+// kSelectBlocks blocks, each a grid-stride loop over the buckets.
+constexpr int kScanThreads = 1024;
+constexpr int kSelectBlocks = 128;
+
+// The words of MarketView::control, the overspend rule's state on the device.
+enum ControlWord : int {
+  kPending = 0,       // some env drops wins this pass (zeroed before each decision)
+  kOverspenders = 1,  // overspenders numbered this decision (their dense ids; zeroed with kPending)
+  kOpenEnvs = 2,      // envs whose rule has not ended this step (E at the first pass)
+  kMostPasses = 3,    // the largest pass count of an ended env this step
+  kControlWords = 4,
+};
 
 // One (impression, slot) of the current allocation (cpu_backend.cpp SlotOutcome), [items] flat.
 struct SlotOutcome {
@@ -104,16 +117,17 @@ struct MarketView {
   SlotOutcome* outcome;              // [items]
   std::uint32_t* dropped;            // bits [impressions x C]
   std::uint8_t* dirty;               // [impressions]
-  std::uint64_t* sort_keys_in;       // [items] drop selection keys
-  std::uint64_t* sort_keys;          // [items] sorted
-  std::uint32_t* sort_values_in;     // [items]
-  std::uint32_t* sort_values;        // [items] sorted: outcome indices
   Money* pass_cost;                  // [E][N] exact step cost under the current outcome
   std::uint8_t* over;                // [E][N]
+  std::int32_t* over_id;             // [E][N] dense id of an overspender this decision
+  std::int32_t* bucket_count;        // [E x N x S] wins per (overspender id, slot); zero between rounds
+  std::int32_t* bucket_offset;       // [E x N x S + 1] their exclusive scan
+  std::uint64_t* drop_key;           // [items] bucketed wins: (drop key << 32) | impression
+  std::uint32_t* drop_index;         // [items] bucketed wins: outcome index
   std::int32_t* env_mode;            // [E] EnvMode
   std::int32_t* env_passes;          // [E] the CPU's `passes` counter
   std::int32_t* env_done;            // [E]
-  std::int32_t* pending;             // [1] some env dropped wins this pass
+  std::int32_t* control;             // [kControlWords] ControlWord
 };
 
 // ----- small helpers -------------------------------------------------------------------------------
@@ -125,18 +139,6 @@ __device__ __forceinline__ int segment_of(const T* offset, int E, T x) {
   while (hi - lo > 1) {
     const int mid = (lo + hi) >> 1;
     if (offset[mid] <= x) lo = mid;
-    else hi = mid;
-  }
-  return lo;
-}
-
-// First position in sorted keys[0, n) whose key is >= x.
-__device__ __forceinline__ std::int64_t lower_bound_key(const std::uint64_t* keys, std::int64_t n,
-                                                        std::uint64_t x) {
-  std::int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    const std::int64_t mid = (lo + hi) >> 1;
-    if (keys[mid] < x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -369,6 +371,7 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
 // first pass can count bids in a shared histogram and add it to the env's counts once per block.
 template <int Capacity>
 __global__ void __launch_bounds__(kAuctionThreads) auction_kernel(MarketView v, bool first_pass) {
+  if (!first_pass && v.control[kPending] == 0) return;  // a re-auction enqueued past the rule's end
   std::int32_t* const shared = dynamic_shared<std::int32_t>();
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int e = segment_of(v.tile_offset, v.E, static_cast<std::int32_t>(blockIdx.x));
@@ -445,6 +448,7 @@ __device__ __forceinline__ void flush_agents(const MarketView& v, const SumBlock
 // cpu_backend.cpp total_cost for every env not yet settled this pass: the charged prices summed per
 // agent with integer atomics (pass_cost is zeroed before the launch). Shared rows: N unsigned long longs.
 __global__ void __launch_bounds__(kElementThreads) pass_cost_kernel(MarketView v, bool use_shared) {
+  if (v.control[kOpenEnvs] == 0) return;  // a decision enqueued past the rule's end
   unsigned long long* cost = dynamic_shared<unsigned long long>();
   const SumBlock b = sum_block(v, use_shared);
   if (use_shared) {
@@ -466,12 +470,25 @@ __global__ void __launch_bounds__(kElementThreads) pass_cost_kernel(MarketView v
   }
 }
 
-// Who overspends in the envs still open: pass cost above the remaining budget (exact).
+// Who overspends in the envs still open: pass cost above the remaining budget (exact). Each
+// overspender gets a dense id (in any order: ids only name drop-selection buckets).
 __global__ void overspenders_kernel(MarketView v) {
+  if (v.control[kOpenEnvs] == 0) return;
   const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
   const int e = static_cast<int>(a / v.N);
-  v.over[a] = !v.env_done[e] && v.pass_cost[a] > v.remaining_money[a];
+  const bool over = !v.env_done[e] && v.pass_cost[a] > v.remaining_money[a];
+  v.over[a] = over;
+  if (over) v.over_id[a] = atomicAdd(&v.control[kOverspenders], 1);
+}
+
+// An env's rule ends this step after `passes` passes.
+__device__ __forceinline__ void end_rule(const MarketView& v, int e) {
+  v.env_done[e] = 1;
+  v.env_mode[e] = kEnvIdle;
+  v.passes[static_cast<std::size_t>(e) * v.T + v.t] = v.env_passes[e];
+  atomicSub(&v.control[kOpenEnvs], 1);
+  atomicMax(&v.control[kMostPasses], v.env_passes[e]);
 }
 
 // The decision at the top of each pass of cpu_backend.cpp auctionnet_overspend (or the truncate
@@ -484,14 +501,12 @@ __global__ void env_decide_kernel(MarketView v, bool auctionnet_rule) {
   const int any_over = __syncthreads_or(mine);
   if (threadIdx.x != 0) return;
   if (!any_over) {
-    v.env_mode[e] = kEnvIdle;
-    v.env_done[e] = 1;
-    v.passes[static_cast<std::size_t>(e) * v.T + v.t] = v.env_passes[e];
+    end_rule(v, e);
   } else if (!auctionnet_rule || v.env_passes[e] > v.max_passes) {
     v.env_mode[e] = kEnvTruncate;
   } else {
     v.env_mode[e] = kEnvDrop;
-    *v.pending = 1;
+    v.control[kPending] = 1;
   }
 }
 
@@ -500,6 +515,7 @@ __global__ void env_decide_kernel(MarketView v, bool auctionnet_rule) {
 // depends on the running sum, so it stays one thread per overspending agent (over its env's
 // outcomes); it runs only in the rare pass that ends the rule (truncate, or max_passes reached).
 __global__ void truncate_kernel(MarketView v) {
+  if (v.control[kOpenEnvs] == 0) return;
   const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
   const int e = static_cast<int>(a / v.N), i = static_cast<int>(a % v.N);
@@ -519,62 +535,153 @@ __global__ void truncate_kernel(MarketView v) {
 __global__ void finish_truncate_kernel(MarketView v) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
   if (e >= v.E || v.env_done[e] || v.env_mode[e] != kEnvTruncate) return;
-  v.env_done[e] = 1;
-  v.env_mode[e] = kEnvIdle;
-  v.passes[static_cast<std::size_t>(e) * v.T + v.t] = v.env_passes[e];
+  end_rule(v, e);
 }
 
-// AuctionNet drop selection keys: bucket (env, agent, slot) high, the pass's counter-based drop
-// key low; a stable sort then orders each bucket by (key, impression) like the CPU's nth_element.
-__global__ void drop_keys_kernel(MarketView v) {
+// ----- the overspend rule's pass control and drop selection (issue 15 item 2) ----------------------
+//
+// The host enqueues a burst of decisions without reading anything, then reads two control words
+// once (how many envs are still open, the most passes an env needed); what it enqueues beyond the
+// rule's end does nothing: every pass kernel returns at once when no env is open (or, for the drop
+// kernels, when no env drops this pass). Drop selection is a select, not a sort: the wins of the
+// dropping envs' overspenders are counted per (overspender, slot) bucket, the buckets laid out by a
+// scan, the wins scattered into them (in any order), and one block per bucket finds the drop-th
+// smallest (drop key, impression) by an 8-bit radix select in shared memory. Every step of this is
+// order-independent, so the selected set is the CPU's nth_element set exactly.
+
+__device__ __forceinline__ bool rule_finished(const MarketView& v) { return v.control[kOpenEnvs] == 0; }
+__device__ __forceinline__ bool nothing_to_drop(const MarketView& v) { return v.control[kPending] == 0; }
+
+// The bucket of outcome q for the drop selection, or -1 when q is not a win of an overspender in
+// a dropping env. *composite gets (drop key << 32) | impression, the CPU's (key, impression) order.
+__device__ __forceinline__ std::int64_t drop_bucket(const MarketView& v, std::int64_t q, std::uint64_t* composite) {
+  const SlotOutcome& o = v.outcome[q];
+  if (o.agent < 0) return -1;
+  const std::int64_t jf = q / v.S;
+  const int e = segment_of(v.impression_offset, v.E, jf);
+  const std::size_t a = static_cast<std::size_t>(e) * v.N + o.agent;
+  if (v.env_mode[e] != kEnvDrop || !v.over[a]) return -1;
+  if (composite) {
+    const int j = static_cast<int>(jf - v.impression_offset[e]);
+    const std::uint32_t key = draw(v.seed, Purpose::drop, v.genv[e], noise_step(v.t, v.frozen_noise),
+                                   static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(o.agent),
+                                   static_cast<std::uint32_t>(v.frozen_noise ? 0 : v.env_passes[e]))[0];
+    *composite = (static_cast<std::uint64_t>(key) << 32) | static_cast<std::uint32_t>(j);
+  }
+  return static_cast<std::int64_t>(v.over_id[a]) * v.S + q % v.S;
+}
+
+// Wins per bucket (bucket_count is all zeros between drop rounds: scatter counts it back down).
+__global__ void count_drop_wins_kernel(MarketView v) {
+  if (nothing_to_drop(v)) return;
   const std::int64_t q = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (q >= v.items) return;
-  const SlotOutcome& o = v.outcome[q];
-  const std::uint64_t none = static_cast<std::uint64_t>(v.E) * v.N * v.S;
-  std::uint64_t key = none << 32;
-  if (o.agent >= 0) {
-    const std::int64_t jf = q / v.S;
-    const int e = segment_of(v.impression_offset, v.E, jf);
-    const std::size_t a = static_cast<std::size_t>(e) * v.N + o.agent;
-    if (v.env_mode[e] == kEnvDrop && v.over[a]) {
-      const int j = static_cast<int>(jf - v.impression_offset[e]);
-      const std::uint32_t drop_key = draw(v.seed, Purpose::drop, v.genv[e], noise_step(v.t, v.frozen_noise),
-                                          static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(o.agent),
-                                          static_cast<std::uint32_t>(v.frozen_noise ? 0 : v.env_passes[e]))[0];
-      const std::uint64_t bucket = static_cast<std::uint64_t>(a) * v.S + static_cast<std::uint64_t>(q % v.S);
-      key = (bucket << 32) | drop_key;
-    }
-  }
-  v.sort_keys_in[q] = key;
-  v.sort_values_in[q] = static_cast<std::uint32_t>(q);
+  const std::int64_t b = drop_bucket(v, q, nullptr);
+  if (b >= 0) atomicAdd(&v.bucket_count[b], 1);
 }
 
-// Drops the first ceil(ratio x wins) of each sorted bucket: sets the (impression, candidate) bit
-// and marks the impression for re-auction.
-__global__ void mark_drops_kernel(MarketView v) {
-  const std::int64_t k = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (k >= v.items) return;
-  const std::uint64_t bucket = v.sort_keys[k] >> 32;
-  if (bucket >= static_cast<std::uint64_t>(v.E) * v.N * v.S) return;
-  const std::int64_t begin = lower_bound_key(v.sort_keys, v.items, bucket << 32);
-  const std::int64_t end = lower_bound_key(v.sort_keys, v.items, (bucket + 1) << 32);
-  const std::int32_t wins = static_cast<std::int32_t>(end - begin);
-  const std::size_t a = bucket / v.S;
-  const double ratio = overspend_drop_ratio(v.pass_cost[a], v.remaining_money[a]);
-  const std::int32_t ceiled = static_cast<std::int32_t>(ceil(ratio * wins));
-  const std::int32_t drop = wins < ceiled ? wins : ceiled;
-  if (k - begin >= drop) return;
-  const std::uint32_t q = v.sort_values[k];
-  const std::int64_t jf = q / v.S;
-  const std::uint64_t bit = static_cast<std::uint64_t>(jf) * v.C + static_cast<std::uint64_t>(v.outcome[q].candidate);
-  atomicOr(&v.dropped[bit >> 5], 1u << (bit & 31));
-  v.dirty[jf] = 1;
+// bucket_offset = exclusive scan of bucket_count over this pass's buckets (overspenders x S), one
+// block: the bucket count is known only on the device, and it is small next to the outcomes.
+__global__ void __launch_bounds__(kScanThreads) scan_drop_buckets_kernel(MarketView v) {
+  if (nothing_to_drop(v)) return;
+  __shared__ std::int32_t partial[kScanThreads];
+  __shared__ std::int32_t carry;
+  const int buckets = v.control[kOverspenders] * v.S;
+  if (threadIdx.x == 0) carry = 0;
+  for (int base = 0; base < buckets; base += kScanThreads) {
+    const int b = base + static_cast<int>(threadIdx.x);
+    const std::int32_t x = b < buckets ? v.bucket_count[b] : 0;
+    partial[threadIdx.x] = x;
+    __syncthreads();
+    for (int offset = 1; offset < kScanThreads; offset <<= 1) {  // Hillis-Steele inclusive scan
+      const std::int32_t add = threadIdx.x >= static_cast<unsigned>(offset) ? partial[threadIdx.x - offset] : 0;
+      __syncthreads();
+      partial[threadIdx.x] += add;
+      __syncthreads();
+    }
+    if (b < buckets) v.bucket_offset[b] = carry + partial[threadIdx.x] - x;
+    __syncthreads();
+    if (threadIdx.x == kScanThreads - 1) carry += partial[kScanThreads - 1];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) v.bucket_offset[buckets] = carry;
+}
+
+// Each win into its bucket (any order inside a bucket) with its composite key; counts back to 0.
+__global__ void scatter_drop_wins_kernel(MarketView v) {
+  if (nothing_to_drop(v)) return;
+  const std::int64_t q = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (q >= v.items) return;
+  std::uint64_t composite = 0;
+  const std::int64_t b = drop_bucket(v, q, &composite);
+  if (b < 0) return;
+  const std::int32_t position = v.bucket_offset[b] + atomicSub(&v.bucket_count[b], 1) - 1;
+  v.drop_key[position] = composite;
+  v.drop_index[position] = static_cast<std::uint32_t>(q);
+}
+
+// One block per bucket (grid-stride over the buckets): drop = min(wins, ceil(ratio x wins)) of the
+// bucket's wins, those with the smallest composite keys (all of them when drop == wins), found by
+// an 8-bit radix select of the drop-th smallest key; each dropped win sets its (impression,
+// candidate) bit and marks the impression for re-auction.
+__global__ void __launch_bounds__(kElementThreads) select_drops_kernel(MarketView v) {
+  if (nothing_to_drop(v)) return;
+  __shared__ std::int32_t histogram[256];
+  __shared__ std::uint64_t shared_prefix;
+  __shared__ std::int32_t shared_rank;
+  const int buckets = v.control[kOverspenders] * v.S;
+  for (int b = blockIdx.x; b < buckets; b += gridDim.x) {
+    const std::int32_t begin = v.bucket_offset[b], end = v.bucket_offset[b + 1];
+    const std::int32_t wins = end - begin;
+    if (wins == 0) continue;  // uniform over the block
+    const std::uint32_t q0 = v.drop_index[begin];
+    const int e = segment_of(v.impression_offset, v.E, static_cast<std::int64_t>(q0 / v.S));
+    const std::size_t a = static_cast<std::size_t>(e) * v.N + v.outcome[q0].agent;
+    const double ratio = overspend_drop_ratio(v.pass_cost[a], v.remaining_money[a]);
+    const std::int32_t ceiled = static_cast<std::int32_t>(ceil(ratio * wins));
+    const std::int32_t drop = wins < ceiled ? wins : ceiled;
+    if (drop <= 0) continue;
+    std::uint64_t threshold = ~std::uint64_t{0};
+    if (drop < wins) {
+      std::uint64_t prefix = 0;
+      std::int32_t rank = drop;  // 1-based rank of the wanted key among those matching `prefix`
+      for (int shift = 56; shift >= 0; shift -= 8) {
+        for (int d = threadIdx.x; d < 256; d += blockDim.x) histogram[d] = 0;
+        __syncthreads();
+        const std::uint64_t high = shift == 56 ? 0 : ~std::uint64_t{0} << (shift + 8);
+        for (std::int32_t p = begin + threadIdx.x; p < end; p += blockDim.x) {
+          const std::uint64_t key = v.drop_key[p];
+          if ((key & high) == prefix) atomicAdd(&histogram[(key >> shift) & 255], 1);
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+          int d = 0;
+          while (histogram[d] < rank) rank -= histogram[d++];
+          shared_prefix = prefix | (static_cast<std::uint64_t>(d) << shift);
+          shared_rank = rank;
+        }
+        __syncthreads();
+        prefix = shared_prefix;
+        rank = shared_rank;
+      }
+      threshold = prefix;  // keys are unique (one impression per key), so exactly `drop` are <= it
+    }
+    for (std::int32_t p = begin + threadIdx.x; p < end; p += blockDim.x) {
+      if (v.drop_key[p] > threshold) continue;
+      const std::uint32_t q = v.drop_index[p];
+      const std::int64_t jf = q / v.S;
+      const std::uint64_t bit = static_cast<std::uint64_t>(jf) * v.C + static_cast<std::uint64_t>(v.outcome[q].candidate);
+      atomicOr(&v.dropped[bit >> 5], 1u << (bit & 31));
+      v.dirty[jf] = 1;
+    }
+    __syncthreads();  // the shared words are reused by the next bucket
+  }
 }
 
 // After the re-auction: the dropping envs go on to their next pass (the CPU's ++passes).
 __global__ void advance_passes_kernel(MarketView v) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
-  if (e >= v.E || v.env_mode[e] != kEnvDrop) return;
+  if (e >= v.E || v.env_mode[e] != kEnvDrop) return;  // (no env drops past the rule's end)
   v.env_mode[e] = kEnvIdle;
   ++v.env_passes[e];
 }
@@ -585,6 +692,10 @@ __global__ void start_passes_kernel(MarketView v) {
   v.env_mode[e] = kEnvIdle;
   v.env_passes[e] = 1;
   v.env_done[e] = 0;
+  if (e == 0) {
+    v.control[kOpenEnvs] = v.E;
+    v.control[kMostPasses] = 0;
+  }
 }
 
 // ----- settle (cpu_backend.cpp settle) ---------------------------------------------------------------

@@ -47,12 +47,12 @@ std::string small_market(const std::string& rule) {
 // What a step costs, derived from cuda_backend.cpp's pipeline (the test restates the design):
 //   prepare_agents, the first auction pass and start_passes: 3 launches;
 //   each decision of the overspend rule: pass_cost, overspenders, env_decide, truncate,
-//     finish_truncate (5 launches) after zeroing pass_cost and the pending flag (2 memsets);
+//     finish_truncate (5 launches) after zeroing pass_cost and two control words (2 memsets);
 //   settle: settle_outcomes + settle_agents (2 launches) after zeroing 5 step arrays; observations: 1.
-// The AuctionNet rule with `decisions` decisions (the largest pass count of the step's envs) reads
-// one flag word per decision (a copy and a host synchronization) and, for each of the
-// decisions - 1 drop rounds, launches drop_keys, mark_drops, the re-auction and advance_passes (4)
-// around one CUB sort, then zeroes the drop bitmap once.
+// The AuctionNet rule enqueues `decisions` decisions with a drop round between two of them
+// (count_drop_wins, scan_drop_buckets, scatter_drop_wins, select_drops, the re-auction and
+// advance_passes: 6 launches, no CUB call), reads two control words once (one copy, one host
+// synchronization) and zeroes the drop bitmap (1 memset).
 DeviceCounts expected_step(bool auctionnet_rule, int decisions, std::int64_t multiplier_bytes) {
   DeviceCounts c;
   c.h2d_copies = 1;
@@ -60,16 +60,32 @@ DeviceCounts expected_step(bool auctionnet_rule, int decisions, std::int64_t mul
   c.kernel_launches = 3 + 5 * decisions + 2 + 1;
   c.memsets = 2 * decisions + 5;
   if (auctionnet_rule) {
-    const int drops = decisions - 1;
-    c.kernel_launches += 4 * drops;
-    c.cub_calls = drops;
-    c.memsets += drops > 0 ? 1 : 0;
-    c.host_synchronizations = decisions;
-    c.d2h_copies = decisions;
-    c.d2h_bytes = 4 * decisions;
+    c.kernel_launches += 6 * (decisions - 1);
+    c.memsets += 1;
+    c.host_synchronizations = 1;
+    c.d2h_copies = 1;
+    c.d2h_bytes = 8;
   }
   return c;
 }
+
+// The decisions the AuctionNet rule enqueues in a step that needs `needed` (its largest pass count),
+// as cuda_backend.cpp's auctionnet_overspend chooses them: a burst (2 at an episode's start, then the
+// last step's need + 1), or every possible decision (max_passes + 1) when the burst falls short,
+// which doubles the next burst.
+struct DecisionBurst {
+  int burst = 2;
+  int enqueued(int needed, int max_passes) {
+    const int most = max_passes + 1;
+    const int now = std::min(burst, most);
+    if (needed <= now) {
+      burst = needed + 1;
+      return now;
+    }
+    burst = std::min(2 * now, most);
+    return most;
+  }
+};
 
 // One host copy of the state (cuda_backend.cpp download_state): 24 copies, then one synchronization.
 DeviceCounts expected_state_copy(int E, int N, int T) {
@@ -106,13 +122,15 @@ TEST_CASE("Device counters: exact counts per step on a hand-sized market", "[cud
       CHECK(gpu.device_counters()->steps.empty());
       std::vector<float> m(static_cast<std::size_t>(E) * N);
       int most_passes = 0;
+      DecisionBurst burst;
       for (int t = 0; t < T; ++t) {
         policies.act(gpu.state(), m.data());
         gpu.step(m.data());
         const bidsim::MarketState& st = gpu.state();
-        int decisions = 1;
-        for (int e = 0; e < E; ++e) decisions = std::max(decisions, st.passes[static_cast<std::size_t>(e) * T + t]);
-        most_passes = std::max(most_passes, decisions);
+        int needed = 1;
+        for (int e = 0; e < E; ++e) needed = std::max(needed, st.passes[static_cast<std::size_t>(e) * T + t]);
+        most_passes = std::max(most_passes, needed);
+        const int decisions = rule == "auctionnet" ? burst.enqueued(needed, s.budget.max_passes) : 1;
         const DeviceCounters& c = *gpu.device_counters();
         REQUIRE(c.steps.size() == static_cast<std::size_t>(t + 1));
         const DeviceCounts expected = expected_step(rule == "auctionnet", decisions, 4LL * E * N);
@@ -157,4 +175,48 @@ TEST_CASE("Device counts add, subtract and compare field by field", "[counters]"
   CHECK(sum - b == a);
   CHECK(!(sum == a));
   CHECK(std::size(bidsim::kDeviceCountFields) == 8);
+}
+
+// Issue 15 item 2's bound with policies on the device: the AuctionNet preset's steps (multipliers
+// written straight into the device tensor, state read only outside the steps) take at most one host
+// synchronization and one 8-byte read each, copy nothing to the device and call no CUB sort.
+TEST_CASE("Device counters: the AuctionNet preset's steps synchronize at most once", "[cuda][counters][auctionnet]") {
+  if (skip_without_device()) return;
+#ifdef BIDSIM_HAVE_CUDA
+  const Scenario s = bidsim::load_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/auctionnet.yaml");
+  const int E = s.market.envs, N = s.agents.count, T = s.market.steps;
+  Simulator gpu(s, Device::cuda);
+  bidsim::BuiltinPolicies policies(s);
+  gpu.reset(0);
+  policies.reset();
+  const bidsim::DeviceTensorView in = gpu.device_tensor(bidsim::MarketTensor::multipliers);
+  std::vector<float> m(static_cast<std::size_t>(E) * N);
+  long long passes = 0;
+  for (int t = 0; t < T; ++t) {
+    policies.act(gpu.state(), m.data());
+    REQUIRE(cudaMemcpy(in.data, m.data(), m.size() * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess);
+    gpu.step_on_device();
+  }
+  const bidsim::MarketState& st = gpu.state();
+  for (int e = 0; e < E; ++e)
+    for (int t = 0; t < T; ++t) passes += st.passes[static_cast<std::size_t>(e) * T + t];
+  const DeviceCounters& c = *gpu.device_counters();
+  REQUIRE(c.steps.size() == static_cast<std::size_t>(T));
+  DeviceCounts inside;
+  std::int64_t most_launches = 0;
+  for (const DeviceCounts& step : c.steps) {
+    INFO(describe(step));
+    CHECK(step.host_synchronizations <= 1);
+    CHECK(step.d2h_copies <= 1);
+    CHECK(step.d2h_bytes <= 8);
+    CHECK(step.h2d_copies == 0);
+    CHECK(step.cub_calls == 0);
+    inside += step;
+    most_launches = std::max(most_launches, step.kernel_launches);
+  }
+  CHECK(inside.host_synchronizations == T);  // the one read per step
+  WARN("AuctionNet preset, " << T << " steps, " << passes << " auction passes: " << describe(inside)
+                             << "; most launches in a step " << most_launches);
+  CHECK(passes > T);  // the preset re-auctions
+#endif
 }
