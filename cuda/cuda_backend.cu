@@ -25,6 +25,21 @@ namespace {
 std::int64_t grid_for(std::int64_t n, int block) { return (n + block - 1) / block; }
 
 constexpr std::size_t kDefaultSharedBytes = 48 * 1024;
+
+// The auction kernel instantiated for a slot count: its capacity (bids kept per lane) is S + 1 up to
+// 4, else kMaxSlots + 1. The one place that maps slots to an instantiation (launch and attributes).
+struct AuctionKernel {
+  void (*kernel)(MarketView, bool);
+  const char* name;
+};
+AuctionKernel auction_kernel_for(int slots) {
+  switch (slots + 1) {
+    case 2: return {auction_kernel<2>, "auction_kernel<2>"};
+    case 3: return {auction_kernel<3>, "auction_kernel<3>"};
+    case 4: return {auction_kernel<4>, "auction_kernel<4>"};
+    default: return {auction_kernel<kMaxSlots + 1>, "auction_kernel<kMaxSlots + 1>"};
+  }
+}
 // Bid counting in a per-block shared histogram pays off while it is small; above, global atomics.
 constexpr int kMaxSharedCountAgents = 8192;
 
@@ -41,7 +56,7 @@ class CudaBackend final : public Backend {
     if (buckets >= (std::uint64_t{1} << 32) - 1)
       throw UsageError("--device cuda: market.envs x agents.count x mechanism.slots = " + std::to_string(buckets) +
                        ", expected below 2^32 for the CUDA backend (use fewer environments per batch)");
-    capacity_ = S + 1 <= 4 ? S + 1 : kMaxSlots + 1;
+    auction_ = auction_kernel_for(S);
     sparse_ = s_.candidates.mode == CandidateMode::sparse && s_.values.model != ValueModel::file;
     const int K = sparse_ ? s_.candidates.per_impression : 0;
     shared_bid_count_ = N <= kMaxSharedCountAgents;
@@ -57,7 +72,12 @@ class CudaBackend final : public Backend {
       throw UsageError("--device cuda: candidates.per_impression = " + std::to_string(K) + ", expected at most " +
                        std::to_string(optin / (kAuctionWarpsPerBlock * sizeof(std::int32_t))) +
                        " for the CUDA backend (one shared-memory row per warp)");
-    if (shared_bytes_ > kDefaultSharedBytes) raise_shared_limit();
+    // cudaFuncSetAttribute is process-wide: a limit set to this backend's own need would be lowered
+    // under an earlier backend by a later one with a smaller need, and the earlier one's launches
+    // would fail. Every backend that needs more than the default sets the same value, the device's
+    // opt-in maximum, so no backend ever lowers it (the limit permits; it reserves nothing).
+    if (shared_bytes_ > kDefaultSharedBytes)
+      BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
 
     allocate_constants();
     allocate_state();
@@ -141,7 +161,11 @@ class CudaBackend final : public Backend {
   void step(const float* multipliers) override {
     if (st_.step >= T_) return;  // the episode is over; the facade reports this as an error
     const DeviceCounts before = ctx_.counts();
-    ctx_.upload(d_multiplier_in_, multipliers, static_cast<std::size_t>(E_) * N_);
+    // The upload is asynchronous: from a pinned array it could still be reading the caller's
+    // multipliers after step() returns. A pageable copy is consumed before cudaMemcpyAsync returns,
+    // so the caller's array (pinned or not) is free once step() returns.
+    multiplier_staging_.assign(multipliers, multipliers + static_cast<std::size_t>(E_) * N_);
+    ctx_.upload(d_multiplier_in_, multiplier_staging_.data(), multiplier_staging_.size());
     run_step(before);
   }
 
@@ -263,17 +287,6 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  void raise_shared_limit() {
-    const int bytes = static_cast<int>(shared_bytes_);
-    switch (capacity_) {
-      case 2: BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)); break;
-      case 3: BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_kernel<3>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)); break;
-      case 4: BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)); break;
-      default:
-        BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_kernel<kMaxSlots + 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    }
-  }
-
   // Scenario constants: uploaded once.
   void allocate_constants() {
     std::vector<float> value_scale(s_.agents.value_scale.begin(), s_.agents.value_scale.end());
@@ -488,14 +501,7 @@ class CudaBackend final : public Backend {
   void launch_auction(const MarketView& v, bool first_pass) {
     const int tiles = tile_offset_[static_cast<std::size_t>(v.t) * (E_ + 1) + E_];
     if (tiles == 0) return;
-    switch (capacity_) {
-      case 2: ctx_.launch_blocks("auction_kernel<2>", auction_kernel<2>, tiles, kAuctionThreads, shared_bytes_, v, first_pass); break;
-      case 3: ctx_.launch_blocks("auction_kernel<3>", auction_kernel<3>, tiles, kAuctionThreads, shared_bytes_, v, first_pass); break;
-      case 4: ctx_.launch_blocks("auction_kernel<4>", auction_kernel<4>, tiles, kAuctionThreads, shared_bytes_, v, first_pass); break;
-      default:
-        ctx_.launch_blocks("auction_kernel<kMaxSlots + 1>", auction_kernel<kMaxSlots + 1>, tiles, kAuctionThreads,
-                           shared_bytes_, v, first_pass);
-    }
+    ctx_.launch_blocks(auction_.name, auction_.kernel, tiles, kAuctionThreads, shared_bytes_, v, first_pass);
   }
 
   // Dynamic shared bytes of the per-agent sum kernels (0: global atomics only, N too large).
@@ -650,7 +656,7 @@ class CudaBackend final : public Backend {
   const Scenario& s_;
   CudaContext ctx_;
   int E_ = 0, N_ = 0, T_ = 0, S_ = 0, C_ = 0;
-  int capacity_ = 2;
+  AuctionKernel auction_{};
   bool sparse_ = false;
   bool shared_bid_count_ = true;
   std::size_t shared_bytes_ = 0;
@@ -667,6 +673,7 @@ class CudaBackend final : public Backend {
   std::vector<std::int32_t> tile_offset_;        // [T][E+1], host copy
   std::vector<Money> budget_money_;              // [E][N] upload staging (kept: the copy is async)
   std::vector<double> budget_units_;
+  std::vector<float> multiplier_staging_;        // [E][N] step()'s pageable copy of the multipliers
 
   // scenario constants
   DeviceBuffer<float> d_value_scale_;

@@ -24,6 +24,7 @@
 #include "engine/policies.hpp"
 #include "engine/scenario.hpp"
 #include "engine/simulator.hpp"
+#include "cuda_test_support.hpp"
 #include "test_support.hpp"
 
 #ifdef BIDSIM_HAVE_CUDA
@@ -36,12 +37,6 @@ using bidsim::Device;
 using bidsim::MarketState;
 using bidsim::Scenario;
 using bidsim::Simulator;
-
-bool skip_without_device() {
-  if (bidsim::cuda_device_present()) return false;
-  WARN("no CUDA device: skipped");
-  return true;
-}
 
 std::string scenario_path(const std::string& name) {
   return std::string(BIDSIM_SOURCE_DIR) + "/scenarios/" + name;
@@ -187,7 +182,7 @@ TEST_CASE("Device::cuda without a device is a clear UsageError and auto falls ba
 }
 
 TEST_CASE("CUDA equals CPU on every market scenario in scenarios/", "[cuda][scenarios]") {
-  if (skip_without_device()) return;
+  if (bidsim_test::skip_without_cuda_device()) return;
   for (const char* name : {"default.yaml", "auctionnet.yaml", "bpg-10.yaml", "bpg-100.yaml"}) {
     SECTION(name) {
       const Scenario s = bidsim::load_scenario(scenario_path(name));
@@ -206,7 +201,7 @@ TEST_CASE("CUDA equals CPU on every market scenario in scenarios/", "[cuda][scen
 }
 
 TEST_CASE("CUDA equals CPU on generated markets of N = 1, 31, 32, 33 and large", "[cuda][random]") {
-  if (skip_without_device()) return;
+  if (bidsim_test::skip_without_cuda_device()) return;
   std::mt19937 rng(20251123);
   Coverage total;
   int cases = 0;
@@ -232,7 +227,7 @@ TEST_CASE("CUDA equals CPU on generated markets of N = 1, 31, 32, 33 and large",
 }
 
 TEST_CASE("CUDA equals CPU on file values with equal bids (counter-based ties)", "[cuda][ties]") {
-  if (skip_without_device()) return;
+  if (bidsim_test::skip_without_cuda_device()) return;
   // Values from a short list, so many impressions have equal top bids and take the tie path.
   std::mt19937 rng(99);
   std::vector<bidsim_test::ValueRow> rows;
@@ -255,7 +250,7 @@ TEST_CASE("CUDA equals CPU on file values with equal bids (counter-based ties)",
 }
 
 TEST_CASE("CUDA equals CPU on a sharded batch (first_env, total_envs)", "[cuda][shard]") {
-  if (skip_without_device()) return;
+  if (bidsim_test::skip_without_cuda_device()) return;
   Scenario s = bidsim::load_scenario(scenario_path("bpg-10.yaml"), {"market.envs=3"});
   s.market.first_env = 5;
   s.market.total_envs = 11;
@@ -263,7 +258,7 @@ TEST_CASE("CUDA equals CPU on a sharded batch (first_env, total_envs)", "[cuda][
 }
 
 TEST_CASE("CUDA runs are bit-identical run after run", "[cuda][determinism]") {
-  if (skip_without_device()) return;
+  if (bidsim_test::skip_without_cuda_device()) return;
   for (const std::string name : {"default.yaml", "auctionnet.yaml"}) {
     std::vector<std::string> overrides;
 #ifdef BIDSIM_CUDA_EMULATION
@@ -293,7 +288,7 @@ TEST_CASE("CUDA runs are bit-identical run after run", "[cuda][determinism]") {
 }
 
 TEST_CASE("CUDA device tensor views alias the backend's buffers (zero copy)", "[cuda][views]") {
-  if (skip_without_device()) return;
+  if (bidsim_test::skip_without_cuda_device()) return;
 #ifdef BIDSIM_HAVE_CUDA
   const Scenario s = bidsim::load_scenario(scenario_path("bpg-10.yaml"));
   const int E = s.market.envs, N = s.agents.count;
@@ -335,7 +330,7 @@ TEST_CASE("CUDA device tensor views alias the backend's buffers (zero copy)", "[
 // run into max_passes (then truncate), and the decisions the host enqueues without reading run past
 // the rule's end. Every field must stay bit-identical to the CPU backend after every step.
 TEST_CASE("CUDA equals CPU on markets with many overspend passes", "[cuda][passes]") {
-  if (skip_without_device()) return;
+  if (bidsim_test::skip_without_cuda_device()) return;
   for (const int max_passes : {64, 3}) {
     for (const int slots : {1, 3}) {
       std::ostringstream y;
@@ -354,4 +349,30 @@ TEST_CASE("CUDA equals CPU on markets with many overspend passes", "[cuda][passe
       compare_backends(s, 1, true);
     }
   }
+}
+
+// cudaFuncSetAttribute (the auction kernel's dynamic shared-memory limit) is process-wide state
+// (issue 15 item 6): a second backend that needs less than the first, but more than the 48 KB
+// default, must not lower the limit under the first. Both markets need more than 48 KB (sparse
+// rows of 8 warps x K candidates plus the bid histogram); the first steps after the second exists.
+TEST_CASE("CUDA backends never lower each other's shared-memory limit", "[cuda][attributes]") {
+  if (bidsim_test::skip_without_cuda_device()) return;
+  auto sparse_market = [](int N, int K) {
+    return "name: wide\nmarket: {envs: 1, steps: 1}\nagents: {count: " + std::to_string(N) + "}\n" +
+           "impressions: {per_step: 2}\ncandidates: {mode: sparse, per_impression: " + std::to_string(K) + "}\n" +
+           "mechanism: {type: gsp, slots: 1}\n";
+  };
+  const Scenario larger = bidsim::parse_scenario(sparse_market(3000, 2000), "wide.yaml");
+  const Scenario smaller = bidsim::parse_scenario(sparse_market(2000, 1400), "wide.yaml");
+  Simulator first(larger, Device::cuda);
+  Simulator second(smaller, Device::cuda);
+  Simulator cpu(larger, Device::cpu, 1);
+  std::vector<float> m(3000, 1.0f);
+  first.step(m.data());
+  cpu.step(m.data());
+  const std::string d = state_difference(cpu.state(), first.state());
+  INFO(d);
+  CHECK(d.empty());
+  second.step(m.data());
+  CHECK(second.state().step == 1);
 }

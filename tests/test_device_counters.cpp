@@ -14,6 +14,7 @@
 #include "engine/policies.hpp"
 #include "engine/scenario.hpp"
 #include "engine/simulator.hpp"
+#include "cuda_test_support.hpp"
 
 #ifdef BIDSIM_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -26,12 +27,6 @@ using bidsim::DeviceCounts;
 using bidsim::Device;
 using bidsim::Scenario;
 using bidsim::Simulator;
-
-bool skip_without_device() {
-  if (bidsim::cuda_device_present()) return false;
-  WARN("no CUDA device: skipped");
-  return true;
-}
 
 // A hand-sized market: 2 envs x 3 agents, 8 impressions per step, 2 slots, budgets tight enough that
 // the AuctionNet rule re-auctions (checked by the test, which needs some step with passes > 1).
@@ -108,7 +103,7 @@ std::string describe(const DeviceCounts& c) {
 }  // namespace
 
 TEST_CASE("Device counters: exact counts per step on a hand-sized market", "[cuda][counters]") {
-  if (skip_without_device()) return;
+  if (bidsim_test::skip_without_cuda_device()) return;
   for (const std::string rule : {"truncate", "auctionnet"}) {
     SECTION(rule) {
       const Scenario s = bidsim::parse_scenario(small_market(rule), "counted.yaml");
@@ -181,7 +176,7 @@ TEST_CASE("Device counts add, subtract and compare field by field", "[counters]"
 // written straight into the device tensor, state read only outside the steps) take at most one host
 // synchronization and one 8-byte read each, copy nothing to the device and call no CUB sort.
 TEST_CASE("Device counters: the AuctionNet preset's steps synchronize at most once", "[cuda][counters][auctionnet]") {
-  if (skip_without_device()) return;
+  if (bidsim_test::skip_without_cuda_device()) return;
 #ifdef BIDSIM_HAVE_CUDA
   const Scenario s = bidsim::load_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/auctionnet.yaml");
   const int E = s.market.envs, N = s.agents.count, T = s.market.steps;

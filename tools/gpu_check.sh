@@ -3,6 +3,7 @@
 #   tools/gpu_check.sh OUTDIR [STAGE ...]      stages: build test sanitize bench (default: all four)
 # Dependencies come from .deps/ (tools/gpu_deps.sh, run beforehand on a Debian machine with network);
 # LibTorch from the machine's python3 (used when its C++ ABI matches, else the torch-free build).
+# The sanitize stage runs compute-sanitizer's memcheck, racecheck, synccheck and initcheck.
 # Writes into OUTDIR: gpu_check.json (device, driver, commit, commands, per-stage status and figures),
 # gpu_check.log, cuda_tests.xml and rl_cuda_tests.xml (JUnit), bench_cuda.json, peer.json,
 # bench_mesob.json and (with LibTorch) bench_rl.json. Exit status 0 when every stage
@@ -108,12 +109,19 @@ stage_test() {
 
 stage_sanitize() {
   # memcheck over every [cuda] case; racecheck (shared-memory hazards, slower) over the generated
-  # markets, ties and views. Timeouts keep one call inside a 10-minute limit.
+  # markets, ties and views; synccheck (barriers and warp collectives reached by only part of their
+  # threads, e.g. the drop selection's block-wide radix select) and initcheck (device memory read
+  # before anything wrote it) over the small cases and the many-pass markets. Timeouts keep one
+  # call inside a 10-minute limit; the stage is meant to be a call of its own.
   local ok=0
   run memcheck timeout 420 compute-sanitizer --tool memcheck --error-exitcode 3 --leak-check full \
       "$BUILD/tests/bidsim_tests" "[cuda]" || ok=1
   run racecheck timeout 300 compute-sanitizer --tool racecheck --error-exitcode 3 \
       "$BUILD/tests/bidsim_tests" "[cuda][ties],[cuda][views],[cuda][shard]" || ok=1
+  run synccheck timeout 300 compute-sanitizer --tool synccheck --error-exitcode 3 \
+      "$BUILD/tests/bidsim_tests" "[cuda][ties],[cuda][shard],[cuda][passes],[cuda][counters]~[auctionnet]" || ok=1
+  run initcheck timeout 300 compute-sanitizer --tool initcheck --error-exitcode 3 \
+      "$BUILD/tests/bidsim_tests" "[cuda][ties],[cuda][shard],[cuda][passes],[cuda][counters]~[auctionnet]" || ok=1
   return $ok
 }
 
@@ -168,7 +176,8 @@ for line in open(os.path.join(out, ".records.tsv")):
         result["commands"].append({"name": name, "exit": int(status), "seconds": int(seconds), "command": command})
 os.remove(os.path.join(out, ".records.tsv"))
 log = open(os.path.join(out, "gpu_check.log"), errors="replace").read()
-result["figures"]["sanitizer_summaries"] = re.findall(r"ERROR SUMMARY: .*|RACECHECK SUMMARY: .*", log)
+result["figures"]["sanitizer_summaries"] = re.findall(
+    r"ERROR SUMMARY: .*|RACECHECK SUMMARY: .*|SYNCCHECK SUMMARY: .*|INITCHECK SUMMARY: .*", log)
 m = re.findall(r"All tests passed \((\d+) assertions in (\d+) test cases\)|test cases: .*", log)
 result["figures"]["catch_summaries"] = [x if isinstance(x, str) else " ".join(x) for x in m]
 keep = ("bytes/s", "fraction_of_copy", "bids/s", "auctions/s", "agent_steps/s", "bid_evals/s", "device_MiB",
