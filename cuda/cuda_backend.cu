@@ -171,7 +171,8 @@ class CudaBackend final : public Backend {
 
   void step_on_device() override {
     if (st_.step >= T_) return;
-    run_step(ctx_.counts());
+    const DeviceCounts before = ctx_.counts();  // a copy: run_step compares the live counts with it
+    run_step(before);
   }
 
   // Per-impression bids [rows][N] (impression_bids.hpp): uploaded, the same run_step with the bids
