@@ -172,10 +172,11 @@ TEST_CASE("Device counts add, subtract and compare field by field", "[counters]"
   CHECK(std::size(bidsim::kDeviceCountFields) == 8);
 }
 
-// Issue 15 item 2's bound with policies on the device: the AuctionNet preset's steps (multipliers
+// Issue 15 item 2's bound with policies on the device (tagged [scenarios]: a whole preset episode, so
+// CTest skips it in the reverse-order pass): the AuctionNet preset's steps (multipliers
 // written straight into the device tensor, state read only outside the steps) take at most one host
 // synchronization and one 8-byte read each, copy nothing to the device and call no CUB sort.
-TEST_CASE("Device counters: the AuctionNet preset's steps synchronize at most once", "[cuda][counters][auctionnet]") {
+TEST_CASE("Device counters: the AuctionNet preset's steps synchronize at most once", "[cuda][counters][auctionnet][scenarios]") {
   if (bidsim_test::skip_without_cuda_device()) return;
 #ifdef BIDSIM_HAVE_CUDA
   const Scenario s = bidsim::load_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/auctionnet.yaml");
