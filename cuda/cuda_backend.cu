@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -562,28 +563,30 @@ class CudaBackend final : public Backend {
 
   // cpu_backend.cpp auctionnet_overspend, all envs in lockstep, with its passes decided on the
   // device (issue 15 item 2): the host enqueues a burst of decisions and drop rounds without reading
-  // anything, then reads two control words once (one copy, one synchronization per step). When an
-  // env is still open after the burst, it enqueues every decision the rule can still take (at most
-  // max_passes + 1 in all) and reads nothing more. Work enqueued past the rule's end returns at once
-  // on the device (market_kernels.cuh: kOpenEnvs, kPending). The burst follows the last step: its
-  // largest pass count + 1 (one spare decision), doubled after a step that outran it.
+  // anything, then reads two control words (one copy, one synchronization). If an env is still
+  // open, it doubles the burst (at most max_passes + 1 decisions in all, the last one truncates) and
+  // reads again. Work enqueued past the rule's end returns at once on the device (market_kernels.cuh:
+  // kOpenEnvs, kPending). The burst is the last step's largest pass count + 1, so a step whose
+  // passes do not exceed the last step's by more than one reads once. (Enqueueing every possible
+  // decision instead of a second read would keep one read in every step, but costs 11 launches per
+  // spare decision: 170 instead of 48 launches per step on the AuctionNet preset; docs/gpu-design.md.)
   void auctionnet_overspend(const MarketView& v) {
     const int most_decisions = s_.budget.max_passes + 1;
-    const int burst = std::clamp(decision_burst_, 1, most_decisions);
-    decide_pass(v, true);
-    for (int d = 1; d < burst; ++d) {
-      drop_round(v);
-      decide_pass(v, true);
-    }
-    const std::int32_t* control = ctx_.read_flags(d_control_.data() + kOpenEnvs, 2);  // kOpenEnvs, kMostPasses
-    if (control[0] == 0) {
-      decision_burst_ = std::max(control[1], 1) + 1;
-    } else {
-      for (int d = burst; d < most_decisions; ++d) {
-        drop_round(v);
+    int burst = std::clamp(decision_burst_, 1, most_decisions);
+    int enqueued = 0;
+    for (;;) {
+      for (; enqueued < burst; ++enqueued) {
+        if (enqueued > 0) drop_round(v);
         decide_pass(v, true);
       }
-      decision_burst_ = std::min(2 * burst, most_decisions);
+      const std::int32_t* control = ctx_.read_flags(d_control_.data() + kOpenEnvs, 2);  // kOpenEnvs, kMostPasses
+      if (control[0] == 0) {
+        decision_burst_ = std::max(control[1], 1) + 1;
+        break;
+      }
+      if (enqueued >= most_decisions)
+        throw std::logic_error("auctionnet_overspend: an env is open after max_passes + 1 decisions");
+      burst = std::min(2 * burst, most_decisions);
     }
     ctx_.zero(d_dropped_, (static_cast<std::size_t>(v.items / S_) * C_ + 31) / 32);
   }
