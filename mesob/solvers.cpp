@@ -320,13 +320,24 @@ SolveResult solve_omd(const AuctionGame& game, const SolverConfig& c, const Iter
   return r;
 }
 
+// Fictitious play's line-searched weight: halvings of the mixing weight before FP's own 1/(k+1) is taken.
+inline constexpr int kFpMaxBacktracks = 40;
+
 // Fictitious play (Perrin et al., 2020): best response to the averaged flow L̄, then
-// L̄ ← (k L̄ + Γ(BR)) / (k + 1); the policy is Π(L̄). With L-independent transitions every average
+// L̄ ← (1 − α_k) L̄ + α_k Γ(BR); the policy is Π(L̄). With L-independent transitions every average
 // of consistent flows is consistent, so the best response to L̄ is the one to Γ(Π(L̄)).
+// The fixed-step rules (gradient, adam): α_k = 1/(k+1), the classic average, which converges as O(1/k)
+// (exploitability 1.9e-5 after 50,000 best responses at t = 0..9). The line-searched ones (armijo, the
+// default, and mirror): FP's update is a conditional-gradient (Frank-Wolfe) step toward the best
+// response, so α_k is chosen as Frank-Wolfe's backtracking does (Pedregosa et al. 2020): from twice the
+// last accepted weight, halved until Expl(Π(L̄_new)) < Expl(Π(L̄)) (eq. 5); when no weight in
+// kFpMaxBacktracks halvings lowers it, FP's own 1/(k+1) is taken.
 SolveResult solve_fp(const AuctionGame& game, const SolverConfig& c, const IterationProgress& progress) {
   SolveResult r;
   r.config = c;
-  Flow average = population_flow(game, uniform_policy(game));
+  const bool line_search = c.optimizer == OptimizerKind::armijo || c.optimizer == OptimizerKind::mirror;
+  Flow average = population_flow(game, uniform_policy(game)), trial(average.size());
+  double alpha = 0.5;  // the last accepted mixing weight (the first trial is 1)
   if (c.iterations > 0) r.history.push_back(policy_record(game, retrieve_policy(game, average), 0));
   int k = 1;
   for (; k <= c.iterations; ++k) {
@@ -334,7 +345,23 @@ SolveResult solve_fp(const AuctionGame& game, const SolverConfig& c, const Itera
     if (c.tol > 0 && current.exploitability <= c.tol) break;
     const Policy& best = current.best_response;
     const Flow flow = population_flow(game, best);
-    for (std::size_t i = 0; i < average.size(); ++i) average[i] = (k * average[i] + flow[i]) / (k + 1);
+    bool mixed = false;
+    if (line_search) {
+      // Backtracking on Expl from twice the last accepted weight (at most 1).
+      alpha = std::min(1.0, 2 * alpha);
+      for (int b = 0; b < kFpMaxBacktracks && !mixed; ++b, alpha *= 0.5) {
+        for (std::size_t i = 0; i < average.size(); ++i) trial[i] = (1 - alpha) * average[i] + alpha * flow[i];
+        if (exploitability(game, retrieve_policy(game, trial)).exploitability < current.exploitability) {
+          mixed = true;
+          average.swap(trial);
+          alpha *= 2;  // the loop's halving follows: alpha stays the accepted weight
+        }
+      }
+    }
+    if (!mixed) {  // fictitious play's own weight 1/(k+1), which the next search starts from
+      for (std::size_t i = 0; i < average.size(); ++i) average[i] = (k * average[i] + flow[i]) / (k + 1);
+      alpha = 1.0 / (k + 1);
+    }
     if (records_before_last(c, k)) r.history.push_back(policy_record(game, retrieve_policy(game, average), k));
     if (progress) progress(k, c.iterations);
   }

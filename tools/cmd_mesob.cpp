@@ -131,14 +131,16 @@ std::string describe(const SolverConfig& c) {
       << " rounds, " << c.heuristic.runs << " runs)";
     return o.str();
   }
-  const bool omd_line_search =
-      c.kind == mesob::SolverKind::omd && (c.optimizer == mesob::OptimizerKind::armijo || c.optimizer == mesob::OptimizerKind::mirror);
+  const bool line_search = c.optimizer == mesob::OptimizerKind::armijo || c.optimizer == mesob::OptimizerKind::mirror;
+  const bool omd_line_search = c.kind == mesob::SolverKind::omd && line_search;
   const char* rule = c.kind <= mesob::SolverKind::mfc ? mesob::to_string(c.optimizer)
                      : omd_line_search                ? "softmax, step line-searched on exploitability"
                      : c.kind == mesob::SolverKind::omd ? "softmax, fixed step"
-                                                        : "softmax";
-  o << " (" << rule << ", " << (omd_line_search ? "first step " : "lr ") << c.lr
-    << ", " << c.iterations << " iterations)";
+                     : line_search                      ? "best response, mixing weight line-searched on exploitability"
+                                                        : "best response, average with weight 1/(k+1)";
+  o << " (" << rule;
+  if (c.kind != mesob::SolverKind::fp) o << ", " << (omd_line_search ? "first step " : "lr ") << c.lr;
+  o << ", " << c.iterations << " iterations)";
   if (c.kind <= mesob::SolverKind::mfc) {
     const mesob::OmoWeights w = mesob::effective_weights(c);
     o << " · λ1 " << w.lambda1 << "  λ2 " << w.lambda2 << "  ρ1 " << w.rho1 << "  ρ2 " << w.rho2 << " · "

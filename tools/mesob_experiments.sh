@@ -45,11 +45,12 @@ for solver in mesob-omo mf-omo mfc omd fp heuristic; do
 done
 "$bidsim" mesob "$paper" --solver mesob-omo --optimizer adam --iterations 5000 --tol 0 --force --out "$out/solver-mesob-omo-adam" \
   > "$out/solver-mesob-omo-adam.txt"
-# OMD at the old fixed step, for comparison with its line-searched default.
+# OMD at the old fixed step and FP with the classic 1/(k+1) average, next to their line-searched defaults.
 "$bidsim" mesob "$paper" --solver omd --optimizer gradient --lr 0.1 --iterations 5000 --force --out "$out/solver-omd-fixed" \
   > "$out/solver-omd-fixed.txt"
+"$bidsim" mesob "$paper" --solver fp --optimizer gradient --force --out "$out/solver-fp-classic" > "$out/solver-fp-classic.txt"
 /usr/bin/python3 tools/bidsim_plot.py histories "$out/solvers.png" "mesob-paper (t = 0..9): convergence per solver" \
-  "$out"/solver-{mesob-omo,mesob-omo-adam,mf-omo,mfc,omd,omd-fixed,fp}
+  "$out"/solver-{mesob-omo,mesob-omo-adam,mf-omo,mfc,omd,omd-fixed,fp,fp-classic}
 
 # Appendix B: the agnostic heuristic vs mean-field equilibrium solvers on the large game.
 for solver in heuristic mf-omo omd fp; do
