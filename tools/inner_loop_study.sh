@@ -19,42 +19,39 @@ export OMP_WAIT_POLICY=passive
 mkdir -p "$OUT"
 commit=$(git rev-parse --short HEAD)
 
-run() {
-  for seed in $SEEDS; do
-    for steps in 1 2 4 8; do
-      for dual in 2 4 8; do
-        echo "x$steps-d$dual-s$seed --seed $seed --set learning.unified_solution_steps=$steps --set learning.dual_envs_per_agent=$dual"
-      done
-    done
-  done | while read -r dir args; do
+# Runs "DIR ARGS..." lines (missing ones only) as `bidsim train scenarios/bpg-10.yaml --algo bpg ARGS`
+# plus the common flags below, JOBS at a time, and records each finished run's command and commit.
+train_all() {
+  local common="--set learning.best_response.steps=0 --threads 1"
+  while read -r dir args; do
     [ -f "$OUT/$dir/summary.json" ] && continue
     echo "$dir $args"
   done | xargs -P "$JOBS" -L 1 sh -c '
     d=$1; shift
     rm -rf "'"$OUT"'/$d"
     echo "run $d"
-    "'"$BIDSIM"'" train scenarios/bpg-10.yaml --algo bpg --epsilon 0.02 --iterations 40 "$@" \
-      --set learning.best_response.steps=0 --threads 1 --quiet --out "'"$OUT"'/$d" > "'"$OUT"'/$d.log" 2>&1 &&
-      echo "bidsim train scenarios/bpg-10.yaml --algo bpg --epsilon 0.02 --iterations 40 $* --set learning.best_response.steps=0 --threads 1  # commit '"$commit"'" > "'"$OUT"'/$d/command.txt" ||
+    "'"$BIDSIM"'" train scenarios/bpg-10.yaml --algo bpg "$@" '"$common"' --quiet --out "'"$OUT"'/$d" > "'"$OUT"'/$d.log" 2>&1 &&
+      echo "bidsim train scenarios/bpg-10.yaml --algo bpg $* '"$common"'  # commit '"$commit"'" > "'"$OUT"'/$d/command.txt" ||
       echo "FAILED $d (see '"$OUT"'/$d.log)"' sh
+}
+
+run() {
+  for seed in $SEEDS; do
+    for steps in 1 2 4 8; do
+      for dual in 2 4 8; do
+        echo "x$steps-d$dual-s$seed --epsilon 0.02 --iterations 40 --seed $seed" \
+             "--set learning.unified_solution_steps=$steps --set learning.dual_envs_per_agent=$dual"
+      done
+    done
+  done | train_all
 }
 
 lr() {
   for seed in $SEEDS; do
     for lr in 0.02 0.01 0.005 0.002; do
-      echo "lr$lr-s$seed --seed $seed --set learning.lr_unified_solution=$lr"
+      echo "lr$lr-s$seed --epsilon 0.08 --iterations 150 --seed $seed --set learning.lr_unified_solution=$lr"
     done
-  done | while read -r dir args; do
-    [ -f "$OUT/$dir/summary.json" ] && continue
-    echo "$dir $args"
-  done | xargs -P "$JOBS" -L 1 sh -c '
-    d=$1; shift
-    rm -rf "'"$OUT"'/$d"
-    echo "run $d"
-    "'"$BIDSIM"'" train scenarios/bpg-10.yaml --algo bpg --epsilon 0.08 --iterations 150 "$@" \
-      --set learning.best_response.steps=0 --threads 1 --quiet --out "'"$OUT"'/$d" > "'"$OUT"'/$d.log" 2>&1 &&
-      echo "bidsim train scenarios/bpg-10.yaml --algo bpg --epsilon 0.08 --iterations 150 $* --set learning.best_response.steps=0 --threads 1  # commit '"$commit"'" > "'"$OUT"'/$d/command.txt" ||
-      echo "FAILED $d (see '"$OUT"'/$d.log)"' sh
+  done | train_all
 }
 
 case "$what" in
