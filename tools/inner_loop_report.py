@@ -6,6 +6,9 @@ environments one iteration simulates and the seconds per iteration. Writes DIR/i
 usage: inner_loop_report.py DIR"""
 import csv, json, math, os, re, statistics, sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_common import bpg_environments_per_iteration, mean_std  # noqa: E402
+
 out = sys.argv[1]
 runs = {}
 for d in sorted(os.listdir(out)):
@@ -26,12 +29,8 @@ def per_run(d):
     return gain, se, binding, seconds, welfare, tuple(r["social_welfare"] for r in rows)
 
 
-def ms(xs, digits):
-    s = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{statistics.mean(xs):.{digits}f} ± {s:.{digits}f}"
-
-
 E, N, T = 32, 10, 12  # scenarios/bpg-10.yaml: envs, agents, steps
+DUAL_MAX_ENVS = 256  # learning.dual_max_envs (default)
 lines = ["| x* steps | paired envs per agent | seeds | R(x*) − R(θ) per measured agent | standard error of λ_i "
          "| gain / standard error | iterations with λ̄ > 0 | final social welfare | environments per iteration "
          "| s per iteration (loaded machine) |",
@@ -43,11 +42,10 @@ for (steps, dual), ds in sorted(runs.items()):
         sys.exit(f"inner_loop_report: seeds of x{steps}-d{dual} are the same run bit for bit: {ds}")
     gain, se, binding, seconds, welfare = ([s[i] for s in stats] for i in range(5))
     ratio = [g / s if s > 0 else math.inf for g, s in zip(gain, se)]
-    # θ batch, x* learning (steps × (x* batch + paired θ batch)), the dual batch twice, the L_s / L*_w batches
-    # when λ̄ > 0 (rl/trainer.cpp); an upper bound: the last two only when the constraint binds.
-    envs = E + 2 * steps * E + 2 * N * dual + 2 * E
-    lines.append(f"| {steps} | {dual} | {len(ds)} | {ms(gain, 1)} | {ms(se, 1)} | {ms(ratio, 2)} "
-                 f"| {100 * statistics.mean(binding):.0f}% | {ms(welfare, 1)} | ≤ {envs} | {ms(seconds, 3)} |")
+    # An upper bound: the L_s / L*_w batches are counted as if the constraint bound in every iteration.
+    envs = bpg_environments_per_iteration(E, N, steps, dual, DUAL_MAX_ENVS, binding=True)
+    lines.append(f"| {steps} | {dual} | {len(ds)} | {mean_std(gain, 1)} | {mean_std(se, 1)} | {mean_std(ratio, 2)} "
+                 f"| {100 * statistics.mean(binding):.0f}% | {mean_std(welfare, 1)} | ≤ {envs} | {mean_std(seconds, 3)} |")
 open(os.path.join(out, "inner-loops.md"), "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 
@@ -70,7 +68,7 @@ if lr_runs:
             below.append(sum(x < 0 for x in g) / len(g))
             binding.append(sum(float(r["lambda_bar"]) > 0 for r in rows) / len(rows))
             welfare.append(float(rows[-1]["social_welfare"]))
-        lr_lines.append(f"| {lr} | {len(lr_runs[lr])} | {ms(thirds[0], 1)} | {ms(thirds[1], 1)} | {ms(thirds[2], 1)} "
-                        f"| {100 * statistics.mean(below):.0f}% | {100 * statistics.mean(binding):.0f}% | {ms(welfare, 1)} |")
+        lr_lines.append(f"| {lr} | {len(lr_runs[lr])} | {mean_std(thirds[0], 1)} | {mean_std(thirds[1], 1)} | {mean_std(thirds[2], 1)} "
+                        f"| {100 * statistics.mean(below):.0f}% | {100 * statistics.mean(binding):.0f}% | {mean_std(welfare, 1)} |")
     open(os.path.join(out, "x-step-size.md"), "w").write("\n".join(lr_lines) + "\n")
     print("\n" + "\n".join(lr_lines))

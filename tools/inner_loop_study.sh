@@ -17,22 +17,14 @@ JOBS=${JOBS:-1}
 OUT=results/learning/inner-loops
 export OMP_WAIT_POLICY=passive
 mkdir -p "$OUT"
-commit=$(git rev-parse --short HEAD)
 
-# Runs "DIR ARGS..." lines (missing ones only) as `bidsim train scenarios/bpg-10.yaml --algo bpg ARGS`
-# plus the common flags below, JOBS at a time, and records each finished run's command and commit.
+# Runs "DIR ARGS..." lines as `bidsim train scenarios/bpg-10.yaml --algo bpg ARGS` without the final
+# evaluation, JOBS at a time (tools/experiment_runs.sh: finished runs skipped, command and commit recorded).
+RUN_FLAGS="--set learning.best_response.steps=0 --threads 1 --quiet"
+# shellcheck source=tools/experiment_runs.sh
+source tools/experiment_runs.sh
 train_all() {
-  local common="--set learning.best_response.steps=0 --threads 1"
-  while read -r dir args; do
-    [ -f "$OUT/$dir/summary.json" ] && continue
-    echo "$dir $args"
-  done | xargs -P "$JOBS" -L 1 sh -c '
-    d=$1; shift
-    rm -rf "'"$OUT"'/$d"
-    echo "run $d"
-    "'"$BIDSIM"'" train scenarios/bpg-10.yaml --algo bpg "$@" '"$common"' --quiet --out "'"$OUT"'/$d" > "'"$OUT"'/$d.log" 2>&1 &&
-      echo "bidsim train scenarios/bpg-10.yaml --algo bpg $* '"$common"'  # commit '"$commit"'" > "'"$OUT"'/$d/command.txt" ||
-      echo "FAILED $d (see '"$OUT"'/$d.log)"' sh
+  while read -r dir args; do echo "$dir train scenarios/bpg-10.yaml --algo bpg $args"; done | run_all
 }
 
 run() {

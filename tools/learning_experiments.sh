@@ -21,22 +21,10 @@ OUT=results/learning
 export OMP_WAIT_POLICY=passive
 mkdir -p "$OUT"
 
-# One run per line: "DIR ARGS...", run JOBS at a time with one thread each. A finished run (summary.json)
-# is skipped; an interrupted one resumes from its checkpoint.pt (train --resume continues bit for bit).
-# With DEADLINE (seconds since the epoch) no run starts after it: a chunk ends cleanly and the next
-# invocation picks up where it stopped.
-run_all() {
-  while read -r dir args; do
-    [ -f "$OUT/$dir/summary.json" ] && continue
-    echo "$dir $args"
-  done | xargs -P "$JOBS" -L 1 sh -c '
-    d=$1; shift
-    if [ -n "'"${DEADLINE:-}"'" ] && [ "$(date +%s)" -ge "'"${DEADLINE:-0}"'" ]; then echo "deadline: $d left for the next chunk"; exit 0; fi
-    resume=""; [ -f "'"$OUT"'/$d/checkpoint.pt" ] && resume="--resume '"$OUT"'/$d/checkpoint.pt"
-    echo "run $d $resume"
-    "'"$BIDSIM"'" "$@" $resume --threads 1 --quiet --checkpoint-every 5 --out "'"$OUT"'/$d" >> "'"$OUT"'/$d.log" 2>&1 ||
-      echo "FAILED $d (see '"$OUT"'/$d.log)"' sh
-}
+# Each run on one thread, checkpointed every 5 iterations so an interrupted one resumes (tools/experiment_runs.sh).
+RUN_FLAGS="--threads 1 --quiet --checkpoint-every 5"
+# shellcheck source=tools/experiment_runs.sh
+source tools/experiment_runs.sh
 
 # Table-1 analogue (issue 13): 10 seeds per row, rows independent, cooperative, and bpg_zero and bpg at
 # each ε of EPSILONS. Seed-major order, so an interrupted sweep has whole seeds of every row.

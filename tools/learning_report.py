@@ -4,6 +4,9 @@ and DIR/table1.svg (matplotlib through tools/bidsim_plot.py: run it with /usr/bi
 usage: learning_report.py DIR"""
 import csv, json, math, os, re, statistics, sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_common import bpg_environments_per_iteration, mean_std  # noqa: E402
+
 out = sys.argv[1]
 
 
@@ -15,14 +18,6 @@ def load(name):
 def train_rows(name):
     p = os.path.join(out, name, "train.csv")
     return list(csv.DictReader(open(p))) if os.path.isfile(p) else []
-
-
-def mean_std(xs, digits):
-    if not xs:
-        return "–"
-    m = statistics.mean(xs)
-    s = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
 # --- Table 1 ----------------------------------------------------------------------------------------
@@ -109,7 +104,6 @@ print("\n".join(t1))
 # Drawn by tools/bidsim_plot.py (matplotlib, the project's one plotting path); skipped with a note when
 # this Python has no matplotlib (the tables above do not need it).
 if points:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import bidsim_plot
     if bidsim_plot.matplotlib is None:
         print("table1.svg not drawn: this Python has no matplotlib (run the report with /usr/bin/python3)")
@@ -125,10 +119,7 @@ if points:
 # Table 3: tools/table3_report.py (runs of tools/exploitability_experiments.sh table3).
 
 # --- iteration time against N -----------------------------------------------------------------------
-# Environments one BPG iteration of scenarios/bpg-100.yaml simulates (rl/trainer.cpp): the θ batch E,
-# x* learning (2 steps × x* batch + paired θ batch), the dual batch of (13) twice (x* and θ on the same
-# draws, dual_envs_per_agent environments for each of min(N, dual_max_envs / dual_envs_per_agent) agents), and
-# the ν̄ and x* batches of L_s / L*_w when λ̄ > 0.
+# scenarios/bpg-100.yaml with the learning defaults: envs, steps, x* steps, dual batch cap and per-agent envs.
 E, STEPS, UNIFIED_STEPS, DUAL_CAP, DUAL_PER = 32, 12, 2, 256, 4
 tm = ["| N agents | s per BPG iteration (iterations 2-3) | environments per iteration | agent-steps per iteration | ns per agent-step |",
       "|---|---|---|---|---|"]
@@ -136,9 +127,8 @@ for n in (10, 100, 1000):
     rows = train_rows(f"timing-n{n}")[1:]
     if rows:
         t = statistics.mean(float(r["seconds"]) for r in rows)
-        dual = min(n, max(1, DUAL_CAP // DUAL_PER)) * DUAL_PER
-        envs = statistics.mean(E + 2 * UNIFIED_STEPS * E + 2 * dual + (2 * E if float(r["lambda_bar"]) > 0 else 0)
-                               for r in rows)
+        envs = statistics.mean(bpg_environments_per_iteration(E, n, UNIFIED_STEPS, DUAL_PER, DUAL_CAP,
+                                                              float(r["lambda_bar"]) > 0) for r in rows)
         agent_steps = envs * n * STEPS
         tm.append(f"| {n} | {t:.3f} | {envs:.0f} | {agent_steps / 1e6:.2f} M | {1e9 * t / agent_steps:.0f} |")
 open(os.path.join(out, "timing.md"), "w").write("\n".join(tm) + "\n")
