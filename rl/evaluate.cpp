@@ -142,6 +142,7 @@ EvaluationResult evaluate_policy(const Scenario& scenario, const BasePolicy& bas
                                kSelectionStream, threads);
   Batch report = make_batch(scenario, r.agents, bc.eval_envs_per_agent, builtin, device, eval_seed, kReportStream,
                             threads);
+  r.market_backend = report.collector->engine_backend();
 
   // Progress in environment-episodes, against an upper bound that shrinks when training stops early.
   // Collects after the best responses: θ's mean and x* (stochastic and mean) on the selection draws;

@@ -85,6 +85,7 @@ struct EvaluationResult {
   double max_exploitability = 0, max_exploitability_low = 0, max_exploitability_high = 0;
   bool has_unified = false;
   double seconds = 0;
+  std::string market_backend;  // the engine backend its batches stepped ("cpu" or "cuda")
 };
 
 // Complies with the ε-NE constraint only when the upper end of max exploitability's interval is within

@@ -130,6 +130,9 @@ class Trainer {
 
   IterationRecord iterate();  // one iteration of config.algorithm
   int iteration() const { return iteration_; }
+  // The engine backend the training batches step ("cpu" or "cuda"): CUDA policies step the CUDA backend
+  // when this build has one (RolloutCollector), whatever --device says of the policies.
+  const char* market_backend() const { return batch_->engine_backend(); }
 
   // Atomic (temporary file + rename). `metadata` strings (scenario path, overrides) travel along.
   void save(const std::string& path, const std::vector<std::pair<std::string, std::string>>& metadata = {}) const;

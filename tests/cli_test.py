@@ -330,6 +330,11 @@ def case_train_resume_evaluate():
             expect(key in summary, f"summary.json lacks {key}")
         for key in ("return", "exploitability", "unified_solution_return", "unified_ratio"):
             expect(len(summary["per_agent"][key]) == 10, f"per_agent.{key} length")
+        # Where the market ran, as the collector chose it: CPU policies always step the CPU backend.
+        expect(summary["market_device"] in ("cpu", "cuda"), f"market_device {summary.get('market_device')}")
+        if summary["device"] == "cpu":
+            expect(summary["market_device"] == "cpu", "CPU policies step the CPU market")
+        expect(f"market on {summary['market_device']}" in stdout, "the banner names where the market ran")
         with open(os.path.join(out, "train.csv")) as f:
             lines = f.read().splitlines()
         expect(lines[0].startswith("iteration,social_welfare,revenue,lambda_bar"), "train.csv header")
@@ -350,6 +355,7 @@ def case_train_resume_evaluate():
         print(stdout, err)
         expect(code == 0, f"evaluate exit status {code}")
         expect(read_summary(ev)["social_welfare"] > 0, "evaluate social welfare")
+        expect(read_summary(ev)["market_device"] == summary["market_device"], "evaluate's market_device")
         code, stdout, err = run("evaluate", "--policy", "constant:0.8", BPG10, *TINY, "--out", ev, "--quiet", "--force")
         expect(code == 0, f"evaluate --policy exit status {code}: {err}")
         expect(read_summary(ev)["policy"] == "constant:0.8", "policy label")

@@ -200,7 +200,7 @@ int run_train(const TrainOptions& o) {
     std::cout << "bidsim train: " << to_string(config.algorithm) << " on " << scenario.name << " (" << path << "), "
               << scenario.agents.count << " agents x " << scenario.market.envs << " envs x " << scenario.market.steps
               << " steps, seed " << seed << ", epsilon " << config.epsilon << ", policies on " << device.str()
-              << ", market on cpu\n";
+              << ", market on " << trainer.market_backend() << "\n";
   const int report_every = std::max(1, config.iterations / 20);
   const int first_iteration = trainer.iteration();
   double train_seconds = 0;
@@ -264,6 +264,7 @@ int run_train(const TrainOptions& o) {
     j["train_seconds"] = train_seconds;
     j["peak_memory_mb_per_rank"] = memory_mb;
     j["device"] = device.str();
+    j["market_device"] = trainer.market_backend();
     write_file_atomic(o.common.out, "summary.json", j.dump(2) + "\n");
     if (!o.common.quiet)
       std::cout << "wrote " << o.common.out << "/summary.json, train.csv and checkpoint.pt\n";
@@ -356,6 +357,7 @@ int run_evaluate(const EvaluateOptions& o) {
     j["scenario"] = path;
     j["seed"] = scenario.seed;
     j["device"] = device.str();
+    j["market_device"] = e.market_backend;
     write_file_atomic(o.out, "summary.json", j.dump(2) + "\n");
     if (!o.quiet) std::cout << "wrote " << o.out << "/summary.json\n";
   }
