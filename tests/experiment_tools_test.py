@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The experiment scripts' shared parts (tools/experiment_runs.sh, tools/report_common.py), one case per CTest
 test: experiment_tools_test.py SOURCE_DIR CASE. A stand-in program plays bidsim, so no run costs anything."""
+import json
 import os
 import stat
 import subprocess
@@ -64,6 +65,85 @@ def case_deadline_starts_nothing():
         stdout, calls = run_all(tmp, ["late train a"], DEADLINE="1")
         expect(calls == [], f"calls after the deadline: {calls}")
         expect("deadline: late left for the next chunk" in stdout, "the deadline is reported")
+
+
+def case_run_unless_and_lock():
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out")
+        os.makedirs(out)
+        # A hook that claims every run named "twin*": it writes same_run.json and exits 0.
+        hook = os.path.join(tmp, "hook")
+        with open(hook, "w") as f:
+            f.write('#!/bin/sh\ncase "$1" in twin*) mkdir -p "$OUT/$1" && echo {} > "$OUT/$1/same_run.json";; *) exit 1;; esac\n')
+        os.chmod(hook, stat.S_IRWXU)
+        stdout, calls = run_all(tmp, ["twin-a train a", "real-b train b"], RUN_UNLESS=hook)
+        expect(calls == [f"train b --threads 1 --out {out}/real-b"], f"calls {calls}")
+        expect("same run: twin-a" in stdout, "the recorded run is reported")
+        expect(os.path.isfile(os.path.join(out, "twin-a", "same_run.json")), "same_run.json written")
+        # A run whose log another invocation holds locked is left to it.
+        holder = subprocess.Popen(["flock", os.path.join(out, "held.log"), "sleep", "30"])
+        try:
+            for _ in range(100):
+                if subprocess.run(["flock", "-n", os.path.join(out, "held.log"), "true"]).returncode != 0:
+                    break
+                subprocess.run(["sleep", "0.1"])
+            os.remove(os.path.join(tmp, "args"))
+            stdout, calls = run_all(tmp, ["held train h", "twin-a train a"])
+            expect(calls == [], f"calls {calls}")
+            expect("busy: held" in stdout, "a locked run is reported busy")
+        finally:
+            holder.kill()
+            holder.wait()
+
+
+def write_run(out, name, algorithm, epsilon, seed, lambda_bars, high=0.08, iterations=None, steps=60):
+    os.makedirs(os.path.join(out, name))
+    with open(os.path.join(out, name, "train.csv"), "w") as f:
+        f.write("iteration,social_welfare,lambda_bar,seconds\n")
+        for k, l in enumerate(lambda_bars):
+            f.write(f"{k + 1},{100 * seed + k},{l},1.0\n")
+    summary = {"algorithm": algorithm, "epsilon": epsilon, "seed": seed, "scenario": "scenarios/bpg-100.yaml",
+               "iterations": iterations or len(lambda_bars), "iterations_lambda_positive": sum(l > 0 for l in lambda_bars),
+               "best_response": {"max_steps": steps, "envs_per_agent": 2}, "max_exploitability_high": high,
+               "max_exploitability": high / 2, "social_welfare": 100.0 * seed, "revenue": 10.0}
+    with open(os.path.join(out, name, "summary.json"), "w") as f:
+        json.dump(summary, f)
+
+
+def case_table1_same_run():
+    hook = os.path.join(SOURCE, "tools", "table1_same_run.py")
+    args = ["train", "scenarios/bpg-100.yaml", "--iterations", "3", "--set", "learning.best_response.steps=60",
+            "--set", "learning.best_response.envs_per_agent=2"]
+
+    def same(out, name, algo, eps, seed):
+        proc = subprocess.run([sys.executable, hook, name, *args, "--algo", algo, "--epsilon", eps, "--seed", seed],
+                              env={**os.environ, "OUT": out}, capture_output=True, text=True)
+        expect(proc.returncode in (0, 1), f"hook failed: {proc.stderr}")
+        return proc.returncode == 0
+
+    with tempfile.TemporaryDirectory() as out:
+        write_run(out, "t1-bpg_zero-e0.08-s1", "bpg_zero", 0.08, 1, [0, 0, 0])    # unconstrained
+        write_run(out, "t1-bpg_zero-e0.04-s2", "bpg_zero", 0.04, 2, [0, 0.3, 0])  # bound once
+        write_run(out, "t1-bpg_zero-e0.08-s3", "bpg_zero", 0.08, 3, [0, 0, 0], steps=30)  # other settings
+        expect(same(out, "t1-bpg-e0.08-s1", "bpg", "0.08", "1"), "bpg at the same ε")
+        expect(same(out, "t1-bpg_zero-e0.12-s1", "bpg_zero", "0.12", "1"), "a larger ε")
+        record = json.load(open(os.path.join(out, "t1-bpg_zero-e0.12-s1", "same_run.json")))
+        expect(record["same_run_as"] == "t1-bpg_zero-e0.08-s1" and record["epsilon"] == 0.12, str(record))
+        expect(not same(out, "t1-bpg-e0.04-s1", "bpg", "0.04", "1"), "a smaller ε is not the same run")
+        expect(not same(out, "t1-bpg-e0.08-s2", "bpg", "0.08", "2"), "a run where λ̄ > 0 once stands for nothing")
+        expect(not same(out, "t1-bpg-e0.12-s3", "bpg", "0.12", "3"), "other best-response settings")
+        expect(not same(out, "t1-bpg-e0.12-s4", "bpg", "0.12", "4"), "another seed")
+        expect(not os.path.exists(os.path.join(out, "t1-bpg-e0.04-s1")), "nothing written when not the same run")
+        # The report takes the twin's numbers with this run's ε and decides compliance at that ε.
+        sys.argv = ["learning_report.py", out]
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("learning_report", os.path.join(SOURCE, "tools", "learning_report.py"))
+        report = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(report)
+        recorded = report.load("t1-bpg_zero-e0.12-s1")
+        expect(recorded["epsilon"] == 0.12 and recorded["algorithm"] == "bpg_zero", str(recorded))
+        expect(recorded["complies"] is True, "0.08 ≤ 0.12 complies")
+        expect(len(report.train_rows("t1-bpg_zero-e0.12-s1")) == 3, "the twin's train.csv")
 
 
 def case_report_common():

@@ -349,6 +349,47 @@ TEST_CASE("BPG iteration: λ̄ = 0 leaves ν̄ and κ alone; λ̄ > 0 sets κ = 
   }
 }
 
+// What lets the Table-1 sweep record instead of rerun the unconstrained rows (tools/table1_same_run.py): with
+// λ̄ = 0 in every iteration, bpg and bpg_zero take the same step (−L1 on the same draws) and ε enters only
+// through λ_i = [gain_i − ε]_+, which stays 0 for any larger ε along the same trajectory. So one unconstrained
+// run stands for both algorithms at every ε at or above its own.
+TEST_CASE("an unconstrained run is the same run for bpg and bpg_zero at every larger ε", "[rl][bpg]") {
+  Trainer reference(small_market(), small_config(Algorithm::bpg_zero, /*epsilon=*/10.0), torch::kCPU, 3);
+  Trainer bpg_looser(small_market(), small_config(Algorithm::bpg, /*epsilon=*/20.0), torch::kCPU, 3);
+  Trainer zero_looser(small_market(), small_config(Algorithm::bpg_zero, /*epsilon=*/40.0), torch::kCPU, 3);
+  for (int k = 0; k < 3; ++k) {
+    const IterationRecord r = reference.iterate();
+    REQUIRE(r.lambda_bar == 0.0);
+    for (Trainer* other : {&bpg_looser, &zero_looser}) {
+      const IterationRecord o = other->iterate();
+      CHECK(o.lambda_bar == 0.0);
+      CHECK(o.social_welfare == r.social_welfare);
+      CHECK(o.revenue == r.revenue);
+      CHECK(o.unified_gain_mean == r.unified_gain_mean);
+    }
+  }
+  const auto expected = all_parameters(reference);
+  for (Trainer* other : {&bpg_looser, &zero_looser}) {
+    const auto got = all_parameters(*other);
+    REQUIRE(got.size() == expected.size());
+    for (std::size_t k = 0; k < got.size(); ++k) CHECK(torch::equal(got[k], expected[k]));
+  }
+  // A binding ε is a different run: the guard is not vacuous.
+  LearningConfig binding = small_config(Algorithm::bpg_zero, 0.0);
+  binding.initial_multiplier = 0.3;
+  binding.unified_solution_steps = 3;
+  binding.lr_unified_solution = 0.1;
+  Trainer constrained(small_market(), binding, torch::kCPU, 3);
+  LearningConfig loose = binding;
+  loose.epsilon = 10.0;
+  Trainer unconstrained(small_market(), loose, torch::kCPU, 3);
+  REQUIRE(constrained.iterate().lambda_bar > 0.0);
+  REQUIRE(unconstrained.iterate().lambda_bar == 0.0);
+  const auto a = all_parameters(constrained), b = all_parameters(unconstrained);
+  bool differ = false;
+  for (std::size_t k = 0; k < a.size(); ++k) differ |= !torch::equal(a[k], b[k]);
+  CHECK(differ);
+}
 TEST_CASE("a capped dual batch measures a rotating block of agents and keeps the others' λ", "[rl][bpg]") {
   LearningConfig c = small_config(Algorithm::bpg, 0.0);
   c.initial_multiplier = 0.3;  // as above: x* gains quickly, so measured λ_i are positive

@@ -6,7 +6,7 @@
 #   table3  Table-3 analogue: tools/exploitability_experiments.sh table3 (R(θ)/R* and R(x*)/R*).
 #   timing  BPG iteration time against N = 10, 100, 1000 at a fixed rollout batch.
 # Usage: tools/learning_experiments.sh [table1|table3|timing|report|all] [BIDSIM]
-# Environment: T1_SEEDS (table1, default 1..10), EPSILONS (table1, default "0.16 0.12 0.08 0.04 0"),
+# Environment: T1_SEEDS (table1, default 1..10), EPSILONS (table1, default "0 0.04 0.08 0.12 0.16"),
 # CHUNK_HOURS (table1: no run starts after this many hours, default 2), JOBS (parallel runs, default 2),
 # ITERATIONS (table1, default 40). Every run is resumable; rerun the same command to continue.
 set -euo pipefail
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 BIDSIM=${2:-build/tools/bidsim}
 T1_SEEDS=${T1_SEEDS:-"1 2 3 4 5 6 7 8 9 10"}
-EPSILONS=${EPSILONS:-"0.16 0.12 0.08 0.04 0"}
+EPSILONS=${EPSILONS:-"0 0.04 0.08 0.12 0.16"}
 JOBS=${JOBS:-2}
 ITERATIONS=${ITERATIONS:-40}
 OUT=results/learning
@@ -29,6 +29,9 @@ source tools/experiment_runs.sh
 # Table-1 analogue (issue 13): 10 seeds per row, rows independent, cooperative, and bpg_zero and bpg at
 # each ε of EPSILONS. Seed-major order, so an interrupted sweep has whole seeds of every row.
 # CHUNK_HOURS (default 2) bounds one invocation; rerun the same command until it reports nothing left.
+# Within a seed, bpg_zero then bpg, each over ascending ε: a run at ε that had λ̄ = 0 in every iteration is
+# the same run as bpg and bpg_zero at every larger ε, and those are recorded as such (same_run.json,
+# tools/table1_same_run.py), not rerun. Several invocations may share the sweep (one per core).
 table1() {
   # The evaluation (docs/exploitability.md) at a cost the 2-core machine affords for 120 runs: at most 60
   # best-response steps (held-out check every 10, patience 3), 2 training / 4 selection / 8 report envs per agent.
@@ -39,15 +42,14 @@ table1() {
   export DEADLINE
   for seed in $T1_SEEDS; do
     for algo in independent cooperative; do echo "t1-$algo-s$seed $common --algo $algo --seed $seed"; done
-    for eps in $EPSILONS; do
-      echo "t1-bpg_zero-e$eps-s$seed $common --algo bpg_zero --epsilon $eps --seed $seed"
-      echo "t1-bpg-e$eps-s$seed $common --algo bpg --epsilon $eps --seed $seed"
+    for algo in bpg_zero bpg; do
+      for eps in $EPSILONS; do echo "t1-$algo-e$eps-s$seed $common --algo $algo --epsilon $eps --seed $seed"; done
     done
-  done | run_all
+  done | RUN_UNLESS="/usr/bin/python3 tools/table1_same_run.py" run_all
   local left=0
   for seed in $T1_SEEDS; do
     for run in independent cooperative $(for e in $EPSILONS; do echo bpg_zero-e$e bpg-e$e; done); do
-      [ -f "$OUT/t1-$run-s$seed/summary.json" ] || left=$((left + 1))
+      [ -f "$OUT/t1-$run-s$seed/summary.json" ] || [ -f "$OUT/t1-$run-s$seed/same_run.json" ] || left=$((left + 1))
     done
   done
   echo "table1: $left runs left (rerun: $0 table1)"

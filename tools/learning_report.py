@@ -10,13 +10,29 @@ from report_common import bpg_environments_per_iteration, mean_std  # noqa: E402
 out = sys.argv[1]
 
 
+def same_run(name):
+    """The finished run that `name` was recorded as the same run as (same_run.json, tools/table1_same_run.py)."""
+    p = os.path.join(out, name, "same_run.json")
+    return json.load(open(p))["same_run_as"] if os.path.isfile(p) else None
+
+
 def load(name):
-    p = os.path.join(out, name, "summary.json")
-    return json.load(open(p)) if os.path.isfile(p) else None
+    """A run's summary.json; for a run recorded as another's twin, the twin's with this run's algorithm and ε,
+    and `complies` decided at this ε from the shared interval."""
+    twin = same_run(name)
+    p = os.path.join(out, twin or name, "summary.json")
+    if not os.path.isfile(p):
+        return None
+    summary = json.load(open(p))
+    if twin:
+        record = json.load(open(os.path.join(out, name, "same_run.json")))
+        summary.update(algorithm=record["algorithm"], epsilon=record["epsilon"],
+                       complies=summary["max_exploitability_high"] <= record["epsilon"])
+    return summary
 
 
 def train_rows(name):
-    p = os.path.join(out, name, "train.csv")
+    p = os.path.join(out, same_run(name) or name, "train.csv")
     return list(csv.DictReader(open(p))) if os.path.isfile(p) else []
 
 
@@ -93,7 +109,9 @@ for k in keys:
             test = f"t={t_sw:.2f} p={p_sw:.3f}; t={t_ex:.2f} p={p_ex:.3f}"
     if k in same_as:
         test += f" (same runs as {label(same_as[k])})"
-    t1.append(f"| {algo} | {eps or '/'} | {len(runs)} | {mean_std(sw, 1)} | {mean_std(ex, 4)} | {mean_std(ex_high, 4)} | {compliance} "
+    recorded = sum(same_run(d) is not None for d in groups[k])
+    seeds = f"{len(runs)}" + (f" ({recorded} not rerun: same run as at a smaller ε, λ̄ = 0 throughout)" if recorded else "")
+    t1.append(f"| {algo} | {eps or '/'} | {seeds} | {mean_std(sw, 1)} | {mean_std(ex, 4)} | {mean_std(ex_high, 4)} | {compliance} "
               f"| {mean_std(rev, 1)} | {binding} | {test} |")
     points.append((algo, eps, statistics.mean(ex), statistics.mean(sw)))
     previous = (sw, ex)
