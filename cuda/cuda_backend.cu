@@ -27,18 +27,26 @@ std::int64_t grid_for(std::int64_t n, int block) { return (n + block - 1) / bloc
 
 constexpr std::size_t kDefaultSharedBytes = 48 * 1024;
 
-// The auction kernel instantiated for a slot count: its capacity (bids kept per lane) is S + 1 up to
-// 4, else kMaxSlots + 1. The one place that maps slots to an instantiation (launch and attributes).
+// The kernels that run auctions, instantiated for a slot count: their capacity (bids kept per lane)
+// is S + 1 up to 4, else kMaxSlots + 1. The one place that maps slots to an instantiation (launch
+// and attributes).
 struct AuctionKernel {
   void (*kernel)(MarketView, bool);
   const char* name;
+  void (*tail)(MarketView, bool);  // overspend_tail_kernel: re-auctions inside
+  const char* tail_name;
 };
+template <int Capacity>
+AuctionKernel auction_kernels(const char* name, const char* tail_name) {
+  return {auction_kernel<Capacity>, name, overspend_tail_kernel<Capacity>, tail_name};
+}
 AuctionKernel auction_kernel_for(int slots) {
   switch (slots + 1) {
-    case 2: return {auction_kernel<2>, "auction_kernel<2>"};
-    case 3: return {auction_kernel<3>, "auction_kernel<3>"};
-    case 4: return {auction_kernel<4>, "auction_kernel<4>"};
-    default: return {auction_kernel<kMaxSlots + 1>, "auction_kernel<kMaxSlots + 1>"};
+    case 2: return auction_kernels<2>("auction_kernel<2>", "overspend_tail_kernel<2>");
+    case 3: return auction_kernels<3>("auction_kernel<3>", "overspend_tail_kernel<3>");
+    case 4: return auction_kernels<4>("auction_kernel<4>", "overspend_tail_kernel<4>");
+    default:
+      return auction_kernels<kMaxSlots + 1>("auction_kernel<kMaxSlots + 1>", "overspend_tail_kernel<kMaxSlots + 1>");
   }
 }
 // Bid counting in a per-block shared histogram pays off while it is small; above, global atomics.
@@ -79,6 +87,13 @@ class CudaBackend final : public Backend {
     // opt-in maximum, so no backend ever lowers it (the limit permits; it reserves nothing).
     if (shared_bytes_ > kDefaultSharedBytes)
       BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
+    // The tail kernel's rows: the warps' sparse candidates, then the env's pass costs when they fit.
+    const std::size_t sparse_rows = static_cast<std::size_t>(kAuctionWarpsPerBlock) * K * sizeof(std::int32_t);
+    const std::size_t cost_row = static_cast<std::size_t>(N) * sizeof(unsigned long long);
+    tail_shared_cost_ = N <= kMaxSharedSumAgents && sparse_rows + cost_row <= static_cast<std::size_t>(optin);
+    tail_shared_bytes_ = sparse_rows + (tail_shared_cost_ ? cost_row : 0);
+    if (tail_shared_bytes_ > kDefaultSharedBytes)
+      BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_.tail, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
 
     allocate_constants();
     allocate_state();
@@ -95,7 +110,6 @@ class CudaBackend final : public Backend {
     st_.episode = episode;
     st_.step = 0;
     counters_.steps.clear();
-    decision_burst_ = kFirstDecisionBurst;
     std::vector<std::uint32_t> genv(E);
     for (int e = 0; e < E; ++e) {
       genv[e] = global_env(episode, s_.market, e);
@@ -186,7 +200,10 @@ class CudaBackend final : public Backend {
     d_bids_.reserve(std::max<std::size_t>(row_count * N_, 1));
     d_least_cost_.reserve(std::max<std::size_t>(row_count, 1));
     d_converted_.reserve(std::max<std::size_t>(items, 1));
-    ctx_.upload(d_bids_, bids, row_count * N_);
+    // From the backend's own pageable copy, as step() does with the multipliers: the caller's array
+    // (pinned or not) is free once step_bids() returns, whatever the copy engine is still doing.
+    bids_staging_.assign(bids, bids + row_count * N_);
+    ctx_.upload(d_bids_, bids_staging_.data(), bids_staging_.size());
     ctx_.zero(d_converted_, std::max<std::size_t>(items, 1));
     bids_step_ = true;
     try {
@@ -364,7 +381,8 @@ class CudaBackend final : public Backend {
     // Drop-selection buckets (overspender id, slot); the counts stay zero between drop rounds.
     d_bucket_count_.resize(EN * S_);
     ctx_.zero(d_bucket_count_);
-    d_bucket_offset_.resize(EN * S_ + 1);
+    // Rows per env for overspend_tail_kernel ([E][N x S + 1]); the grid's scan uses the first E x N x S + 1.
+    d_bucket_offset_.resize(static_cast<std::size_t>(E_) * (static_cast<std::size_t>(N_) * S_ + 1));
     d_observation_.resize(EN * kObservationWidth);
     d_passes_.resize(static_cast<std::size_t>(E_) * T_);
     for (auto* b : {&d_env_mode_, &d_env_passes_, &d_env_done_}) b->resize(E_);
@@ -554,40 +572,29 @@ class CudaBackend final : public Backend {
     ctx_.zero(d_control_, 2);  // kPending, kOverspenders (overspenders_kernel numbers them)
     pass_costs(v);
     ctx_.launch_blocks("env_decide_kernel", env_decide_kernel, E_, kElementThreads, 0, v, auctionnet_rule);
+  }
+
+  // cpu_backend.cpp truncate_overspend: one decision, which truncates where anyone overspends.
+  void truncate_overspend(const MarketView& v) {
+    decide_pass(v, false);
     ctx_.launch_over("truncate_kernel", truncate_kernel, agents(), kElementThreads, 0, v);
     ctx_.launch_over("finish_truncate_kernel", finish_truncate_kernel, E_, kElementThreads, 0, v);
   }
 
-  // cpu_backend.cpp truncate_overspend: one decision, which truncates where anyone overspends.
-  void truncate_overspend(const MarketView& v) { decide_pass(v, false); }
-
-  // cpu_backend.cpp auctionnet_overspend, all envs in lockstep, with its passes decided on the
-  // device (issue 15 item 2): the host enqueues a burst of decisions and drop rounds without reading
-  // anything, then reads two control words (one copy, one synchronization). If an env is still
-  // open, it doubles the burst (at most max_passes + 1 decisions in all, the last one truncates) and
-  // reads again. Work enqueued past the rule's end returns at once on the device (market_kernels.cuh:
-  // kOpenEnvs, kPending). The burst is the last step's largest pass count + 1, so a step whose
-  // passes do not exceed the last step's by more than one reads once. (Enqueueing every possible
-  // decision instead of a second read would keep one read in every step, but costs 11 launches per
-  // spare decision: 170 instead of 48 launches per step on the AuctionNet preset; docs/gpu-design.md.)
+  // cpu_backend.cpp auctionnet_overspend for all envs, decided on the device with nothing read back
+  // (issue 15 item 2): kGridPasses passes on the whole grid (a decision, then a drop round; a pass at
+  // most max_passes never truncates), then one launch of overspend_tail_kernel, which runs each env
+  // still open to the rule's end in one block (market_kernels.cuh). So every step makes the same
+  // launches, whatever its pass counts, and no host synchronization. (Before: the host read two
+  // control words after a burst of decisions and doubled the burst while an env was open: 1.19
+  // synchronizations and 47.7 launches per step on the AuctionNet preset; docs/gpu-design.md.)
   void auctionnet_overspend(const MarketView& v) {
-    const int most_decisions = s_.budget.max_passes + 1;
-    int burst = std::clamp(decision_burst_, 1, most_decisions);
-    int enqueued = 0;
-    for (;;) {
-      for (; enqueued < burst; ++enqueued) {
-        if (enqueued > 0) drop_round(v);
-        decide_pass(v, true);
-      }
-      const std::int32_t* control = ctx_.read_flags(d_control_.data() + kOpenEnvs, 2);  // kOpenEnvs, kMostPasses
-      if (control[0] == 0) {
-        decision_burst_ = std::max(control[1], 1) + 1;
-        break;
-      }
-      if (enqueued >= most_decisions)
-        throw std::logic_error("auctionnet_overspend: an env is open after max_passes + 1 decisions");
-      burst = std::min(2 * burst, most_decisions);
+    const int grid_passes = std::min(kGridPasses, s_.budget.max_passes);
+    for (int pass = 0; pass < grid_passes; ++pass) {
+      decide_pass(v, true);
+      drop_round(v);
     }
+    ctx_.launch_blocks(auction_.tail_name, auction_.tail, E_, kAuctionThreads, tail_shared_bytes_, v, tail_shared_cost_);
     ctx_.zero(d_dropped_, (static_cast<std::size_t>(v.items / S_) * C_ + 31) / 32);
   }
 
@@ -669,15 +676,15 @@ class CudaBackend final : public Backend {
   MarketState st_;
   DeviceCounters counters_;
   DeviceCounts steps_total_;  // sum of every step's counts since construction
-  // Decisions of the AuctionNet rule enqueued before the one read of a step (auctionnet_overspend).
-  static constexpr int kFirstDecisionBurst = 2;
-  int decision_burst_ = kFirstDecisionBurst;
+  std::size_t tail_shared_bytes_ = 0;  // overspend_tail_kernel's dynamic shared memory
+  bool tail_shared_cost_ = false;       // it sums pass costs in shared memory (N small enough)
   AuctionNetEpisode an_;
   std::vector<std::int64_t> impression_offset_;  // [T][E+1], host copy
   std::vector<std::int32_t> tile_offset_;        // [T][E+1], host copy
   std::vector<Money> budget_money_;              // [E][N] upload staging (kept: the copy is async)
   std::vector<double> budget_units_;
   std::vector<float> multiplier_staging_;        // [E][N] step()'s pageable copy of the multipliers
+  std::vector<float> bids_staging_;              // [impressions][N] step_bids()'s pageable copy of the bids
 
   // scenario constants
   DeviceBuffer<float> d_value_scale_;

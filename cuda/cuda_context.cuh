@@ -1,5 +1,5 @@
 // The explicit-stream context every launcher takes: one non-blocking stream (never the default
-// stream), pinned host words for the few flags the host must read, and the backend's one launch discipline (issue 15 item 8). Every device operation
+// stream) and the backend's one launch discipline (issue 15 item 8). Every device operation
 // of the market backend goes through this class, which counts it (engine/device_counters.hpp): the
 // counts come from these calls, not from the runtime, so a GPU and the host emulator count the same.
 #pragma once
@@ -24,10 +24,8 @@ class CudaContext {
   CudaContext() {
     BIDSIM_CUDA_CHECK(cudaGetDevice(&device_));
     BIDSIM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    BIDSIM_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_flags_), kHostFlagWords * sizeof(std::int32_t)));
   }
   ~CudaContext() {
-    if (host_flags_) BIDSIM_CUDA_CHECK_NOTHROW(cudaFreeHost(host_flags_));
     if (stream_) BIDSIM_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream_));
   }
   CudaContext(const CudaContext&) = delete;
@@ -104,25 +102,11 @@ class CudaContext {
   template <class T>
   void zero(DeviceBuffer<T>& buffer) { zero(buffer, buffer.size()); }
 
-  // Copies `words` device int32 (at most kHostFlagWords) to pinned memory and waits for them: one
-  // copy and one synchronization. The returned pointer is valid until the next read.
-  const std::int32_t* read_flags(const std::int32_t* device_flags, int words) {
-    if (words < 1 || words > kHostFlagWords) throw std::logic_error("read_flags: bad word count");
-    BIDSIM_CUDA_CHECK(cudaMemcpyAsync(host_flags_, device_flags, words * sizeof(std::int32_t),
-                                      cudaMemcpyDeviceToHost, stream_));
-    ++counts_.d2h_copies;
-    counts_.d2h_bytes += static_cast<std::int64_t>(words * sizeof(std::int32_t));
-    synchronize();
-    return host_flags_;
-  }
-
  private:
-  static constexpr int kHostFlagWords = 4;
   static constexpr std::int64_t kMaxGridBlocks = 2147483647;
 
   int device_ = 0;
   cudaStream_t stream_ = nullptr;
-  std::int32_t* host_flags_ = nullptr;
   DeviceCounts counts_;
 };
 

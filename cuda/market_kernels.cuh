@@ -34,14 +34,17 @@ constexpr int kMaxSharedSumAgents = 1024;
 // kSelectBlocks blocks, each a grid-stride loop over the buckets.
 constexpr int kScanThreads = 1024;
 constexpr int kSelectBlocks = 128;
+// Passes of the AuctionNet rule run on the whole grid in every step before overspend_tail_kernel
+// finishes the rule one block per env (cuda_backend.cpp auctionnet_overspend): most steps of the
+// AuctionNet preset end within two passes, and the first re-auctions are the large ones.
+constexpr int kGridPasses = 2;
 
 // The words of MarketView::control, the overspend rule's state on the device.
 enum ControlWord : int {
   kPending = 0,       // some env drops wins this pass (zeroed before each decision)
   kOverspenders = 1,  // overspenders numbered this decision (their dense ids; zeroed with kPending)
   kOpenEnvs = 2,      // envs whose rule has not ended this step (E at the first pass)
-  kMostPasses = 3,    // the largest pass count of an ended env this step
-  kControlWords = 4,
+  kControlWords = 3,
 };
 
 // One (impression, slot) of the current allocation (cpu_backend.cpp SlotOutcome), [items] flat.
@@ -488,7 +491,6 @@ __device__ __forceinline__ void end_rule(const MarketView& v, int e) {
   v.env_mode[e] = kEnvIdle;
   v.passes[static_cast<std::size_t>(e) * v.T + v.t] = v.env_passes[e];
   atomicSub(&v.control[kOpenEnvs], 1);
-  atomicMax(&v.control[kMostPasses], v.env_passes[e]);
 }
 
 // The decision at the top of each pass of cpu_backend.cpp auctionnet_overspend (or the truncate
@@ -510,17 +512,12 @@ __global__ void env_decide_kernel(MarketView v, bool auctionnet_rule) {
   }
 }
 
-// cpu_backend.cpp truncate_overspend per overspending agent: walk its charged wins in impression
-// order and void each one that would take it past its remaining budget. A greedy whose every step
-// depends on the running sum, so it stays one thread per overspending agent (over its env's
-// outcomes); it runs only in the rare pass that ends the rule (truncate, or max_passes reached).
-__global__ void truncate_kernel(MarketView v) {
-  if (v.control[kOpenEnvs] == 0) return;
-  const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
-  const int e = static_cast<int>(a / v.N), i = static_cast<int>(a % v.N);
-  if (v.env_done[e] || v.env_mode[e] != kEnvTruncate || !v.over[a]) return;
-  const Money remaining = v.remaining_money[a];
+// cpu_backend.cpp truncate_overspend for overspending agent i of env e: walk its charged wins in
+// impression order and void each one that would take it past its remaining budget. A greedy whose
+// every step depends on the running sum, so it stays one thread per overspending agent (over its
+// env's outcomes); it runs only in the rare pass that ends the rule (truncate, or max_passes reached).
+__device__ __forceinline__ void truncate_agent(const MarketView& v, int e, int i) {
+  const Money remaining = v.remaining_money[static_cast<std::size_t>(e) * v.N + i];
   Money running = 0;
   const std::int64_t end = v.impression_offset[e + 1] * v.S;
   for (std::int64_t q = v.impression_offset[e] * v.S; q < end; ++q) {
@@ -529,6 +526,15 @@ __global__ void truncate_kernel(MarketView v) {
     if (running + o.price > remaining) o.agent = -1;
     else running += o.price;
   }
+}
+
+__global__ void truncate_kernel(MarketView v) {
+  if (v.control[kOpenEnvs] == 0) return;
+  const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
+  const int e = static_cast<int>(a / v.N), i = static_cast<int>(a % v.N);
+  if (v.env_done[e] || v.env_mode[e] != kEnvTruncate || !v.over[a]) return;
+  truncate_agent(v, e, i);
 }
 
 // Marks the truncating envs settled (after truncate_kernel) with the pass count the CPU returns.
@@ -540,36 +546,135 @@ __global__ void finish_truncate_kernel(MarketView v) {
 
 // ----- the overspend rule's pass control and drop selection (issue 15 item 2) ----------------------
 //
-// The host enqueues a burst of decisions without reading anything, then reads two control words
-// once (how many envs are still open, the most passes an env needed); what it enqueues beyond the
-// rule's end does nothing: every pass kernel returns at once when no env is open (or, for the drop
-// kernels, when no env drops this pass). Drop selection is a select, not a sort: the wins of the
-// dropping envs' overspenders are counted per (overspender, slot) bucket, the buckets laid out by a
-// scan, the wins scattered into them (in any order), and one block per bucket finds the drop-th
-// smallest (drop key, impression) by an 8-bit radix select in shared memory. Every step of this is
-// order-independent, so the selected set is the CPU's nth_element set exactly.
+// A step of the AuctionNet rule reads nothing back to the host. The host enqueues kGridPasses
+// passes on the whole grid (a decision, then a drop round), then one launch of overspend_tail_kernel
+// in which one block per env still open runs that env's remaining passes to the rule's end with
+// block barriers only: envs are independent, so no grid-wide barrier is needed past this point.
+// Grid work that an env no longer needs does nothing: every pass kernel returns at once when no env
+// is open (kOpenEnvs), every drop kernel when no env drops this pass (kPending), and the tail's
+// blocks of ended envs return at once.
+// Drop selection is a select, not a sort: the wins of the dropping overspenders are counted per
+// (overspender, slot) bucket, the buckets laid out by a scan, the wins scattered into them (in any
+// order), and one block per bucket finds the drop-th smallest (drop key, impression) by an 8-bit
+// radix select in shared memory. Every step of this is order-independent, so the selected set is the
+// CPU's nth_element set exactly.
 
-__device__ __forceinline__ bool rule_finished(const MarketView& v) { return v.control[kOpenEnvs] == 0; }
 __device__ __forceinline__ bool nothing_to_drop(const MarketView& v) { return v.control[kPending] == 0; }
 
-// The bucket of outcome q for the drop selection, or -1 when q is not a win of an overspender in
-// a dropping env. *composite gets (drop key << 32) | impression, the CPU's (key, impression) order.
-__device__ __forceinline__ std::int64_t drop_bucket(const MarketView& v, std::int64_t q, std::uint64_t* composite) {
+// The drop selection's sort key of `agent`'s win at impression j of env e: (drop key << 32) | j, the
+// CPU's (key, impression) order (cpu_backend.cpp auctionnet_overspend).
+__device__ __forceinline__ std::uint64_t drop_composite(const MarketView& v, int e, int j, int agent) {
+  const std::uint32_t key = draw(v.seed, Purpose::drop, v.genv[e], noise_step(v.t, v.frozen_noise),
+                                 static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(agent),
+                                 static_cast<std::uint32_t>(v.frozen_noise ? 0 : v.env_passes[e]))[0];
+  return (static_cast<std::uint64_t>(key) << 32) | static_cast<std::uint32_t>(j);
+}
+
+// The bucket (overspender id x S + slot) of outcome q of env e when it is an overspender's win, else -1.
+__device__ __forceinline__ std::int64_t overspender_bucket(const MarketView& v, int e, std::int64_t q) {
   const SlotOutcome& o = v.outcome[q];
   if (o.agent < 0) return -1;
-  const std::int64_t jf = q / v.S;
-  const int e = segment_of(v.impression_offset, v.E, jf);
   const std::size_t a = static_cast<std::size_t>(e) * v.N + o.agent;
-  if (v.env_mode[e] != kEnvDrop || !v.over[a]) return -1;
-  if (composite) {
-    const int j = static_cast<int>(jf - v.impression_offset[e]);
-    const std::uint32_t key = draw(v.seed, Purpose::drop, v.genv[e], noise_step(v.t, v.frozen_noise),
-                                   static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(o.agent),
-                                   static_cast<std::uint32_t>(v.frozen_noise ? 0 : v.env_passes[e]))[0];
-    *composite = (static_cast<std::uint64_t>(key) << 32) | static_cast<std::uint32_t>(j);
-  }
+  if (!v.over[a]) return -1;
   return static_cast<std::int64_t>(v.over_id[a]) * v.S + q % v.S;
 }
+
+// The grid-wide bucket of outcome q: -1 unless q is a win of an overspender in a dropping env.
+// *composite gets the win's drop_composite.
+__device__ __forceinline__ std::int64_t drop_bucket(const MarketView& v, std::int64_t q, std::uint64_t* composite) {
+  const std::int64_t jf = q / v.S;
+  const int e = segment_of(v.impression_offset, v.E, jf);
+  if (v.env_mode[e] != kEnvDrop) return -1;
+  const std::int64_t b = overspender_bucket(v, e, q);
+  if (b >= 0 && composite)
+    *composite = drop_composite(v, e, static_cast<int>(jf - v.impression_offset[e]), v.outcome[q].agent);
+  return b;
+}
+
+// offset[0, n] = exclusive scan of count[0, n) by the whole block (partial: blockDim.x shared words,
+// carry: one shared word); ends with a barrier, so every thread may read offset afterwards.
+__device__ void block_exclusive_scan(const std::int32_t* count, std::int32_t* offset, int n, std::int32_t* partial,
+                                     std::int32_t* carry) {
+  const int threads = static_cast<int>(blockDim.x);
+  if (threadIdx.x == 0) *carry = 0;
+  for (int base = 0; base < n; base += threads) {
+    const int b = base + static_cast<int>(threadIdx.x);
+    const std::int32_t x = b < n ? count[b] : 0;
+    partial[threadIdx.x] = x;
+    __syncthreads();
+    for (int step = 1; step < threads; step <<= 1) {  // Hillis-Steele inclusive scan
+      const std::int32_t add = threadIdx.x >= static_cast<unsigned>(step) ? partial[threadIdx.x - step] : 0;
+      __syncthreads();
+      partial[threadIdx.x] += add;
+      __syncthreads();
+    }
+    if (b < n) offset[b] = *carry + partial[threadIdx.x] - x;
+    __syncthreads();
+    if (static_cast<int>(threadIdx.x) == threads - 1) *carry += partial[threads - 1];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) offset[n] = *carry;
+  __syncthreads();
+}
+
+// The radix select's shared words (one block works on one bucket at a time).
+struct SelectScratch {
+  std::int32_t histogram[256];
+  std::uint64_t prefix;
+  std::int32_t rank;
+};
+
+// One bucket (an overspender of env e and a slot), its wins at drop_key/drop_index[begin, end), by
+// the whole block: drop = min(wins, ceil(ratio x wins)) of them, those with the smallest composite
+// keys (all when drop == wins), found by an 8-bit radix select of the drop-th smallest key. Each
+// dropped win sets its (impression, candidate) bit and marks the impression for re-auction. Uniform
+// over the block; ends with a barrier (the shared words are reused by the next bucket).
+__device__ void select_bucket_drops(const MarketView& v, int e, std::int64_t begin, std::int64_t end,
+                                    SelectScratch& scratch) {
+  const std::int32_t wins = static_cast<std::int32_t>(end - begin);
+  if (wins == 0) return;
+  const std::size_t a = static_cast<std::size_t>(e) * v.N + v.outcome[v.drop_index[begin]].agent;
+  const double ratio = overspend_drop_ratio(v.pass_cost[a], v.remaining_money[a]);
+  const std::int32_t ceiled = static_cast<std::int32_t>(ceil(ratio * wins));
+  const std::int32_t drop = wins < ceiled ? wins : ceiled;
+  if (drop <= 0) return;
+  std::uint64_t threshold = ~std::uint64_t{0};
+  if (drop < wins) {
+    std::uint64_t prefix = 0;
+    std::int32_t rank = drop;  // 1-based rank of the wanted key among those matching `prefix`
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      for (int d = threadIdx.x; d < 256; d += blockDim.x) scratch.histogram[d] = 0;
+      __syncthreads();
+      const std::uint64_t high = shift == 56 ? 0 : ~std::uint64_t{0} << (shift + 8);
+      for (std::int64_t p = begin + threadIdx.x; p < end; p += blockDim.x) {
+        const std::uint64_t key = v.drop_key[p];
+        if ((key & high) == prefix) atomicAdd(&scratch.histogram[(key >> shift) & 255], 1);
+      }
+      __syncthreads();
+      if (threadIdx.x == 0) {
+        int d = 0;
+        while (scratch.histogram[d] < rank) rank -= scratch.histogram[d++];
+        scratch.prefix = prefix | (static_cast<std::uint64_t>(d) << shift);
+        scratch.rank = rank;
+      }
+      __syncthreads();
+      prefix = scratch.prefix;
+      rank = scratch.rank;
+    }
+    threshold = prefix;  // keys are unique (one impression per key), so exactly `drop` are <= it
+  }
+  for (std::int64_t p = begin + threadIdx.x; p < end; p += blockDim.x) {
+    if (v.drop_key[p] > threshold) continue;
+    const std::uint32_t q = v.drop_index[p];
+    const std::int64_t jf = q / v.S;
+    const std::uint64_t bit = static_cast<std::uint64_t>(jf) * v.C + static_cast<std::uint64_t>(v.outcome[q].candidate);
+    atomicOr(&v.dropped[bit >> 5], 1u << (bit & 31));
+    v.dirty[jf] = 1;
+  }
+  __syncthreads();
+}
+
+// ----- a drop round on the whole grid ---------------------------------------------------------------
 
 // Wins per bucket (bucket_count is all zeros between drop rounds: scatter counts it back down).
 __global__ void count_drop_wins_kernel(MarketView v) {
@@ -586,25 +691,7 @@ __global__ void __launch_bounds__(kScanThreads) scan_drop_buckets_kernel(MarketV
   if (nothing_to_drop(v)) return;
   __shared__ std::int32_t partial[kScanThreads];
   __shared__ std::int32_t carry;
-  const int buckets = v.control[kOverspenders] * v.S;
-  if (threadIdx.x == 0) carry = 0;
-  for (int base = 0; base < buckets; base += kScanThreads) {
-    const int b = base + static_cast<int>(threadIdx.x);
-    const std::int32_t x = b < buckets ? v.bucket_count[b] : 0;
-    partial[threadIdx.x] = x;
-    __syncthreads();
-    for (int offset = 1; offset < kScanThreads; offset <<= 1) {  // Hillis-Steele inclusive scan
-      const std::int32_t add = threadIdx.x >= static_cast<unsigned>(offset) ? partial[threadIdx.x - offset] : 0;
-      __syncthreads();
-      partial[threadIdx.x] += add;
-      __syncthreads();
-    }
-    if (b < buckets) v.bucket_offset[b] = carry + partial[threadIdx.x] - x;
-    __syncthreads();
-    if (threadIdx.x == kScanThreads - 1) carry += partial[kScanThreads - 1];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) v.bucket_offset[buckets] = carry;
+  block_exclusive_scan(v.bucket_count, v.bucket_offset, v.control[kOverspenders] * v.S, partial, &carry);
 }
 
 // Each win into its bucket (any order inside a bucket) with its composite key; counts back to 0.
@@ -620,61 +707,115 @@ __global__ void scatter_drop_wins_kernel(MarketView v) {
   v.drop_index[position] = static_cast<std::uint32_t>(q);
 }
 
-// One block per bucket (grid-stride over the buckets): drop = min(wins, ceil(ratio x wins)) of the
-// bucket's wins, those with the smallest composite keys (all of them when drop == wins), found by
-// an 8-bit radix select of the drop-th smallest key; each dropped win sets its (impression,
-// candidate) bit and marks the impression for re-auction.
+// One block per bucket (grid-stride over the buckets): select_bucket_drops.
 __global__ void __launch_bounds__(kElementThreads) select_drops_kernel(MarketView v) {
   if (nothing_to_drop(v)) return;
-  __shared__ std::int32_t histogram[256];
-  __shared__ std::uint64_t shared_prefix;
-  __shared__ std::int32_t shared_rank;
+  __shared__ SelectScratch scratch;
   const int buckets = v.control[kOverspenders] * v.S;
   for (int b = blockIdx.x; b < buckets; b += gridDim.x) {
     const std::int32_t begin = v.bucket_offset[b], end = v.bucket_offset[b + 1];
-    const std::int32_t wins = end - begin;
-    if (wins == 0) continue;  // uniform over the block
-    const std::uint32_t q0 = v.drop_index[begin];
-    const int e = segment_of(v.impression_offset, v.E, static_cast<std::int64_t>(q0 / v.S));
-    const std::size_t a = static_cast<std::size_t>(e) * v.N + v.outcome[q0].agent;
-    const double ratio = overspend_drop_ratio(v.pass_cost[a], v.remaining_money[a]);
-    const std::int32_t ceiled = static_cast<std::int32_t>(ceil(ratio * wins));
-    const std::int32_t drop = wins < ceiled ? wins : ceiled;
-    if (drop <= 0) continue;
-    std::uint64_t threshold = ~std::uint64_t{0};
-    if (drop < wins) {
-      std::uint64_t prefix = 0;
-      std::int32_t rank = drop;  // 1-based rank of the wanted key among those matching `prefix`
-      for (int shift = 56; shift >= 0; shift -= 8) {
-        for (int d = threadIdx.x; d < 256; d += blockDim.x) histogram[d] = 0;
-        __syncthreads();
-        const std::uint64_t high = shift == 56 ? 0 : ~std::uint64_t{0} << (shift + 8);
-        for (std::int32_t p = begin + threadIdx.x; p < end; p += blockDim.x) {
-          const std::uint64_t key = v.drop_key[p];
-          if ((key & high) == prefix) atomicAdd(&histogram[(key >> shift) & 255], 1);
-        }
-        __syncthreads();
-        if (threadIdx.x == 0) {
-          int d = 0;
-          while (histogram[d] < rank) rank -= histogram[d++];
-          shared_prefix = prefix | (static_cast<std::uint64_t>(d) << shift);
-          shared_rank = rank;
-        }
-        __syncthreads();
-        prefix = shared_prefix;
-        rank = shared_rank;
+    if (begin == end) continue;  // uniform over the block
+    const int e = segment_of(v.impression_offset, v.E, static_cast<std::int64_t>(v.drop_index[begin] / v.S));
+    select_bucket_drops(v, e, begin, end, scratch);
+  }
+}
+
+// ----- the rest of the rule, one block per env ------------------------------------------------------
+
+// cpu_backend.cpp auctionnet_overspend's loop for each env still open after the grid passes, from
+// its current pass to the rule's end: one block (kAuctionThreads threads) per env, the phases of a
+// pass separated by block barriers. The env's pass costs are summed in shared memory when
+// shared_pass_cost (N <= kMaxSharedSumAgents; the dynamic shared memory then holds N unsigned long
+// longs after the warps' sparse candidate rows). Its buckets use its own rows of bucket_count
+// ([E][N x S]) and bucket_offset ([E][N x S + 1]), its wins its own range of drop_key / drop_index
+// (its outcomes' range: an env has no more wins than outcomes), and overspender ids are numbered
+// per env, so the blocks share nothing.
+template <int Capacity>
+__global__ void __launch_bounds__(kAuctionThreads) overspend_tail_kernel(MarketView v, bool shared_pass_cost) {
+  const int e = blockIdx.x;
+  if (v.env_done[e]) return;  // uniform per block
+  __shared__ std::int32_t scan_partial[kAuctionThreads];
+  __shared__ std::int32_t scan_carry, overspenders;
+  __shared__ SelectScratch scratch;
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  std::int32_t* const dynamic = dynamic_shared<std::int32_t>();
+  std::int32_t* const sparse_row = dynamic + warp * v.K;
+  // 8-byte aligned: kAuctionWarpsPerBlock x K int32 is a multiple of 8 bytes.
+  unsigned long long* const cost = reinterpret_cast<unsigned long long*>(dynamic + kAuctionWarpsPerBlock * v.K);
+  const std::size_t row = static_cast<std::size_t>(e) * v.N;
+  const std::int64_t first_impression = v.impression_offset[e];
+  const int M = static_cast<int>(v.impression_offset[e + 1] - first_impression);
+  const std::int64_t q_begin = first_impression * v.S, q_end = (first_impression + M) * v.S;
+  std::int32_t* const bucket_count = v.bucket_count + row * v.S;
+  std::int32_t* const bucket_offset = v.bucket_offset + static_cast<std::size_t>(e) * (static_cast<std::size_t>(v.N) * v.S + 1);
+  for (;;) {
+    // cpu_backend.cpp total_cost: exact pass costs.
+    for (int i = threadIdx.x; i < v.N; i += blockDim.x) {
+      if (shared_pass_cost) cost[i] = 0;
+      else v.pass_cost[row + i] = 0;
+    }
+    if (threadIdx.x == 0) overspenders = 0;
+    __syncthreads();
+    for (std::int64_t q = q_begin + threadIdx.x; q < q_end; q += blockDim.x) {
+      const SlotOutcome& o = v.outcome[q];
+      if (!is_charged(v, o)) continue;
+      if (shared_pass_cost) atomicAdd(&cost[o.agent], static_cast<unsigned long long>(o.price));
+      else add_money(&v.pass_cost[row + o.agent], o.price);
+    }
+    __syncthreads();
+    // Who overspends (ids name this env's buckets only), and the decision.
+    int mine = 0;
+    for (int i = threadIdx.x; i < v.N; i += blockDim.x) {
+      const Money pass_cost = shared_pass_cost ? static_cast<Money>(cost[i]) : v.pass_cost[row + i];
+      if (shared_pass_cost) v.pass_cost[row + i] = pass_cost;  // select_bucket_drops reads it
+      const bool over = pass_cost > v.remaining_money[row + i];
+      v.over[row + i] = over;
+      if (over) {
+        v.over_id[row + i] = atomicAdd(&overspenders, 1);
+        mine = 1;
       }
-      threshold = prefix;  // keys are unique (one impression per key), so exactly `drop` are <= it
     }
-    for (std::int32_t p = begin + threadIdx.x; p < end; p += blockDim.x) {
-      if (v.drop_key[p] > threshold) continue;
-      const std::uint32_t q = v.drop_index[p];
-      const std::int64_t jf = q / v.S;
-      const std::uint64_t bit = static_cast<std::uint64_t>(jf) * v.C + static_cast<std::uint64_t>(v.outcome[q].candidate);
-      atomicOr(&v.dropped[bit >> 5], 1u << (bit & 31));
-      v.dirty[jf] = 1;
+    const int any_over = __syncthreads_or(mine);
+    if (!any_over) {
+      if (threadIdx.x == 0) end_rule(v, e);
+      return;
     }
-    __syncthreads();  // the shared words are reused by the next bucket
+    if (v.env_passes[e] > v.max_passes) {
+      for (int i = threadIdx.x; i < v.N; i += blockDim.x)
+        if (v.over[row + i]) truncate_agent(v, e, i);
+      if (threadIdx.x == 0) end_rule(v, e);
+      return;
+    }
+    // A drop round: count, scan, scatter, select, as the grid's kernels over this env only.
+    for (std::int64_t q = q_begin + threadIdx.x; q < q_end; q += blockDim.x) {
+      const std::int64_t b = overspender_bucket(v, e, q);
+      if (b >= 0) atomicAdd(&bucket_count[b], 1);
+    }
+    __syncthreads();
+    const int buckets = overspenders * v.S;
+    block_exclusive_scan(bucket_count, bucket_offset, buckets, scan_partial, &scan_carry);
+    for (std::int64_t q = q_begin + threadIdx.x; q < q_end; q += blockDim.x) {
+      const std::int64_t b = overspender_bucket(v, e, q);
+      if (b < 0) continue;
+      const std::int64_t position = q_begin + bucket_offset[b] + atomicSub(&bucket_count[b], 1) - 1;
+      v.drop_key[position] = drop_composite(v, e, static_cast<int>(q / v.S - first_impression), v.outcome[q].agent);
+      v.drop_index[position] = static_cast<std::uint32_t>(q);
+    }
+    __syncthreads();
+    for (int b = 0; b < buckets; ++b)
+      select_bucket_drops(v, e, q_begin + bucket_offset[b], q_begin + bucket_offset[b + 1], scratch);
+    __syncthreads();
+    // The re-auction of the impressions that lost a winner, a warp per impression.
+    for (int j = warp; j < M; j += kAuctionWarpsPerBlock) {
+      const std::int64_t jf = first_impression + j;
+      if (!v.dirty[jf]) continue;  // uniform per warp
+      auction_warp<Capacity>(v, e, j, jf, false, lane, nullptr, sparse_row);
+      __syncwarp();
+      if (lane == 0) v.dirty[jf] = 0;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) ++v.env_passes[e];
+    __syncthreads();
   }
 }
 
@@ -692,10 +833,7 @@ __global__ void start_passes_kernel(MarketView v) {
   v.env_mode[e] = kEnvIdle;
   v.env_passes[e] = 1;
   v.env_done[e] = 0;
-  if (e == 0) {
-    v.control[kOpenEnvs] = v.E;
-    v.control[kMostPasses] = 0;
-  }
+  if (e == 0) v.control[kOpenEnvs] = v.E;
 }
 
 // ----- settle (cpu_backend.cpp settle) ---------------------------------------------------------------

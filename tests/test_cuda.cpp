@@ -77,6 +77,7 @@ std::string state_difference(const MarketState& c, const MarketState& g) {
 // What a comparison exercised, so a test can require that it reached the interesting paths.
 struct Coverage {
   long long wins = 0, exposures = 0, extra_passes = 0, bids = 0;
+  int most_passes = 0;  // in one env and step
 };
 
 // Runs the scenario's episode on both backends with the same multipliers (the built-in policies
@@ -120,8 +121,11 @@ Coverage compare_backends(const Scenario& scenario, std::uint64_t episode, bool 
       cover.exposures += s.step_exposures[a];
       cover.bids += s.step_bid_count[a];
     }
-    for (int e = 0; e < scenario.market.envs; ++e)
-      cover.extra_passes += s.passes[static_cast<std::size_t>(e) * scenario.market.steps + t] - 1;
+    for (int e = 0; e < scenario.market.envs; ++e) {
+      const int passes = s.passes[static_cast<std::size_t>(e) * scenario.market.steps + t];
+      cover.extra_passes += passes - 1;
+      cover.most_passes = std::max(cover.most_passes, passes);
+    }
   }
   return cover;
 }
@@ -326,28 +330,37 @@ TEST_CASE("CUDA device tensor views alias the backend's buffers (zero copy)", "[
 }
 
 // The AuctionNet rule's pass control and drop selection on the device (issue 15 item 2): markets
-// whose budgets are a small fraction of what the agents win, so steps take many drop rounds, some
-// run into max_passes (then truncate), and the decisions the host enqueues without reading run past
-// the rule's end. Every field must stay bit-identical to the CPU backend after every step.
+// whose budgets are a small fraction of what the agents win, so steps take many drop rounds: the
+// first two on the whole grid, the rest in overspend_tail_kernel (one block per env), some running
+// into max_passes (then truncating: at the first tail decision with max_passes 1 and 2, later with
+// 3), with dense and sparse candidates (the tail's re-auctions use the warps' shared sparse rows)
+// and with N above kMaxSharedSumAgents (the tail's pass costs in global memory). Every field must
+// stay bit-identical to the CPU backend after every step.
 TEST_CASE("CUDA equals CPU on markets with many overspend passes", "[cuda][passes]") {
   if (bidsim_test::skip_without_cuda_device()) return;
-  for (const int max_passes : {64, 3}) {
-    for (const int slots : {1, 3}) {
-      std::ostringstream y;
-      y << "name: many-passes\nseed: " << 31 * max_passes + slots << "\nmarket: {envs: 3, steps: 4}\n"
-        << "agents: {count: 12, budget: {uniform: [0.05, 0.6]}, value_scale: {uniform: [0.5, 1.5]}}\n"
-        << "impressions: {per_step: 300}\n"
-        << "values: {model: procedural, distribution: lognormal, sigma: 0.7}\n"
-        << "mechanism: {type: gsp, slots: " << slots << ", exposure: [1, 0.8, 0.6]}\n"
-        << "budget: {overspend: auctionnet, max_passes: " << max_passes << "}\n";
-      std::string yaml = y.str();
-      if (slots == 1) yaml.replace(yaml.find("[1, 0.8, 0.6]"), 13, "[1]");
-      INFO(yaml);
-      const Scenario s = bidsim::parse_scenario(yaml, "many-passes.yaml");
-      const Coverage c = compare_backends(s, 0, false);
-      CHECK(c.extra_passes >= 3 * 4);  // more than one drop round per env and step on average
-      compare_backends(s, 1, true);
-    }
+  struct Market {
+    int max_passes, slots, agents, sparse_candidates, impressions;
+  };
+  for (const Market m : {Market{64, 1, 12, 0, 300}, Market{64, 3, 12, 0, 300}, Market{3, 1, 12, 0, 300},
+                         Market{3, 3, 12, 0, 300}, Market{2, 3, 12, 0, 300}, Market{1, 3, 12, 0, 300},
+                         Market{64, 3, 40, 6, 300}, Market{64, 2, 1100, 8, 60}}) {
+    std::ostringstream y;
+    y << "name: many-passes\nseed: " << 31 * m.max_passes + m.slots + m.agents << "\nmarket: {envs: 3, steps: 4}\n"
+      << "agents: {count: " << m.agents << ", budget: {uniform: [0.05, 0.6]}, value_scale: {uniform: [0.5, 1.5]}}\n"
+      << "impressions: {per_step: " << m.impressions << "}\n"
+      << "values: {model: procedural, distribution: lognormal, sigma: 0.7}\n"
+      << "mechanism: {type: gsp, slots: " << m.slots << ", exposure: [1, 0.8, 0.6]}\n"
+      << "budget: {overspend: auctionnet, max_passes: " << m.max_passes << "}\n";
+    if (m.sparse_candidates > 0) y << "candidates: {mode: sparse, per_impression: " << m.sparse_candidates << "}\n";
+    std::string yaml = y.str();
+    const char* exposure[] = {"[1]", "[1, 0.8]"};
+    if (m.slots < 3) yaml.replace(yaml.find("[1, 0.8, 0.6]"), 13, exposure[m.slots - 1]);
+    INFO(yaml);
+    const Scenario s = bidsim::parse_scenario(yaml, "many-passes.yaml");
+    const Coverage c = compare_backends(s, 0, false);
+    CHECK(c.extra_passes >= 3 * 4);  // more than one drop round per env and step on average
+    CHECK(c.most_passes >= std::min(3, m.max_passes + 1));  // the tail kernel decided, or truncated
+    compare_backends(s, 1, true);
   }
 }
 
