@@ -95,6 +95,10 @@ class CudaBackend final : public Backend {
     if (tail_shared_bytes_ > kDefaultSharedBytes)
       BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_.tail, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
 
+    int multiprocessors = 1;
+    BIDSIM_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, ctx_.device()));
+    auction_blocks_ = static_cast<std::int64_t>(std::max(multiprocessors, 1)) * kAuctionBlocksPerSM;
+
     allocate_constants();
     allocate_state();
     reset(0);
@@ -518,10 +522,12 @@ class CudaBackend final : public Backend {
     return v;
   }
 
+  // The persistent auction grid: one block per tile up to kAuctionBlocksPerSM blocks per
+  // multiprocessor, each then taking a contiguous run of tiles.
   void launch_auction(const MarketView& v, bool first_pass) {
     const int tiles = tile_offset_[static_cast<std::size_t>(v.t) * (E_ + 1) + E_];
-    if (tiles == 0) return;
-    ctx_.launch_blocks(auction_.name, auction_.kernel, tiles, kAuctionThreads, shared_bytes_, v, first_pass);
+    ctx_.launch_blocks(auction_.name, auction_.kernel, std::min<std::int64_t>(tiles, auction_blocks_), kAuctionThreads,
+                       shared_bytes_, v, first_pass);
   }
 
   // Dynamic shared bytes of the per-agent sum kernels (0: global atomics only, N too large).
@@ -676,6 +682,7 @@ class CudaBackend final : public Backend {
   MarketState st_;
   DeviceCounters counters_;
   DeviceCounts steps_total_;  // sum of every step's counts since construction
+  std::int64_t auction_blocks_ = 1;     // the persistent auction grid's most blocks
   std::size_t tail_shared_bytes_ = 0;  // overspend_tail_kernel's dynamic shared memory
   bool tail_shared_cost_ = false;       // it sums pass costs in shared memory (N small enough)
   AuctionNetEpisode an_;

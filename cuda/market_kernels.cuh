@@ -23,6 +23,10 @@ constexpr int kAuctionWarpsPerBlock = 8;
 constexpr int kAuctionThreads = kAuctionWarpsPerBlock * kWarp;
 constexpr int kImpressionsPerWarp = 4;
 constexpr int kImpressionsPerBlock = kAuctionWarpsPerBlock * kImpressionsPerWarp;
+// The auction kernel's persistent grid: at most this many blocks per multiprocessor, which is also
+// its __launch_bounds__ occupancy target (4 x 256 threads = half of an H100/H200 SM's 2048, so
+// ptxas keeps it within 64 registers per thread; docs/gpu-design.md has the ptxas figures).
+constexpr int kAuctionBlocksPerSM = 4;
 constexpr int kElementThreads = 256;
 constexpr unsigned kFullMask = 0xffffffffu;
 // Per-agent money sums over the outcomes: each block takes this many outcomes (kElementThreads
@@ -370,17 +374,33 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
   }
 }
 
-// Blocks own tiles of kImpressionsPerBlock impressions of one environment (tile_offset), so the
-// first pass can count bids in a shared histogram and add it to the env's counts once per block.
+// Adds a block's shared bid counts of env e to its global counts (one atomic per agent with a
+// nonzero count) and zeroes them for the next env. Uniform over the block.
+__device__ __forceinline__ void flush_bid_counts(const MarketView& v, int e, std::int32_t* count) {
+  __syncthreads();
+  std::int32_t* global = v.step_bid_count + static_cast<std::size_t>(e) * v.N;
+  for (int i = threadIdx.x; i < v.N; i += blockDim.x)
+    if (count[i] != 0) {
+      atomicAdd(&global[i], count[i]);
+      count[i] = 0;
+    }
+  __syncthreads();
+}
+
+// Persistent blocks (issue 15 item 3): the launch has at most kAuctionBlocksPerSM blocks per
+// multiprocessor, and block b takes the contiguous tiles [b x tiles / grid, (b + 1) x tiles / grid)
+// of kImpressionsPerBlock impressions (an env's tiles are contiguous, tile_offset), so a block
+// meets few envs. The first pass counts bids in a shared histogram, flushed once per env the block
+// leaves (flush_bid_counts), not once per tile.
 template <int Capacity>
-__global__ void __launch_bounds__(kAuctionThreads) auction_kernel(MarketView v, bool first_pass) {
+__global__ void __launch_bounds__(kAuctionThreads, kAuctionBlocksPerSM) auction_kernel(MarketView v, bool first_pass) {
   if (!first_pass && v.control[kPending] == 0) return;  // a re-auction enqueued past the rule's end
   std::int32_t* const shared = dynamic_shared<std::int32_t>();
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-  const int e = segment_of(v.tile_offset, v.E, static_cast<std::int32_t>(blockIdx.x));
-  const int tile = static_cast<int>(blockIdx.x) - v.tile_offset[e];
-  const std::int64_t env_first = v.impression_offset[e];
-  const int M = static_cast<int>(v.impression_offset[e + 1] - env_first);
+  const std::int64_t tiles = v.tile_offset[v.E];
+  const int first_tile = static_cast<int>(blockIdx.x * tiles / gridDim.x);
+  const int last_tile = static_cast<int>((blockIdx.x + 1) * tiles / gridDim.x);
+  if (first_tile >= last_tile) return;  // uniform per block
   const bool use_shared_count = first_pass && v.shared_bid_count;
   std::int32_t* count = use_shared_count ? shared : nullptr;
   std::int32_t* sparse_row = shared + (v.shared_bid_count ? v.N : 0) + warp * v.K;
@@ -388,21 +408,26 @@ __global__ void __launch_bounds__(kAuctionThreads) auction_kernel(MarketView v, 
     for (int i = threadIdx.x; i < v.N; i += blockDim.x) count[i] = 0;
     __syncthreads();
   }
-  for (int r = 0; r < kImpressionsPerWarp; ++r) {
-    const int j = tile * kImpressionsPerBlock + r * kAuctionWarpsPerBlock + warp;
-    if (j >= M) break;
-    const std::int64_t jf = env_first + j;
-    if (!first_pass && !v.dirty[jf]) continue;
-    auction_warp<Capacity>(v, e, j, jf, first_pass, lane, count, sparse_row);
-    __syncwarp();
-    if (!first_pass && lane == 0) v.dirty[jf] = 0;
+  int e = segment_of(v.tile_offset, v.E, static_cast<std::int32_t>(first_tile));
+  for (int block_tile = first_tile; block_tile < last_tile; ++block_tile) {
+    if (block_tile >= v.tile_offset[e + 1]) {  // the next env with tiles (uniform per block)
+      if (use_shared_count) flush_bid_counts(v, e, count);
+      e = segment_of(v.tile_offset, v.E, static_cast<std::int32_t>(block_tile));
+    }
+    const int tile = block_tile - v.tile_offset[e];
+    const std::int64_t env_first = v.impression_offset[e];
+    const int M = static_cast<int>(v.impression_offset[e + 1] - env_first);
+    for (int r = 0; r < kImpressionsPerWarp; ++r) {
+      const int j = tile * kImpressionsPerBlock + r * kAuctionWarpsPerBlock + warp;
+      if (j >= M) break;
+      const std::int64_t jf = env_first + j;
+      if (!first_pass && !v.dirty[jf]) continue;
+      auction_warp<Capacity>(v, e, j, jf, first_pass, lane, count, sparse_row);
+      __syncwarp();
+      if (!first_pass && lane == 0) v.dirty[jf] = 0;
+    }
   }
-  if (use_shared_count) {
-    __syncthreads();
-    std::int32_t* global = v.step_bid_count + static_cast<std::size_t>(e) * v.N;
-    for (int i = threadIdx.x; i < v.N; i += blockDim.x)
-      if (count[i] != 0) atomicAdd(&global[i], count[i]);
-  }
+  if (use_shared_count) flush_bid_counts(v, e, count);
 }
 
 // ----- exact per-agent sums over the outcomes ------------------------------------------------------
@@ -805,13 +830,18 @@ __global__ void __launch_bounds__(kAuctionThreads) overspend_tail_kernel(MarketV
     for (int b = 0; b < buckets; ++b)
       select_bucket_drops(v, e, q_begin + bucket_offset[b], q_begin + bucket_offset[b + 1], scratch);
     __syncthreads();
-    // The re-auction of the impressions that lost a winner, a warp per impression.
-    for (int j = warp; j < M; j += kAuctionWarpsPerBlock) {
-      const std::int64_t jf = first_impression + j;
-      if (!v.dirty[jf]) continue;  // uniform per warp
-      auction_warp<Capacity>(v, e, j, jf, false, lane, nullptr, sparse_row);
-      __syncwarp();
-      if (lane == 0) v.dirty[jf] = 0;
+    // The re-auction of the impressions that lost a winner, a warp per impression: each warp reads
+    // the dirty flags of 32 impressions at once (one per lane) and re-auctions the marked ones.
+    for (int base = warp * kWarp; base < M; base += kAuctionWarpsPerBlock * kWarp) {
+      unsigned marked = __ballot_sync(kFullMask, base + lane < M && v.dirty[first_impression + base + lane]);
+      while (marked != 0) {
+        const int j = base + __ffs(static_cast<int>(marked)) - 1;
+        marked &= marked - 1;
+        const std::int64_t jf = first_impression + j;
+        auction_warp<Capacity>(v, e, j, jf, false, lane, nullptr, sparse_row);
+        __syncwarp();
+        if (lane == 0) v.dirty[jf] = 0;
+      }
     }
     __syncthreads();
     if (threadIdx.x == 0) ++v.env_passes[e];

@@ -201,6 +201,8 @@ inline unsigned __ballot_sync(unsigned mask, int predicate) {
   return bidsim::cuda::emulation::warp_ballot(mask, predicate);
 }
 inline int __any_sync(unsigned mask, int predicate) { return __ballot_sync(mask, predicate) != 0; }
+// 1 + the index of the lowest set bit, 0 for 0 (a plain integer intrinsic, no warp involved).
+inline int __ffs(int x) { return __builtin_ffs(x); }
 inline int __all_sync(unsigned mask, int predicate) { return (__ballot_sync(mask, predicate) & mask) == mask; }
 template <class T>
 T __shfl_sync(unsigned mask, T value, int source_lane, int width = warpSize) {

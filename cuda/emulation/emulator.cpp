@@ -432,6 +432,19 @@ bool reverse_order() {
   return reverse;
 }
 
+// The multiprocessor count the device reports: kMultiprocessors, or BIDSIM_EMULATION_MULTIPROCESSORS
+// (1 to kMultiprocessors), so a test can make grids that size themselves by it (the persistent
+// auction grid) hand each block many work items, as a larger problem would on a GPU.
+int multiprocessors() {
+  static const int count = [] {
+    const char* text = std::getenv("BIDSIM_EMULATION_MULTIPROCESSORS");
+    if (!text) return kMultiprocessors;
+    const int n = std::atoi(text);
+    return n >= 1 && n <= kMultiprocessors ? n : kMultiprocessors;
+  }();
+  return count;
+}
+
 }  // namespace
 
 // ---- the emulated thread's view ------------------------------------------------------------------
@@ -596,7 +609,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   prop->sharedMemPerBlock = bidsim::cuda::emulation::kDefaultDynamicShared;
   prop->warpSize = bidsim::cuda::emulation::kWarpSize;
   prop->maxThreadsPerBlock = 1024;
-  prop->multiProcessorCount = bidsim::cuda::emulation::kMultiprocessors;
+  prop->multiProcessorCount = bidsim::cuda::emulation::multiprocessors();
   prop->major = 9;
   prop->minor = 0;
   return cudaSuccess;
@@ -608,7 +621,7 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, int dev
     case cudaDevAttrMaxSharedMemoryPerBlock:
       *value = static_cast<int>(bidsim::cuda::emulation::kDefaultDynamicShared);
       return cudaSuccess;
-    case cudaDevAttrMultiProcessorCount: *value = bidsim::cuda::emulation::kMultiprocessors; return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount: *value = bidsim::cuda::emulation::multiprocessors(); return cudaSuccess;
     case cudaDevAttrMaxSharedMemoryPerBlockOptin:
       *value = static_cast<int>(bidsim::cuda::emulation::kOptinDynamicShared);
       return cudaSuccess;
