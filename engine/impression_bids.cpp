@@ -42,14 +42,22 @@ void check_bids(const float* bids, std::int64_t rows, int agents, const char* ca
 
 void observe_step_values(const Scenario& s, std::uint64_t episode, int t, const std::vector<std::int32_t>& impressions,
                          const AuctionNetEpisode& an, int threads, StepImpressions& out) {
-  const int E = s.market.envs, N = s.agents.count, T = s.market.steps;
   out.step = t;
-  out.agents = N;
-  out.offset = step_row_offsets(impressions, E, T, t);
-  const std::size_t cells = static_cast<std::size_t>(out.rows()) * N;
-  out.value.assign(cells, 0.0f);
-  out.sigma.assign(cells, 0.0f);
+  out.agents = s.agents.count;
+  out.offset = step_row_offsets(impressions, s.market.envs, s.market.steps, t);
+  const std::size_t cells = static_cast<std::size_t>(out.rows()) * out.agents;
+  out.value.resize(cells);
+  out.sigma.resize(cells);
+  observe_step_values(s, episode, t, impressions, an, threads,
+                      ValueOutput::impression_major(out.value.data(), out.sigma.data(), out.agents));
+}
+
+void observe_step_values(const Scenario& s, std::uint64_t episode, int t, const std::vector<std::int32_t>& impressions,
+                         const AuctionNetEpisode& an, int threads, const ValueOutput& out) {
+  const int E = s.market.envs, N = s.agents.count, T = s.market.steps;
   if (t >= T) return;
+  const std::vector<std::int64_t> offset = step_row_offsets(impressions, E, T, t);
+  const std::int64_t rs = out.row_stride, as = out.agent_stride;
   const bool needs_category = s.agents.categories > 1 &&
                               (s.candidates.within_category || s.values.model == ValueModel::procedural);
   const float sigma_cap = static_cast<float>(s.values.auctionnet.sigma_ratio_cap);
@@ -59,22 +67,23 @@ void observe_step_values(const Scenario& s, std::uint64_t episode, int t, const 
   for (int e = 0; e < E; ++e) {
     const std::uint32_t genv = global_env(episode, s.market, e);
     const int M = impressions[static_cast<std::size_t>(e) * T + t];
-    float* value = out.value.data() + static_cast<std::size_t>(out.offset[e]) * N;
-    float* sigma = out.sigma.data() + static_cast<std::size_t>(out.offset[e]) * N;
+    float* value = out.value + offset[e] * rs;
+    float* sigma = out.sigma + offset[e] * rs;
     if (s.values.model == ValueModel::file) {
+      // Every cell is written: 0 for an agent that is no candidate of the impression.
       const FileValues& f = s.values.file;
       for (int j = 0; j < M; ++j) {
+        for (int i = 0; i < N; ++i) value[j * rs + i * as] = sigma[j * rs + i * as] = 0.0f;
         const std::int64_t slot = f.step_offset[t] + j;
-        for (std::int64_t r = f.row_offset[slot]; r < f.row_offset[slot + 1]; ++r)
-          value[static_cast<std::size_t>(j) * N + f.agent[r]] = f.value[r];
+        for (std::int64_t r = f.row_offset[slot]; r < f.row_offset[slot + 1]; ++r) value[j * rs + f.agent[r] * as] = f.value[r];
       }
       continue;
     }
     // The same words as the backends' value draws: one Philox call per four agents (value_word).
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int j = 0; j < M; ++j) {
-      float* v = value + static_cast<std::size_t>(j) * N;
-      float* g = sigma + static_cast<std::size_t>(j) * N;
+      float* v = value + j * rs;
+      float* g = sigma + j * rs;
       const int category = needs_category ? impression_category(s.seed, genv, t, j, s.agents.categories) : 0;
       for (int i0 = 0; i0 < N; i0 += 4) {
         const Draw d = draw(s.seed, Purpose::value, genv, static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(j),
@@ -83,12 +92,14 @@ void observe_step_values(const Scenario& s, std::uint64_t episode, int t, const 
           const int i = i0 + q;
           if (s.values.model == ValueModel::auctionnet) {
             const std::size_t k = (static_cast<std::size_t>(e) * T + t) * N + i;
-            v[i] = auctionnet_pvalue(an.mean[k], an.std_dev[k], d[q]);
+            const float pvalue = auctionnet_pvalue(an.mean[k], an.std_dev[k], d[q]);
             const std::size_t a = static_cast<std::size_t>(e) * N + i;
-            g[i] = auctionnet_sigma(v[i], an.sigma_mean[a], sigma_cap, conversion_draw(s.seed, genv, t, j, i, false)[2]);
+            v[i * as] = pvalue;
+            g[i * as] = auctionnet_sigma(pvalue, an.sigma_mean[a], sigma_cap, conversion_draw(s.seed, genv, t, j, i, false)[2]);
           } else {
-            v[i] = procedural_value(static_cast<float>(s.agents.value_scale[i]), s.agents.category[i], category,
-                                    s.values.procedural.distribution, procedural_sigma, cross_category, d[q]);
+            v[i * as] = procedural_value(static_cast<float>(s.agents.value_scale[i]), s.agents.category[i], category,
+                                         s.values.procedural.distribution, procedural_sigma, cross_category, d[q]);
+            g[i * as] = 0.0f;
           }
         }
       }

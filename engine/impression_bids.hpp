@@ -8,6 +8,9 @@
 //
 //   Simulator::observe_impressions(view)   the values agents observe for the next step (pValue and
 //                                          pValueSigma under values.model: auctionnet)
+//   Simulator::observe_impressions(out)    the same values into caller memory, in either layout
+//                                          (agent-major [N][rows]: each agent's values contiguous, as
+//                                          the AuctionNet harness hands them to strategies)
 //   Simulator::step_bids(bids, &outcomes)  runs that step with bids [rows][N]
 //
 // The market rules are the multiplier step's, unchanged: an agent below budget.floor does not bid
@@ -61,6 +64,17 @@ struct ImpressionOutcomes {
   }
 };
 
+// Where observed values go: element (row, agent) of `value` and `sigma` is at row x row_stride + agent x
+// agent_stride. Impression-major [rows][N] is (N, 1); agent-major [N][rows] is (1, rows).
+struct ValueOutput {
+  float* value = nullptr;
+  float* sigma = nullptr;
+  std::int64_t row_stride = 0;
+  std::int64_t agent_stride = 0;
+  static ValueOutput impression_major(float* value, float* sigma, int agents) { return {value, sigma, agents, 1}; }
+  static ValueOutput agent_major(float* value, float* sigma, std::int64_t rows) { return {value, sigma, 1, rows}; }
+};
+
 // Rows of step t: offset[e] = impressions of envs 0..e-1 at step t (impressions is MarketState's [E][T]).
 std::vector<std::int64_t> step_row_offsets(const std::vector<std::int32_t>& impressions, int envs, int steps, int t);
 
@@ -70,6 +84,10 @@ std::vector<std::int64_t> step_row_offsets(const std::vector<std::int32_t>& impr
 void observe_step_values(const Scenario& scenario, std::uint64_t episode, int t,
                          const std::vector<std::int32_t>& impressions, const AuctionNetEpisode& auctionnet,
                          int threads, StepImpressions& out);
+// The same values written through `out` (rows x N cells each of value and sigma, every cell written).
+void observe_step_values(const Scenario& scenario, std::uint64_t episode, int t,
+                         const std::vector<std::int32_t>& impressions, const AuctionNetEpisode& auctionnet,
+                         int threads, const ValueOutput& out);
 
 // Throws UsageError unless the scenario supports per-impression bids (dense candidates or file values).
 void require_impression_bids(const Scenario& scenario, const char* caller);

@@ -83,6 +83,13 @@ void Simulator::observe_impressions(StepImpressions& out) {
                       backend_->auctionnet_parameters(), threads_, out);
 }
 
+void Simulator::observe_impressions(const ValueOutput& out) {
+  require_impression_bids(scenario_, "Simulator::observe_impressions");
+  if (done()) throw std::logic_error("Simulator::observe_impressions: the episode is over; call reset()");
+  observe_step_values(scenario_, backend_->episode(), backend_->step_index(), backend_->impressions_per_step(),
+                      backend_->auctionnet_parameters(), threads_, out);
+}
+
 void Simulator::step_bids(const float* bids, std::size_t count, ImpressionOutcomes* outcomes) {
   require_impression_bids(scenario_, "Simulator::step_bids");
   if (done()) throw std::logic_error("Simulator::step_bids: the episode is over; call reset()");

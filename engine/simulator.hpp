@@ -42,6 +42,8 @@ class Simulator {
   // every impression's result. UsageError on a wrong count, a NaN/infinite/negative bid, or a scenario
   // with sparse candidates; std::logic_error after the last step.
   void observe_impressions(StepImpressions& out);
+  // The same values into caller memory (next_step_rows().back() x N cells each of value and sigma).
+  void observe_impressions(const ValueOutput& out);
   void step_bids(const float* bids, std::size_t count, ImpressionOutcomes* outcomes = nullptr);
   // Rows of the next step, per environment ([E+1] offsets).
   std::vector<std::int64_t> next_step_rows() const;

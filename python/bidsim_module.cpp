@@ -10,8 +10,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -140,6 +143,24 @@ std::string scenario_name_or_path(const std::string& scenario, const std::string
   return scenarios_dir + "/" + file;
 }
 
+// Zeroes rows `rows` of the C-contiguous 2-D array `array` (any dtype): the AuctionNet harness clears
+// the history cells its last episode wrote at a tick, O(written) instead of O(array) (a NumPy fancy
+// assignment of the same rows costs several times the engine's write of them).
+void zero_rows(py::array array, py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> rows) {
+  if (array.ndim() != 2 || !(array.flags() & py::array::c_style) || !array.writeable())
+    throw py::value_error("_zero_rows: array: expected a writable C-contiguous 2-D array");
+  const std::size_t row_bytes = static_cast<std::size_t>(array.shape(1) * array.itemsize());
+  const py::ssize_t count = array.shape(0), n = rows.size();
+  const std::int64_t* index = rows.data();
+  for (py::ssize_t k = 0; k < n; ++k)
+    if (index[k] < 0 || index[k] >= count)
+      throw py::value_error("_zero_rows: rows[" + std::to_string(k) + "]: got " + std::to_string(index[k]) +
+                            ", expected 0.." + std::to_string(count - 1));
+  auto* data = static_cast<char*>(array.mutable_data());
+  py::gil_scoped_release release;
+  for (py::ssize_t k = 0; k < n; ++k) std::memset(data + static_cast<std::size_t>(index[k]) * row_bytes, 0, row_bytes);
+}
+
 }  // namespace
 
 // E environments x N agents of one scenario, stepped from Python.
@@ -196,28 +217,57 @@ class Market {
   }
 
   // Per-impression bids (engine/impression_bids.hpp). The values every agent observes for the next
-  // step, as read-only views ([rows, N]) of the Market's own buffer, overwritten by the next call.
-  py::dict observe_impressions(py::object self) {
+  // step, as read-only views ([rows, N]) of the Market's own buffer, overwritten by the next call; or,
+  // with `out` (a writable C-contiguous float32 array [2, N, rows]), written agent-major into it
+  // (out[0] values, out[1] sigmas: each agent's row contiguous), returned as its views out[0], out[1].
+  py::dict observe_impressions(py::object self, py::object out) {
     if (!started_) throw UsageError("Market.observe_impressions: call reset() first");
     if (simulator_.done())
       throw UsageError("Market.observe_impressions: the episode is over after " + std::to_string(steps_) +
                        " steps; call reset()");
+    py::dict result;
+    if (!out.is_none()) {
+      const std::vector<std::int64_t> offset = simulator_.next_step_rows();
+      const py::ssize_t rows = static_cast<py::ssize_t>(offset.back());
+      auto array = py::array_t<float>::ensure(out);
+      const bool ok = array && py::isinstance<py::array_t<float>>(out) && array.ndim() == 3 && array.shape(0) == 2 &&
+                      array.shape(1) == agents_ && array.shape(2) == rows && array.writeable() &&
+                      (array.flags() & py::array::c_style);
+      if (!ok) {
+        PyErr_Clear();
+        throw py::value_error("Market.observe_impressions: out: expected a writable C-contiguous float32 array of shape "
+                              "(2, agents, impressions) = (2, " + std::to_string(agents_) + ", " + std::to_string(rows) + ")");
+      }
+      float* data = array.mutable_data();
+      {
+        py::gil_scoped_release release;
+        simulator_.observe_impressions(ValueOutput::agent_major(data, data + static_cast<std::size_t>(rows) * agents_, rows));
+      }
+      py::array_t<std::int64_t> offsets(static_cast<py::ssize_t>(offset.size()));
+      std::copy(offset.begin(), offset.end(), offsets.mutable_data());
+      result["step"] = simulator_.step_index();
+      result["offset"] = offsets;
+      result["value"] = array[py::int_(0)];
+      result["sigma"] = array[py::int_(1)];
+      return result;
+    }
     {
       py::gil_scoped_release release;
       simulator_.observe_impressions(view_);
     }
     const py::ssize_t rows = static_cast<py::ssize_t>(view_.rows());
-    py::dict out;
-    out["step"] = view_.step;
-    out["offset"] = readonly_view(view_.offset.data(), {static_cast<py::ssize_t>(view_.offset.size())}, self);
-    out["value"] = readonly_view(view_.value.data(), {rows, agents_}, self);
-    out["sigma"] = readonly_view(view_.sigma.data(), {rows, agents_}, self);
-    return out;
+    result["step"] = view_.step;
+    result["offset"] = readonly_view(view_.offset.data(), {static_cast<py::ssize_t>(view_.offset.size())}, self);
+    result["value"] = readonly_view(view_.value.data(), {rows, agents_}, self);
+    result["sigma"] = readonly_view(view_.sigma.data(), {rows, agents_}, self);
+    return result;
   }
 
-  // One step with per-impression bids [rows, N] (float32; rows = the step's impressions of every env,
-  // env by env). Returns the per-impression outcomes as read-only views ([rows, S] and [rows]).
-  py::dict step_bids(py::object self, py::object bids) {
+  // One step with per-impression bids (float32; rows = the step's impressions of every env, env by env):
+  // [rows, N], or [N, rows] with by_agent (each agent's bids contiguous, transposed here with the GIL
+  // released). negative_to_zero: a negative bid is no bid (AuctionNet's `bids[bids < 0] = 0`) instead of
+  // an error. Returns the per-impression outcomes as read-only views ([rows, S] and [rows]).
+  py::dict step_bids(py::object self, py::object bids, bool by_agent, bool negative_to_zero) {
     if (!started_) throw UsageError("Market.step_bids: call reset() first");
     if (simulator_.done())
       throw UsageError("Market.step_bids: the episode is over after " + std::to_string(steps_) + " steps; call reset()");
@@ -228,18 +278,30 @@ class Market {
     }
     const std::vector<std::int64_t> rows = simulator_.next_step_rows();
     const py::ssize_t expected_rows = static_cast<py::ssize_t>(rows.back());
-    const bool shape_ok = values.ndim() == 2 && values.shape(0) == expected_rows && values.shape(1) == agents_;
+    const py::ssize_t first = by_agent ? agents_ : expected_rows, second = by_agent ? expected_rows : agents_;
+    const bool shape_ok = values.ndim() == 2 && values.shape(0) == first && values.shape(1) == second;
     if (!shape_ok) {
       std::string shape = "(";
       for (py::ssize_t d = 0; d < values.ndim(); ++d) shape += (d ? ", " : "") + std::to_string(values.shape(d));
       shape += values.ndim() == 1 ? ",)" : ")";
-      throw py::value_error("Market.step_bids: bids: got shape " + shape + ", expected (impressions, agents) = (" +
-                            std::to_string(expected_rows) + ", " + std::to_string(agents_) + ")");
+      throw py::value_error("Market.step_bids: bids: got shape " + shape + ", expected " +
+                            (by_agent ? "(agents, impressions)" : "(impressions, agents)") + " = (" +
+                            std::to_string(first) + ", " + std::to_string(second) + ")");
     }
-    check_bids(values.data(), expected_rows, agents_, "Market.step_bids");
+    const float* data = values.data();
+    if (by_agent || negative_to_zero) {
+      bool finite = true;
+      {
+        py::gil_scoped_release release;
+        finite = to_impression_major(data, expected_rows, by_agent, negative_to_zero, bids_);
+      }
+      if (!finite) report_bad_bid(data, first, second, negative_to_zero);
+      data = bids_.data();
+    }
+    check_bids(data, expected_rows, agents_, "Market.step_bids");
     {
       py::gil_scoped_release release;
-      simulator_.step_bids(values.data(), static_cast<std::size_t>(values.size()), &outcomes_);
+      simulator_.step_bids(data, static_cast<std::size_t>(expected_rows) * agents_, &outcomes_);
     }
     const py::ssize_t S = outcomes_.slots;
     py::dict out;
@@ -250,6 +312,54 @@ class Market {
     out["charged"] = readonly_view(outcomes_.charged.data(), {expected_rows, S}, self);
     out["converted"] = readonly_view(outcomes_.converted.data(), {expected_rows, S}, self);
     out["least_winning_cost"] = readonly_view(outcomes_.least_winning_cost.data(), {expected_rows}, self);
+    return out;
+  }
+
+  // The last step_bids step's sold slots into the per-(impression, agent) arrays of the AuctionNet
+  // harness's histories: auction [rows, N, 3] float64 (won 1, slot 1..S, price) and impression
+  // [rows, N, 2] float32 (exposed, converted), in one pass in row order (so the writes stream through
+  // memory); other cells are left as they are (the caller zeroes them). Returns the flat cells written
+  // (row x N + agent), so the caller can zero exactly those before reusing the arrays.
+  py::array_t<std::int64_t> write_outcomes(py::array_t<double> auction, py::array_t<float> impression) {
+    const py::ssize_t rows = static_cast<py::ssize_t>(outcomes_.rows()), S = outcomes_.slots;
+    const auto fits = [&](const py::array& a, py::ssize_t width) {
+      return a.ndim() == 3 && a.shape(0) == rows && a.shape(1) == agents_ && a.shape(2) == width && a.writeable() &&
+             (a.flags() & py::array::c_style);
+    };
+    if (!fits(auction, 3) || !fits(impression, 2))
+      throw py::value_error("Market.write_outcomes: expected writable C-contiguous arrays auction float64 (" +
+                            std::to_string(rows) + ", " + std::to_string(agents_) + ", 3) and impression float32 (" +
+                            std::to_string(rows) + ", " + std::to_string(agents_) + ", 2) for the last step_bids step");
+    py::array_t<std::int64_t> cells(rows * S);
+    std::int64_t* cell_out = cells.mutable_data();
+    py::ssize_t written = 0;
+    double* a = auction.mutable_data();
+    float* m = impression.mutable_data();
+    {
+      py::gil_scoped_release release;
+      for (py::ssize_t j = 0; j < rows; ++j)
+        for (py::ssize_t slot = 0; slot < S; ++slot) {
+          const std::size_t q = static_cast<std::size_t>(j * S + slot);
+          const std::int32_t agent = outcomes_.winner[q];
+          if (agent < 0) continue;
+          const std::int64_t cell = static_cast<std::int64_t>(j) * agents_ + agent;
+          cell_out[written++] = cell;
+          a[3 * cell] = 1.0;
+          a[3 * cell + 1] = static_cast<double>(slot + 1);
+          a[3 * cell + 2] = outcomes_.price[q];
+          m[2 * cell] = outcomes_.exposed[q];
+          m[2 * cell + 1] = outcomes_.converted[q];
+        }
+    }
+    cells.resize({written});
+    return cells;
+  }
+
+  // Rows of the next step per environment ([E+1] offsets; the last is the step's rows).
+  py::array_t<std::int64_t> next_step_offset() const {
+    const std::vector<std::int64_t> offset = simulator_.next_step_rows();
+    py::array_t<std::int64_t> out(static_cast<py::ssize_t>(offset.size()));
+    std::copy(offset.begin(), offset.end(), out.mutable_data());
     return out;
   }
 
@@ -311,11 +421,59 @@ class Market {
   bool done() { return started_ && simulator_.done(); }
 
  private:
+  // `data` ([rows][N], or [N][rows] by_agent) into `out` [rows][N], negatives to 0 when asked; false when
+  // some bid is NaN or infinite, or negative without negative_to_zero. Transposed in tiles of rows so
+  // both sides stay in cache.
+  static bool to_impression_major(const float* data, py::ssize_t rows, int agents, bool by_agent, bool negative_to_zero,
+                                  std::vector<float>& out) {
+    out.resize(static_cast<std::size_t>(rows) * agents);
+    float* dst = out.data();
+    const float low = negative_to_zero ? 0.0f : -std::numeric_limits<float>::infinity();
+    if (!by_agent) {
+      for (py::ssize_t k = 0; k < rows * agents; ++k) dst[k] = std::max(data[k], low);  // NaN stays: max(NaN, low)
+      return all_valid(data, rows * agents, negative_to_zero);
+    }
+    constexpr py::ssize_t kTileRows = 256;
+    for (py::ssize_t j0 = 0; j0 < rows; j0 += kTileRows) {
+      const py::ssize_t j1 = std::min(rows, j0 + kTileRows);
+      for (int i = 0; i < agents; ++i) {
+        const float* src = data + static_cast<py::ssize_t>(i) * rows;
+        for (py::ssize_t j = j0; j < j1; ++j) dst[j * agents + i] = std::max(src[j], low);
+      }
+    }
+    return all_valid(data, rows * agents, negative_to_zero);
+  }
+  static bool all_valid(const float* data, py::ssize_t count, bool negative_allowed) {
+    if (!all_finite(data, count)) return false;
+    if (negative_allowed) return true;
+    bool negative = false;
+    for (py::ssize_t k = 0; k < count; ++k) negative |= data[k] < 0.0f;
+    return !negative;
+  }
+  bool to_impression_major(const float* data, py::ssize_t rows, bool by_agent, bool negative_to_zero,
+                           std::vector<float>& out) const {
+    return to_impression_major(data, rows, agents_, by_agent, negative_to_zero, out);
+  }
+
+  // Names the first bad bid in the caller's own indexing ([first, second] of its array), in
+  // check_bids' words.
+  [[noreturn]] static void report_bad_bid(const float* data, py::ssize_t first, py::ssize_t second, bool negative_to_zero) {
+    for (py::ssize_t k = 0; k < first * second; ++k) {
+      if (std::isfinite(data[k]) && (negative_to_zero || data[k] >= 0.0f)) continue;
+      std::ostringstream o;
+      o << "Market.step_bids: bids[" << k / second << ", " << k % second << "]: got " << data[k]
+        << (negative_to_zero ? ", expected a finite number (negative = no bid)" : ", expected a finite number >= 0 (0 = no bid)");
+      throw UsageError(o.str());
+    }
+    throw std::logic_error("report_bad_bid: no bad bid");
+  }
+
   Scenario scenario_;
   Simulator simulator_;
   BuiltinPolicies policies_;
   StepImpressions view_;          // observe_impressions' buffers (the arrays it returns view them)
   ImpressionOutcomes outcomes_;   // step_bids' buffers
+  std::vector<float> bids_;       // step_bids' [rows][N] copy of by_agent or negative_to_zero bids
   int envs_ = 0, agents_ = 0, steps_ = 0;
   std::uint64_t next_episode_ = 0;
   bool started_ = false;
@@ -459,6 +617,7 @@ PYBIND11_MODULE(_bidsim, m) {
   m.def("_mesob_frontier", &python::mesob_frontier, py::arg("scenario"), py::arg("overrides"), py::arg("settings"),
         py::arg("budgets"), py::arg("threads"), py::arg("device"), py::arg("scenarios_dir"));
   m.def("cuda_device_present", &cuda_device_present);
+  m.def("_zero_rows", &python::zero_rows, py::arg("array"), py::arg("rows"));
 
   py::class_<python::DeviceArray>(m, "DeviceArray",
                                   "A device buffer of a Market exported without copy (DLPack protocol).")
@@ -483,9 +642,16 @@ PYBIND11_MODULE(_bidsim, m) {
       .def("reset", &Market::reset, py::arg("episode") = py::none())
       .def("step", &Market::step, py::arg("multipliers"))
       .def("builtin_multipliers", &Market::builtin_multipliers)
-      .def("observe_impressions", [](py::object self) { return self.cast<Market&>().observe_impressions(self); })
-      .def("step_bids", [](py::object self, py::object bids) { return self.cast<Market&>().step_bids(self, bids); },
-           py::arg("bids"))
+      .def("observe_impressions",
+           [](py::object self, py::object out) { return self.cast<Market&>().observe_impressions(self, out); },
+           py::arg("out") = py::none())
+      .def("step_bids",
+           [](py::object self, py::object bids, bool by_agent, bool negative_to_zero) {
+             return self.cast<Market&>().step_bids(self, bids, by_agent, negative_to_zero);
+           },
+           py::arg("bids"), py::kw_only(), py::arg("by_agent") = false, py::arg("negative_to_zero") = false)
+      .def_property_readonly("next_step_offset", &Market::next_step_offset)
+      .def("write_outcomes", &Market::write_outcomes, py::arg("auction"), py::arg("impression"))
       .def_property_readonly("budget_floor", &Market::budget_floor)
       .def_property_readonly("budgets", [](const Market& market) { return market.scenario().agents.budget; })
       .def_property_readonly("cpa", [](const Market& market) { return market.scenario().agents.cpa; })

@@ -117,53 +117,87 @@ def score(conversions, cost, cpa):
     return conversions * ratio * ratio  # this order: the engine's auctionnet_score, bit for bit
 
 
-def _check_bids(bids, strategy, agent, tick, rows):
-    """The strategy's bids as float32 [rows], AuctionNet's negative -> 0; one-line errors otherwise."""
-    where = f"auctionnet.run: agent {agent} ({getattr(strategy, 'name', type(strategy).__name__)}), tick {tick}"
+def _where(strategy, agent, tick):
+    return f"auctionnet.run: agent {agent} ({getattr(strategy, 'name', type(strategy).__name__)}), tick {tick}"
+
+
+def _store_bids(bids, row, strategy, agent, tick):
+    """The strategy's bids into `row` (float32 [M], agent i's row of the tick's [N, M] bids), AuctionNet's
+    negative -> 0, in one pass; one-line errors for a wrong shape or type. NaN/inf pass through here and
+    are caught, in one pass over all agents, by Market.step_bids (see _bad_bid)."""
+    rows = row.shape[0]
     try:
-        array = np.asarray(bids, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise _bidsim.UsageError(f"{where}: bids: got {type(bids).__name__}, expected {rows} numbers") from None
-    if array.shape != (rows,):
-        raise _bidsim.UsageError(f"{where}: bids: got shape {array.shape}, expected ({rows},) (one per impression)")
-    finite = np.isfinite(array)
-    if not finite.all():
-        k = int(np.argmin(finite))
-        raise _bidsim.UsageError(f"{where}: bids[{k}]: got {array[k]}, expected a finite number")
-    return np.maximum(array, np.float32(0))
+        array = np.asarray(bids)
+        if array.shape != (rows,):
+            raise _bidsim.UsageError(f"{_where(strategy, agent, tick)}: bids: got shape {array.shape}, expected ({rows},) "
+                                     "(one per impression)")
+        np.maximum(array, np.float32(0), out=row, casting="unsafe")
+    except (TypeError, ValueError) as error:
+        if isinstance(error, _bidsim.UsageError):
+            raise
+        raise _bidsim.UsageError(f"{_where(strategy, agent, tick)}: bids: got {type(bids).__name__}, expected {rows} "
+                                 "numbers") from None
+
+
+def _bad_bid(bids, strategies, tick):
+    """The harness's one-line error for the first agent whose bids hold a NaN or an infinity."""
+    finite = np.isfinite(bids)
+    agent = int(np.argmin(finite.all(axis=1)))
+    k = int(np.argmin(finite[agent]))
+    return _bidsim.UsageError(f"{_where(strategies[agent], agent, tick)}: bids[{k}]: got {bids[agent, k]}, "
+                              "expected a finite number")
 
 
 class _TickBuffers:
     """The arrays of each tick index, kept from one episode to the next: an episode's histories are
     about 1 GB on the full preset, and fresh memory (page faults) cost more than everything else the
-    harness does. Arrays handed out are views of these buffers, valid until the next episode."""
+    harness does. Values and bids are agent-major ([2, N, M], [N, M]: agent i's pValues and bids are
+    contiguous, what a strategy reads and writes every tick); auction and impression results are
+    impression-major ([M, N, k]: the engine writes them row by row). Flat stores are reshaped to the
+    tick's M so every view is C-contiguous. Arrays handed out are views of
+    these buffers, valid until the next episode."""
 
     def __init__(self, agents):
         self.agents = agents
         self.store = {}
-        self.written = {}  # t -> (rows, agents) of the sold slots written last time: all else is 0
+        self.written = {}  # t -> flat (row x N + agent) cells of the sold slots written last time: all else is 0
 
     def get(self, t, rows):
-        """The tick's arrays with `auction` and `impression` all zero (only the cells written by the
-        last episode's tick t are cleared: O(sold slots), not O(rows x agents))."""
-        N = self.agents
+        """The tick's arrays; `auction` and `impression` all zero (only the cells written by the last
+        episode's tick t are cleared: O(sold slots), not O(rows x agents))."""
+        cells = self.agents * rows
         kept = self.store.get(t)
-        if kept is None or kept["bids"].shape[0] < rows:
-            capacity = max(rows, int(1.25 * kept["bids"].shape[0]) if kept else rows)
-            kept = {"bids": np.empty((capacity, N), dtype=np.float32),
-                    "pvalue": np.empty((capacity, N, 2), dtype=np.float32),
-                    "auction": np.zeros((capacity, N, 3)),
-                    "impression": np.zeros((capacity, N, 2), dtype=np.float32)}
+        if kept is None or kept["bids"].shape[0] < cells:
+            # Room for any later episode's traffic at this tick (the preset's per-episode factor is
+            # U(0.6, 1.4): at most 1.4 / 0.6 = 2.33x): large arrays are mapped lazily, so pages never
+            # touched cost nothing, and a store that grew would pay its page faults again.
+            capacity = max(int(2.5 * cells), int(1.25 * kept["bids"].shape[0]) if kept else 0)
+            kept = {"values": np.empty(2 * capacity, dtype=np.float32),
+                    "bids": np.empty(capacity, dtype=np.float32),
+                    "auction": np.zeros((capacity, 3)),
+                    "impression": np.zeros((capacity, 2), dtype=np.float32),
+                    "least_winning_cost": np.empty(capacity // self.agents + 1)}
             self.store[t] = kept
             self.written.pop(t, None)
         if t in self.written:
-            cells = self.written.pop(t)
-            kept["auction"][cells] = 0.0
-            kept["impression"][cells] = 0.0
-        return {name: array[:rows] for name, array in kept.items()}
+            written = self.written.pop(t)
+            _bidsim._zero_rows(kept["auction"], written)
+            _bidsim._zero_rows(kept["impression"], written)
+        N = self.agents
+        return {"values": kept["values"][:2 * cells].reshape(2, N, rows),
+                "bids": kept["bids"][:cells].reshape(N, rows),
+                "auction": kept["auction"][:cells].reshape(rows, N, 3),
+                "impression": kept["impression"][:cells].reshape(rows, N, 2),
+                "least_winning_cost": kept["least_winning_cost"][:rows]}
 
-    def wrote(self, t, row_index, agent_index):
-        self.written[t] = (row_index, agent_index)
+    def wrote(self, t, cells):
+        self.written[t] = cells
+
+
+def _readonly(array):
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _strategy_check(strategies, agents):
@@ -219,50 +253,49 @@ def run(strategies, scenario="auctionnet", episodes=1, first_episode=0, override
             s.category = int(market.categories[i])
             s.reset()
             s.remaining_budget = float(budgets[i])
-        # Per-agent history lists, grown by one view per tick: the tick's arrays are [M, N, k] (one
-        # pass to build, no transposes) and agent i sees the [M, k] view [:, i] of each.
+        # Per-agent history lists, grown by one view per tick of the tick's arrays.
         history_pvalue, history_bid, history_auction, history_impression = ([[] for _ in range(N)] for _ in range(4))
         history_lwc = []
         for t in range(T):
-            seen = market.observe_impressions()
-            pvalues, sigmas = seen["value"], seen["sigma"]  # [M, N] read-only views
-            M = pvalues.shape[0]
-            remaining = market.remaining_budget[0]
+            M = int(market.next_step_offset[-1])
             tick = buffers.get(t, M)
-            bids = tick["bids"]
-            bids.fill(0)
+            values = tick["values"]                                        # [2, N, M]: pValues, sigmas
+            market.observe_impressions(out=values)
+            pvalues, sigmas = _readonly(values[0]), _readonly(values[1])
+            remaining = market.remaining_budget[0]
+            bids = tick["bids"]                                            # [N, M]
             for i, s in enumerate(strategies):
                 if not (remaining[i] >= floor and remaining[i] > 0):
-                    continue  # AuctionNet: an agent under the floor is not asked and bids 0
-                bids[:, i] = _check_bids(
-                    s.bidding(t, pvalues[:, i], sigmas[:, i], list(history_pvalue[i]), list(history_bid[i]),
-                              list(history_auction[i]), list(history_impression[i]), list(history_lwc)), s, i, t, M)
-            outcome = market.step_bids(bids)
+                    bids[i] = 0  # AuctionNet: an agent under the floor is not asked and bids 0
+                    continue
+                _store_bids(s.bidding(t, pvalues[i], sigmas[i], list(history_pvalue[i]), list(history_bid[i]),
+                                      list(history_auction[i]), list(history_impression[i]), list(history_lwc)),
+                            bids[i], s, i, t)
+            try:
+                outcome = market.step_bids(bids, by_agent=True, negative_to_zero=True)
+            except _bidsim.UsageError:
+                if np.isfinite(bids).all():
+                    raise
+                raise _bad_bid(bids, strategies, t) from None
             remaining = market.remaining_budget[0]
             for i, s in enumerate(strategies):
                 s.remaining_budget = float(remaining[i])
-            pvalue_info = tick["pvalue"]                                   # [M, N, 2] (pValue, sigma)
-            pvalue_info[:, :, 0] = pvalues
-            pvalue_info[:, :, 1] = sigmas
-            auction = tick["auction"]                                      # [M, N, 3] (won, slot, price)
-            impression = tick["impression"]                                # [M, N, 2] (exposed, converted)
-            winner = outcome["winner"]
-            sold_rows, sold_agents = np.nonzero(winner >= 0)[0], winner[winner >= 0]
-            buffers.wrote(t, sold_rows, sold_agents)
-            for slot in range(S):
-                sold = np.nonzero(winner[:, slot] >= 0)[0]
-                agent = winner[sold, slot]
-                auction[sold, agent, 0] = 1.0
-                auction[sold, agent, 1] = slot + 1
-                auction[sold, agent, 2] = outcome["price"][sold, slot]
-                impression[sold, agent, 0] = outcome["exposed"][sold, slot]
-                impression[sold, agent, 1] = outcome["converted"][sold, slot]
+            # The sold slots into the (won, slot, price) and (exposed, converted) cells: [M, N, k], written
+            # row by row (streaming); agent i reads the [M, k] view [:, i].
+            buffers.wrote(t, market.write_outcomes(tick["auction"], tick["impression"]))
+            least_winning_cost = tick["least_winning_cost"]
+            least_winning_cost[:] = outcome["least_winning_cost"]
+            # [N, M, 2] view of the [2, N, M] values: agent i's (pValue, sigma) pairs without a copy.
+            pvalue_info = np.lib.stride_tricks.as_strided(values, shape=(N, M, 2),
+                                                          strides=(values.strides[1], values.strides[2], values.strides[0]),
+                                                          writeable=False)
+            auction, impression, bid_history = _readonly(tick["auction"]), _readonly(tick["impression"]), _readonly(bids)
             for i in range(N):
-                history_pvalue[i].append(pvalue_info[:, i])
-                history_bid[i].append(bids[:, i])
+                history_pvalue[i].append(pvalue_info[i])
+                history_bid[i].append(bid_history[i])
                 history_auction[i].append(auction[:, i])
                 history_impression[i].append(impression[:, i])
-            history_lwc.append(np.array(outcome["least_winning_cost"]))
+            history_lwc.append(_readonly(least_winning_cost))
         row = {"return": market.reward[0], "value": market.value[0], "cost": market.cost[0],
                "wins": market.wins[0], "exposures": market.exposures[0], "conversions": market.conversions[0]}
         for f, values in row.items():
