@@ -150,21 +150,18 @@ def _bad_bid(bids, strategies, tick):
 
 class _TickBuffers:
     """The arrays of each tick index, kept from one episode to the next: an episode's histories are
-    about 1 GB on the full preset, and fresh memory (page faults) cost more than everything else the
+    about 1 GB on the full preset, and fresh memory (page faults) costs more than everything else the
     harness does. Values and bids are agent-major ([2, N, M], [N, M]: agent i's pValues and bids are
     contiguous, what a strategy reads and writes every tick); auction and impression results are
-    impression-major ([M, N, k]: the engine writes them row by row). Flat stores are reshaped to the
-    tick's M so every view is C-contiguous. Arrays handed out are views of
-    these buffers, valid until the next episode."""
+    impression-major ([M, N, k]: the engine writes them row by row, every cell). Flat stores are
+    reshaped to the tick's M so every view is C-contiguous. Arrays handed out are views of these
+    buffers, valid until the next episode."""
 
     def __init__(self, agents):
         self.agents = agents
         self.store = {}
-        self.written = {}  # t -> flat (row x N + agent) cells of the sold slots written last time: all else is 0
 
     def get(self, t, rows):
-        """The tick's arrays; `auction` and `impression` all zero (only the cells written by the last
-        episode's tick t are cleared: O(sold slots), not O(rows x agents))."""
         cells = self.agents * rows
         kept = self.store.get(t)
         if kept is None or kept["bids"].shape[0] < cells:
@@ -174,24 +171,16 @@ class _TickBuffers:
             capacity = max(int(2.5 * cells), int(1.25 * kept["bids"].shape[0]) if kept else 0)
             kept = {"values": np.empty(2 * capacity, dtype=np.float32),
                     "bids": np.empty(capacity, dtype=np.float32),
-                    "auction": np.zeros((capacity, 3)),
-                    "impression": np.zeros((capacity, 2), dtype=np.float32),
+                    "auction": np.empty(3 * capacity),
+                    "impression": np.empty(2 * capacity, dtype=np.float32),
                     "least_winning_cost": np.empty(capacity // self.agents + 1)}
             self.store[t] = kept
-            self.written.pop(t, None)
-        if t in self.written:
-            written = self.written.pop(t)
-            _bidsim._zero_rows(kept["auction"], written)
-            _bidsim._zero_rows(kept["impression"], written)
         N = self.agents
         return {"values": kept["values"][:2 * cells].reshape(2, N, rows),
                 "bids": kept["bids"][:cells].reshape(N, rows),
-                "auction": kept["auction"][:cells].reshape(rows, N, 3),
-                "impression": kept["impression"][:cells].reshape(rows, N, 2),
+                "auction": kept["auction"][:3 * cells].reshape(rows, N, 3),
+                "impression": kept["impression"][:2 * cells].reshape(rows, N, 2),
                 "least_winning_cost": kept["least_winning_cost"][:rows]}
-
-    def wrote(self, t, cells):
-        self.written[t] = cells
 
 
 def _readonly(array):
@@ -280,9 +269,9 @@ def run(strategies, scenario="auctionnet", episodes=1, first_episode=0, override
             remaining = market.remaining_budget[0]
             for i, s in enumerate(strategies):
                 s.remaining_budget = float(remaining[i])
-            # The sold slots into the (won, slot, price) and (exposed, converted) cells: [M, N, k], written
-            # row by row (streaming); agent i reads the [M, k] view [:, i].
-            buffers.wrote(t, market.write_outcomes(tick["auction"], tick["impression"]))
+            # (won, slot, price) and (exposed, converted) of every cell: [M, N, k], written row by row
+            # (streaming); agent i reads the [M, k] view [:, i].
+            market.write_outcomes(tick["auction"], tick["impression"])
             least_winning_cost = tick["least_winning_cost"]
             least_winning_cost[:] = outcome["least_winning_cost"]
             # [N, M, 2] view of the [2, N, M] values: agent i's (pValue, sigma) pairs without a copy.
