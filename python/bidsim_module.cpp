@@ -143,6 +143,18 @@ std::string scenario_name_or_path(const std::string& scenario, const std::string
   return scenarios_dir + "/" + file;
 }
 
+// Whether `object` is a NumPy array of exactly T (no conversion: a converted copy would take the
+// writes), C-contiguous, writable, of this shape: arrays the engine writes into for the caller.
+template <typename T>
+bool writable_c_array(const py::object& object, const std::vector<py::ssize_t>& shape) {
+  if (!py::isinstance<py::array_t<T, py::array::c_style>>(object)) return false;
+  const auto array = py::reinterpret_borrow<py::array>(object);
+  if (!array.writeable() || array.ndim() != static_cast<py::ssize_t>(shape.size())) return false;
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    if (array.shape(static_cast<py::ssize_t>(d)) != shape[d]) return false;
+  return true;
+}
+
 }  // namespace
 
 // E environments x N agents of one scenario, stepped from Python.
@@ -211,15 +223,10 @@ class Market {
     if (!out.is_none()) {
       const std::vector<std::int64_t> offset = simulator_.next_step_rows();
       const py::ssize_t rows = static_cast<py::ssize_t>(offset.back());
-      auto array = py::array_t<float>::ensure(out);
-      const bool ok = array && py::isinstance<py::array_t<float>>(out) && array.ndim() == 3 && array.shape(0) == 2 &&
-                      array.shape(1) == agents_ && array.shape(2) == rows && array.writeable() &&
-                      (array.flags() & py::array::c_style);
-      if (!ok) {
-        PyErr_Clear();
+      if (!writable_c_array<float>(out, {2, agents_, rows}))
         throw py::value_error("Market.observe_impressions: out: expected a writable C-contiguous float32 array of shape "
                               "(2, agents, impressions) = (2, " + std::to_string(agents_) + ", " + std::to_string(rows) + ")");
-      }
+      auto array = py::reinterpret_borrow<py::array_t<float>>(out);
       float* data = array.mutable_data();
       {
         py::gil_scoped_release release;
@@ -302,18 +309,15 @@ class Market {
   // impression [rows, N, 2] float32 (exposed, converted). Every cell is written, block of rows by block
   // of rows (zero, then that block's sold slots, while it is in cache): a streaming write of the whole
   // array costs less than clearing last episode's cells and scattering this one's into cold memory.
-  void write_outcomes(py::array_t<double> auction, py::array_t<float> impression) {
+  void write_outcomes(py::object auction_object, py::object impression_object) {
     const py::ssize_t rows = static_cast<py::ssize_t>(outcomes_.rows()), S = outcomes_.slots;
-    const auto fits = [&](const py::array& a, py::ssize_t width) {
-      return a.ndim() == 3 && a.shape(0) == rows && a.shape(1) == agents_ && a.shape(2) == width && a.writeable() &&
-             (a.flags() & py::array::c_style);
-    };
-    if (!fits(auction, 3) || !fits(impression, 2))
+    if (!writable_c_array<double>(auction_object, {rows, agents_, 3}) ||
+        !writable_c_array<float>(impression_object, {rows, agents_, 2}))
       throw py::value_error("Market.write_outcomes: expected writable C-contiguous arrays auction float64 (" +
                             std::to_string(rows) + ", " + std::to_string(agents_) + ", 3) and impression float32 (" +
                             std::to_string(rows) + ", " + std::to_string(agents_) + ", 2) for the last step_bids step");
-    double* a = auction.mutable_data();
-    float* m = impression.mutable_data();
+    double* a = py::reinterpret_borrow<py::array_t<double>>(auction_object).mutable_data();
+    float* m = py::reinterpret_borrow<py::array_t<float>>(impression_object).mutable_data();
     py::gil_scoped_release release;
     constexpr py::ssize_t kBlockRows = 32;  // 32 x 48 agents x 32 bytes = 48 KiB: stays in L2
     for (py::ssize_t j0 = 0; j0 < rows; j0 += kBlockRows) {

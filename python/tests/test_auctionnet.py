@@ -217,3 +217,102 @@ def test_histories_of_a_later_episode_equal_a_fresh_run_of_it():
         for x, y in zip(two[i].last_histories, fresh[i].last_histories):
             assert np.array_equal(x, y)
     assert result_two["per_episode"]["cost"][1].tolist() == result_fresh["per_episode"]["cost"][0].tolist()
+
+
+def test_observe_into_agent_major_buffer_is_the_default_view_transposed():
+    views = bidsim.Market("auctionnet", overrides=SMALL, threads=2)
+    into = bidsim.Market("auctionnet", overrides=SMALL, threads=1)
+    views.reset(3)
+    into.reset(3)
+    for _ in range(3):
+        seen = views.observe_impressions()
+        rows = int(into.next_step_offset[-1])
+        assert rows == int(seen["offset"][-1])
+        out = np.full((2, N, rows), np.nan, dtype=np.float32)  # every cell must be written
+        got = into.observe_impressions(out=out)
+        assert np.shares_memory(got["value"], out) and got["value"].shape == (N, rows)
+        assert np.array_equal(out[0], seen["value"].T) and np.array_equal(out[1], seen["sigma"].T)
+        assert got["offset"].tolist() == seen["offset"].tolist() and got["step"] == seen["step"]
+        bids = np.float32(300) * seen["value"]
+        views.step_bids(bids)
+        into.step_bids(np.ascontiguousarray(bids.T), by_agent=True)
+    for wrong in (np.zeros((2, N, rows + 1), np.float32), np.zeros((2, N, rows), np.float64),
+                  np.zeros((N, 2, rows), np.float32)[:, 0]):
+        with pytest.raises(ValueError, match=r"^Market.observe_impressions: out: expected a writable C-contiguous "
+                                             r"float32 array of shape \(2, agents, impressions\)"):
+            into.observe_impressions(out=wrong)
+
+
+def test_step_bids_by_agent_and_negative_to_zero_equal_the_plain_step():
+    plain = bidsim.Market("auctionnet", overrides=SMALL, threads=1)
+    by_agent = bidsim.Market("auctionnet", overrides=SMALL, threads=1)
+    a = alphas(6)
+    plain.reset()
+    by_agent.reset()
+    rng = np.random.default_rng(6)
+    while not plain.done:
+        value = plain.observe_impressions()["value"]
+        bids = a[None, :] * value
+        negative = rng.random(bids.shape) < 0.3  # these bid nothing: 0 in one market, negative in the other
+        bids[negative] = 0
+        signed = np.where(negative, -bids - 1, bids).astype(np.float32)
+        expected = plain.step_bids(bids)
+        got = by_agent.step_bids(np.ascontiguousarray(signed.T), by_agent=True, negative_to_zero=True)
+        for field in ("winner", "price", "exposed", "converted", "least_winning_cost"):
+            assert np.array_equal(expected[field], got[field]), field
+        assert np.array_equal(plain.remaining_budget, by_agent.remaining_budget)
+    market = bidsim.Market("auctionnet", overrides=SMALL, threads=1)
+    market.reset()
+    rows = int(market.next_step_offset[-1])
+    bids = np.zeros((N, rows), dtype=np.float32)
+    bids[5, 2] = np.inf
+    with pytest.raises(bidsim.UsageError, match=r"^Market.step_bids: bids\[5, 2\]: got inf, expected a finite number "
+                                                r"\(negative = no bid\)$"):
+        market.step_bids(bids, by_agent=True, negative_to_zero=True)
+    bids[5, 2] = -1
+    with pytest.raises(bidsim.UsageError, match=r"^Market.step_bids: bids\[5, 2\]: got -1, expected a finite number >= 0"):
+        market.step_bids(bids, by_agent=True)
+    with pytest.raises(ValueError, match=rf"bids: got shape \({rows}, {N}\), expected \(agents, impressions\) = "
+                                         rf"\({N}, {rows}\)"):
+        market.step_bids(np.zeros((rows, N), np.float32), by_agent=True)
+    assert market.step_index == 0
+
+
+def test_write_outcomes_writes_every_cell_of_the_histories():
+    market = bidsim.Market("auctionnet", overrides=SMALL, threads=1)
+    market.reset()
+    value = market.observe_impressions()["value"]
+    out = market.step_bids(alphas(7)[None, :] * value)
+    rows = value.shape[0]
+    auction = np.full((rows, N, 3), 7.0)  # stale content: every cell must be overwritten
+    impression = np.full((rows, N, 2), 7.0, dtype=np.float32)
+    market.write_outcomes(auction, impression)
+    expected_auction, expected_impression = np.zeros_like(auction), np.zeros_like(impression)
+    for slot in range(3):
+        sold = np.nonzero(out["winner"][:, slot] >= 0)[0]
+        agent = out["winner"][sold, slot]
+        expected_auction[sold, agent] = np.stack([np.ones(len(sold)), np.full(len(sold), slot + 1.0),
+                                                  out["price"][sold, slot]], axis=1)
+        expected_impression[sold, agent, 0] = out["exposed"][sold, slot]
+        expected_impression[sold, agent, 1] = out["converted"][sold, slot]
+    assert np.array_equal(auction, expected_auction) and np.array_equal(impression, expected_impression)
+    assert expected_auction[:, :, 0].sum() > 0
+    with pytest.raises(ValueError, match=r"^Market.write_outcomes: expected writable C-contiguous arrays"):
+        market.write_outcomes(np.zeros((rows, N, 3), np.float32), impression)
+
+
+def test_negative_bids_of_a_strategy_are_no_bids():
+    class Negative(auctionnet.BaseBiddingStrategy):
+        def bidding(self, timeStepIndex, pValues, *args):
+            return -pValues
+
+    class Zero(auctionnet.BaseBiddingStrategy):
+        def bidding(self, timeStepIndex, pValues, *args):
+            return np.zeros_like(pValues)
+
+    others = lambda: [auctionnet.FixedAlphaStrategy(float(x)) for x in alphas(8)[1:]]
+    negative = [Negative()] + others()
+    zero = [Zero()] + others()
+    got = auctionnet.run(negative, overrides=SMALL, threads=1)
+    expected = auctionnet.run(zero, overrides=SMALL, threads=1)
+    assert got["per_agent"] == expected["per_agent"] and got["per_agent"]["wins"][0] == 0
