@@ -129,6 +129,7 @@ def main():
     parser.add_argument("--auctionnet-episodes", type=int, default=2, help="AuctionNet episodes per kind (default 2)")
     parser.add_argument("--auctionnet", default=os.environ.get("AUCTIONNET_DIR"),
                         help="a checkout of alimama-tech/AuctionNet (default $AUCTIONNET_DIR)")
+    parser.add_argument("--auctionnet-commit", help="AuctionNet's commit, for the report when DIR is not a git checkout")
     parser.add_argument("--threads", type=int, default=0, help="engine threads (0: every core)")
     parser.add_argument("out", nargs="?", help="write the figures as JSON here")
     args = parser.parse_args()
@@ -150,7 +151,7 @@ def main():
               "commit": git_commit(os.path.dirname(os.path.abspath(__file__))),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_average_before": os.getloadavg(),
               "threads": args.threads, "harness_episodes": args.episodes,
-              "auctionnet_commit": own.commit if own else None,
+              "auctionnet_commit": (own.commit or args.auctionnet_commit) if own else None,
               "auctionnet_episodes": args.auctionnet_episodes if own else 0}
     for kind in ("fixed", "pid"):
         first, steady, score = harness(kind, args.episodes, args.threads)
