@@ -61,11 +61,11 @@ def engine_only(episodes, threads):
 
 
 def harness(kind, episodes, threads):
-    """(first episode s, median s of the `episodes` after it, mean score) of bidsim.auctionnet.run."""
+    """(seconds of each of 1 + `episodes` episodes, mean score) of bidsim.auctionnet.run."""
     # One run of 1 + K episodes: the first also maps the history buffers (fresh memory); the K after it
     # are the steady state a longer evaluation sees.
     result = auctionnet.run(strategies(kind), episodes=episodes + 1, device="cpu", threads=threads)
-    return result["episode_seconds"][0], statistics.median(result["episode_seconds"][1:]), result["score"]
+    return result["episode_seconds"], result["score"]
 
 
 class AuctionNetLoop:
@@ -154,7 +154,9 @@ def main():
               "auctionnet_commit": (own.commit or args.auctionnet_commit) if own else None,
               "auctionnet_episodes": args.auctionnet_episodes if own else 0}
     for kind in ("fixed", "pid"):
-        first, steady, score = harness(kind, args.episodes, args.threads)
+        seconds, score = harness(kind, args.episodes, args.threads)
+        first, steady = seconds[0], statistics.median(seconds[1:])
+        report[f"harness_{kind}_episode_s"] = seconds
         report[f"harness_{kind}_first_episode_s"] = first
         report[f"harness_{kind}_s_per_episode"] = steady
         report[f"harness_{kind}_mean_score_sum"] = score
