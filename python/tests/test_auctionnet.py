@@ -15,6 +15,14 @@ SMALL = {"impressions.total": 20000}
 N = 48
 
 
+def twin_markets(threads):
+    """Two markets of the small preset, both reset to episode 0: one stepped one way, one the other."""
+    markets = [bidsim.Market("auctionnet", overrides=SMALL, threads=threads) for _ in range(2)]
+    for market in markets:
+        market.reset()
+    return markets
+
+
 def alphas(seed=0, low=40.0, high=4000.0):
     """Per-agent alphas wide enough that budgets run out (the floor and the overspend rule bind)."""
     return np.random.default_rng(seed).uniform(low, high, N).astype(np.float32)
@@ -44,11 +52,8 @@ def test_observe_and_step_bids_shapes_and_views():
 
 
 def test_bids_equal_to_multiplier_times_value_give_the_multiplier_step():
-    by_bids = bidsim.Market("auctionnet", overrides=SMALL, threads=2)
-    by_multiplier = bidsim.Market("auctionnet", overrides=SMALL, threads=2)
+    by_bids, by_multiplier = twin_markets(threads=2)
     a = alphas(1)
-    by_bids.reset()
-    by_multiplier.reset()
     while not by_bids.done:
         seen = by_bids.observe_impressions()
         by_bids.step_bids(a[None, :] * seen["value"])
@@ -244,11 +249,8 @@ def test_observe_into_agent_major_buffer_is_the_default_view_transposed():
 
 
 def test_step_bids_by_agent_and_negative_to_zero_equal_the_plain_step():
-    plain = bidsim.Market("auctionnet", overrides=SMALL, threads=1)
-    by_agent = bidsim.Market("auctionnet", overrides=SMALL, threads=1)
+    plain, by_agent = twin_markets(threads=1)
     a = alphas(6)
-    plain.reset()
-    by_agent.reset()
     rng = np.random.default_rng(6)
     while not plain.done:
         value = plain.observe_impressions()["value"]
