@@ -196,23 +196,33 @@ BIDSIM_HD float clamp01(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x
 
 // ----- value models -------------------------------------------------------------------------
 
+// The lognormal noise's exponent from a standard normal: sigma z - sigma^2 / 2 (mean 1).
+BIDSIM_HD float lognormal_exponent(float sigma, float normal) { return sigma * normal - 0.5f * sigma * sigma; }
+
 // Procedural value noise with mean 1 from one (impression, agent) word. The distribution is a
 // template argument so the CPU's dense loop dispatches once per impression, not once per pair.
 template <ProceduralDistribution Dist>
 BIDSIM_HD float procedural_noise_of(float sigma, std::uint32_t word) {
   if constexpr (Dist == ProceduralDistribution::uniform) return 2.0f * uniform_open24(word);
   else if constexpr (Dist == ProceduralDistribution::exponential) return -portable_logf(uniform_open24(word));
-  else return portable_expf(sigma * standard_normal(word) - 0.5f * sigma * sigma);
+  else return portable_expf(lognormal_exponent(sigma, standard_normal(word)));
 }
 
-// Procedural value of `agent` for an impression of `impression_category` from its value word
-// (both backends): advertiser size x mean-1 noise, scaled down for another category's impression.
+// Procedural value from the agent's mean-1 noise (both backends): advertiser size x noise, scaled down
+// for another category's impression.
+BIDSIM_HD float procedural_value_of_noise(float value_scale, int agent_category, int impression_category,
+                                          float cross_category, float noise) {
+  float v = value_scale * noise;
+  if (agent_category != impression_category) v *= cross_category;
+  return v;
+}
+
+// Procedural value of `agent` for an impression of `impression_category` from its value word.
 template <ProceduralDistribution Dist>
 BIDSIM_HD float procedural_value_of(float value_scale, int agent_category, int impression_category, float sigma,
                                     float cross_category, std::uint32_t word) {
-  float v = value_scale * procedural_noise_of<Dist>(sigma, word);
-  if (agent_category != impression_category) v *= cross_category;
-  return v;
+  return procedural_value_of_noise(value_scale, agent_category, impression_category, cross_category,
+                                   procedural_noise_of<Dist>(sigma, word));
 }
 
 BIDSIM_HD float procedural_value(float value_scale, int agent_category, int impression_category,
@@ -240,9 +250,13 @@ BIDSIM_HD int impression_category(std::uint64_t seed, std::uint32_t genv, int t,
   return static_cast<int>(uniform_below(d[0], static_cast<std::uint32_t>(categories)));
 }
 
-// AuctionNet pValue of one (impression, agent): N(mean, std) clipped to [0, 1].
+// AuctionNet pValue of one (impression, agent): N(mean, std) clipped to [0, 1], from its standard
+// normal (the CPU backend draws a whole row of those at once, value_rows.hpp) or from its value word.
+BIDSIM_HD float auctionnet_pvalue_of_normal(float mean, float std_dev, float normal) {
+  return clamp01(mean + std_dev * normal);
+}
 BIDSIM_HD float auctionnet_pvalue(float mean, float std_dev, std::uint32_t word) {
-  return clamp01(mean + std_dev * standard_normal(word));
+  return auctionnet_pvalue_of_normal(mean, std_dev, standard_normal(word));
 }
 
 // AuctionNet conversion of an exposed win, from the win's conversion draw (words 0..2):

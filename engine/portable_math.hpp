@@ -192,6 +192,30 @@ BIDSIM_HD const double* log_table_row(int i) {
 }
 }  // namespace portable_detail
 
+namespace portable_detail {
+// portable_logf's argument reduction of a positive, normal, finite float (its bits): x = 2^k z with z in
+// [0.699, 1.398), and `row`, the table row of z's subinterval. Split out so the CPU backend's row
+// loops (value_rows.cpp) can look the table up separately and vectorize the rest.
+struct LogfReduced {
+  float z;
+  int k;
+  int row;
+};
+BIDSIM_HD LogfReduced logf_reduce(std::uint32_t bits) {
+  const std::uint32_t offset = bits - 0x3f330000u;
+  return {portable_bits_to_float(bits - (offset & 0xff800000u)), static_cast<std::int32_t>(offset) >> 23,
+          static_cast<int>((offset >> 19) & 15u)};
+}
+// log(2^k z) from the reduction and its table row {1/c, log(c)}.
+BIDSIM_HD float logf_from_reduced(float z, int k, double inv_c, double log_c) {
+  const double r = static_cast<double>(z) * inv_c - 1.0;  // |r| < 0.031
+  const double head = log_c + static_cast<double>(k) * 6.93147180559945286227e-01;
+  // log1p(r) by its Taylor series to r^5: the first term left out, r^6/6, is below 2^-50 relative.
+  const double tail = r * r * (-0.5 + r * (1.0 / 3.0 + r * (-0.25 + r * 0.2)));
+  return static_cast<float>(head + (r + tail));
+}
+}  // namespace portable_detail
+
 // log(0) = -inf, log(x < 0) = NaN, log(+inf) = +inf, NaN stays NaN; subnormals are scaled first.
 // Table-driven in double (the structure of Arm's optimized-routines logf): within 0.51 ulp of the
 // exact log, and as fast as glibc's logf on the value draws' hot path (3.3 ns against 2.8 ns).
@@ -207,16 +231,9 @@ BIDSIM_HD float portable_logf(float x) {
     memcpy(&bits, &x, sizeof bits);
     k_adjust = -25;
   }
-  const std::uint32_t offset = bits - 0x3f330000u;
-  const int i = static_cast<int>((offset >> 19) & 15u);
-  const int k = (static_cast<std::int32_t>(offset) >> 23) + k_adjust;
-  const float z = portable_bits_to_float(bits - (offset & 0xff800000u));
-  const double* row = portable_detail::log_table_row(i);
-  const double r = static_cast<double>(z) * row[0] - 1.0;  // |r| < 0.031
-  const double head = row[1] + static_cast<double>(k) * 6.93147180559945286227e-01;
-  // log1p(r) by its Taylor series to r^5: the first term left out, r^6/6, is below 2^-50 relative.
-  const double tail = r * r * (-0.5 + r * (1.0 / 3.0 + r * (-0.25 + r * 0.2)));
-  return static_cast<float>(head + (r + tail));
+  const portable_detail::LogfReduced reduced = portable_detail::logf_reduce(bits);
+  const double* row = portable_detail::log_table_row(reduced.row);
+  return portable_detail::logf_from_reduced(reduced.z, reduced.k + k_adjust, row[0], row[1]);
 }
 
 namespace portable_detail {
@@ -271,6 +288,36 @@ BIDSIM_HD double exp2_table(int j) {
 }
 }  // namespace portable_detail
 
+namespace portable_detail {
+// portable_expf's argument reduction of x in [-103.97, 88.72]: x = (32 m + j) ln 2 / 32 + t with
+// k = 32 m + j = round(32 x / ln 2) and |t| <= ln 2 / 64; the table entry is exp2_table(k & 31).
+// Split out, like logf_reduce, for the CPU backend's vectorized row loops.
+// False for NaN. `&`, not `&&`: no branch, so row loops over it vectorize.
+BIDSIM_HD bool expf_reducible(float x) { return (x >= -103.972076f) & (x <= 88.7228391f); }
+struct ExpfReduced {
+  double t;
+  std::int32_t k;
+};
+BIDSIM_HD ExpfReduced expf_reduce(float x) {
+  const double z = static_cast<double>(x) * (32.0 / 0.69314718055994530942);
+  const double shifted = z + 0x1.8p52;  // adding 1.5 * 2^52 rounds z to an integer held in the low bits
+  std::uint64_t k_bits;
+  memcpy(&k_bits, &shifted, sizeof k_bits);
+  const double t = (z - (shifted - 0x1.8p52)) * (0.69314718055994530942 / 32.0);
+  return {t, static_cast<std::int32_t>(static_cast<std::uint32_t>(k_bits))};
+}
+// exp(x) = 2^(k div 32) · base · exp(t), base = 2^((k mod 32) / 32) from the table.
+BIDSIM_HD float expf_from_reduced(double t, std::int32_t k, double base) {
+  const double p = 1.0 + t * (1.0 + t * (0.5 + t * (1.0 / 6.0 + t * (1.0 / 24.0))));
+  std::uint64_t scale_bits;
+  memcpy(&scale_bits, &base, sizeof scale_bits);
+  scale_bits += static_cast<std::uint64_t>(static_cast<std::int64_t>(k >> 5)) << 52;  // × 2^(k div 32)
+  double scale;
+  memcpy(&scale, &scale_bits, sizeof scale);
+  return static_cast<float>(scale * p);
+}
+}  // namespace portable_detail
+
 // exp(x): 0 below -103.97 (through the float subnormals), +inf above 88.72, NaN stays NaN.
 // Table-driven in double: exp(x) = 2^(k/32) · exp(t) with k = round(32 x / ln 2) and |t| <= ln 2 / 64,
 // exp(t) by its Taylor series to t^4 (next term below 2^-39 relative). Within 0.50 ulp; 2.4 ns against
@@ -279,20 +326,8 @@ BIDSIM_HD float portable_expf(float x) {
   if (!(x == x)) return x;
   if (x > 88.7228391f) return portable_bits_to_float(0x7f800000u);
   if (x < -103.972076f) return 0.0f;
-  const double z = static_cast<double>(x) * (32.0 / 0.69314718055994530942);
-  const double shifted = z + 0x1.8p52;  // adding 1.5 * 2^52 rounds z to an integer held in the low bits
-  std::uint64_t k_bits;
-  memcpy(&k_bits, &shifted, sizeof k_bits);
-  const double t = (z - (shifted - 0x1.8p52)) * (0.69314718055994530942 / 32.0);
-  const double p = 1.0 + t * (1.0 + t * (0.5 + t * (1.0 / 6.0 + t * (1.0 / 24.0))));
-  const std::int32_t k = static_cast<std::int32_t>(static_cast<std::uint32_t>(k_bits));
-  const double base = portable_detail::exp2_table(k & 31);
-  std::uint64_t scale_bits;
-  memcpy(&scale_bits, &base, sizeof scale_bits);
-  scale_bits += static_cast<std::uint64_t>(static_cast<std::int64_t>(k >> 5)) << 52;  // × 2^(k div 32)
-  double scale;
-  memcpy(&scale, &scale_bits, sizeof scale);
-  return static_cast<float>(scale * p);
+  const portable_detail::ExpfReduced reduced = portable_detail::expf_reduce(x);
+  return portable_detail::expf_from_reduced(reduced.t, reduced.k, portable_detail::exp2_table(reduced.k & 31));
 }
 
 }  // namespace bidsim
