@@ -1,8 +1,8 @@
 // log and exp written out in plain IEEE arithmetic (fdlibm's e_log.c / e_exp.c), host+device.
 // Why: glibc's logf/expf and CUDA's differ in the last bit on some inputs, so values drawn by the
 // CPU and CUDA backends would differ by an ulp and, rarely, flip an auction. These use only +, -, *,
-// / and bit operations, so with FMA contraction off (g++ -std=c++17 default; nvcc --fmad=false, set
-// in cuda/CMakeLists.txt) both backends compute the same bits. Accuracy: < 1 ulp in double; the
+// / and bit operations, so with FMA contraction off (g++ -ffp-contract=off in engine/CMakeLists.txt;
+// nvcc --fmad=false in cuda/CMakeLists.txt) both backends compute the same bits. Accuracy: < 1 ulp in double; the
 // float versions round the double result, so they are correctly rounded except in rare near-ties.
 #pragma once
 
