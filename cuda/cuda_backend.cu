@@ -14,6 +14,7 @@
 #include "cuda/cuda_context.cuh"
 #include "cuda/device.hpp"
 #include "cuda/device_buffer.cuh"
+#include "engine/device_choice.hpp"
 #include "cuda/launch.cuh"
 #include "cuda/market_kernels.cuh"
 #include "engine/episode_setup.hpp"
@@ -737,13 +738,13 @@ class CudaBackend final : public Backend {
 }  // namespace
 
 AuctionKernelTiming time_auction_kernel(const Scenario& scenario, const float* multipliers, int repeats) {
-  if (device_count() == 0) throw UsageError("time_auction_kernel: no CUDA device is available on this machine");
+  require_cuda_device("time_auction_kernel");
   CudaBackend backend(scenario);
   return backend.time_first_pass(multipliers, repeats > 0 ? repeats : 1);
 }
 
 std::unique_ptr<Backend> make_cuda_backend(const Scenario& scenario) {
-  if (device_count() == 0) throw UsageError("--device cuda: no CUDA device is available on this machine");
+  require_cuda_device("--device cuda");
   return std::make_unique<CudaBackend>(scenario);
 }
 

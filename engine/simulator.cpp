@@ -1,51 +1,23 @@
-// Backend factory: the one file where CUDA availability is decided (`#ifdef BIDSIM_HAVE_CUDA`).
+// Backend factory: builds the backend device_choice.hpp chose (`#ifdef BIDSIM_HAVE_CUDA` only to reach cuda/).
 #include "engine/simulator.hpp"
 
 #include "engine/cpu_backend.hpp"
 
 #ifdef BIDSIM_HAVE_CUDA
 #include "cuda/cuda_backend.hpp"
-#include "cuda/device.hpp"
 #endif
 
 namespace bidsim {
 
-Device parse_device(const std::string& text) {
-  if (text == "auto") return Device::automatic;
-  if (text == "cpu") return Device::cpu;
-  if (text == "cuda") return Device::cuda;
-  throw UsageError("--device: got '" + text + "', expected auto, cpu or cuda");
-}
-
-bool cuda_backend_built() {
-#ifdef BIDSIM_HAVE_CUDA
-  return true;
-#else
-  return false;
-#endif
-}
-
-bool cuda_device_present() {
-#ifdef BIDSIM_HAVE_CUDA
-  return cuda::device_count() > 0;
-#else
-  return false;
-#endif
-}
-
 namespace {
 
 // `cuda` builds the CUDA backend or says plainly why it cannot; `auto` picks it when this build has
-// it and a device is present, else the CPU backend.
+// it and a device is present, else the CPU backend (choose_device, device_choice.hpp).
 std::unique_ptr<Backend> make_backend(const Scenario& scenario, Device device, int threads) {
-  if (device == Device::cuda) {
-    if (!cuda_backend_built())
-      throw UsageError("--device cuda: this bidsim was built without the CUDA backend (no nvcc at configure time)");
-    if (!cuda_device_present()) throw UsageError("--device cuda: no CUDA device is available on this machine");
-  }
 #ifdef BIDSIM_HAVE_CUDA
-  if (device == Device::cuda || (device == Device::automatic && cuda_device_present()))
-    return cuda::make_cuda_backend(scenario);
+  if (choose_device(device) == Device::cuda) return cuda::make_cuda_backend(scenario);
+#else
+  (void)choose_device(device);  // refuses cuda with the one message
 #endif
   return make_cpu_backend(scenario, threads);
 }

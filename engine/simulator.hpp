@@ -10,16 +10,11 @@
 
 #include "engine/backend.hpp"
 #include "engine/config_types.hpp"
+#include "engine/device_choice.hpp"
 #include "engine/errors.hpp"
 #include "engine/market_state.hpp"
 
 namespace bidsim {
-
-enum class Device { automatic, cpu, cuda };
-
-Device parse_device(const std::string& text);  // "auto" | "cpu" | "cuda", else UsageError
-bool cuda_backend_built();
-bool cuda_device_present();  // any error from the CUDA runtime counts as "no device"
 
 class Simulator {
  public:

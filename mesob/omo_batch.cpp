@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "engine/device_choice.hpp"
 #include "engine/errors.hpp"
 
 #ifdef BIDSIM_HAVE_CUDA
@@ -101,13 +102,13 @@ std::unique_ptr<OmoBatchEngine> make_host_omo_batch(const AuctionGame& game, con
 }
 
 std::unique_ptr<OmoBatchEngine> make_cuda_omo_batch(const AuctionGame& game, const std::vector<OmoStepConfig>& configs) {
+  require_cuda_device("--device cuda");  // without the backend it throws, so only CUDA builds go on
 #ifdef BIDSIM_HAVE_CUDA
-  if (!cuda_device_present()) throw UsageError("--device cuda: no CUDA device is available on this machine");
   return std::make_unique<CudaOmoBatch>(game, configs);
 #else
   (void)game;
   (void)configs;
-  throw UsageError("--device cuda: this bidsim was built without the CUDA backend (no nvcc at configure time)");
+  throw std::logic_error("make_cuda_omo_batch: require_cuda_device passed in a build without CUDA");
 #endif
 }
 

@@ -490,16 +490,8 @@ SolveResult solve(const AuctionGame& game, const SolverConfig& config, const Ite
 }
 
 Device resolve_device(Device requested, const std::vector<SolverConfig>& configs) {
-  if (requested == Device::cpu) return Device::cpu;
-  if (requested == Device::cuda) {
-    // The same words as the market simulator's refusal (engine/simulator.cpp).
-    if (!cuda_backend_built())
-      throw UsageError("--device cuda: this bidsim was built without the CUDA backend (no nvcc at configure time)");
-    if (!cuda_device_present()) throw UsageError("--device cuda: no CUDA device is available on this machine");
-    return Device::cuda;
-  }
   const auto omo = std::count_if(configs.begin(), configs.end(), [](const SolverConfig& c) { return is_omo(c.kind); });
-  return omo >= kAutoDeviceMinConfigs && cuda_backend_built() && cuda_device_present() ? Device::cuda : Device::cpu;
+  return choose_device(requested, omo >= kAutoDeviceMinConfigs);
 }
 
 std::vector<SolveResult> solve_omo_batch(const AuctionGame& game, const std::vector<SolverConfig>& configs,

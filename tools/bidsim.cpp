@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/communicator.hpp"
+#include "engine/device_choice.hpp"
 #include "engine/errors.hpp"
 #include "engine/machine.hpp"
 #include "tools/commands.hpp"
@@ -111,7 +112,7 @@ void print_version(std::ostream& out) {
       << ", MPI " << yes_no(mpi) << ", HDF5 " << yes_no(hdf5) << ", Python module " << yes_no(python) << "\n";
   std::string device = "none (no CUDA backend in this build)";
 #ifdef BIDSIM_HAVE_CUDA
-  device = bidsim::cuda::device_count() > 0 ? bidsim::cuda::device_description() : "none (no CUDA device found)";
+  device = bidsim::cuda_device_present() ? bidsim::cuda::device_description() : "none (no CUDA device found)";
 #endif
   out << "device: " << device << "; cpu: " << bidsim::machine_cores() << " cores, "
       << bidsim::machine_available_memory_bytes() / (1ull << 20) << " MiB memory available\n";
