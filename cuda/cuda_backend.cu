@@ -108,6 +108,9 @@ class CudaBackend final : public Backend {
   const char* name() const override { return "cuda"; }
   int step_index() const override { return st_.step; }
   bool device_resident() const override { return true; }
+#ifdef BIDSIM_CUDA_EMULATION
+  bool device_memory_on_host() const override { return true; }  // the emulator's "device" is host memory
+#endif
 
   void reset(std::uint64_t episode) override {
     const int E = E_, N = N_, T = T_;

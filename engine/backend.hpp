@@ -38,6 +38,9 @@ class Backend {
   // Device-resident backends only (the CPU backend refuses): zero-copy views of the per-step
   // buffers, and a step that reads its multipliers from MarketTensor::multipliers on the device.
   virtual bool device_resident() const { return false; }
+  // Whether a device-resident backend's buffers are host memory (the CUDA backend on the host
+  // emulator): then its device tensors are CPU memory to LibTorch and DLPack.
+  virtual bool device_memory_on_host() const { return false; }
   virtual DeviceTensorView device_tensor(MarketTensor) {
     throw UsageError(std::string("device tensors: the ") + name() + " backend keeps its state in host memory");
   }

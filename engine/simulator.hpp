@@ -51,6 +51,7 @@ class Simulator {
   // step that reads the multipliers already written into MarketTensor::multipliers. The CPU backend
   // throws UsageError.
   bool device_resident() const { return backend_->device_resident(); }
+  bool device_memory_on_host() const { return backend_->device_memory_on_host(); }
   DeviceTensorView device_tensor(MarketTensor which) { return backend_->device_tensor(which); }
   void step_on_device();
   // Blocks until the device tensors hold the results of the last reset/step (see Backend::synchronize).

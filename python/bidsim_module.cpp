@@ -62,21 +62,15 @@ DLDataType dlpack_dtype(DType dtype) {
   throw std::logic_error("dlpack_dtype: unknown dtype");
 }
 
-// The emulated CUDA backend keeps "device" buffers in host memory: they are exported as CPU memory so
-// that NumPy can take them; a real device exports kDLCUDA.
-constexpr DLDeviceType kExportDevice =
-#ifdef BIDSIM_CUDA_EMULATION
-    kDLCPU;
-#else
-    kDLCUDA;
-#endif
-
 class DeviceArray {
  public:
-  DeviceArray(DeviceTensorView view, py::object owner) : view_(std::move(view)), owner_(std::move(owner)) {}
+  // `host_memory`: the backend keeps its "device" buffers in host memory (the CUDA backend on the host
+  // emulator); they are then exported as CPU memory so that NumPy can take them, else as kDLCUDA.
+  DeviceArray(DeviceTensorView view, py::object owner, bool host_memory)
+      : view_(std::move(view)), owner_(std::move(owner)), export_device_(host_memory ? kDLCPU : kDLCUDA) {}
 
   py::tuple dlpack_device() const {
-    return py::make_tuple(static_cast<int>(kExportDevice), kExportDevice == kDLCPU ? 0 : view_.device);
+    return py::make_tuple(static_cast<int>(export_device_), export_device_ == kDLCPU ? 0 : view_.device);
   }
 
   // `stream` follows the array API: the consumer's stream. The backend finished its work before the
@@ -88,7 +82,7 @@ class DeviceArray {
     Py_INCREF(exported->owner);
     DLTensor& t = exported->managed.dl_tensor;
     t.data = view_.data;
-    t.device = {kExportDevice, kExportDevice == kDLCPU ? 0 : view_.device};
+    t.device = {export_device_, export_device_ == kDLCPU ? 0 : view_.device};
     t.ndim = static_cast<int>(exported->shape.size());
     t.dtype = dlpack_dtype(view_.dtype);
     t.shape = exported->shape.data();
@@ -115,6 +109,7 @@ class DeviceArray {
  private:
   DeviceTensorView view_;
   py::object owner_;
+  DLDeviceType export_device_;
 };
 
 // Whether no value is NaN or ±inf (exponent bits all ones), branch-free so the loop vectorizes: it
@@ -388,7 +383,7 @@ class Market {
         throw UsageError(std::string("Market.device_array: the ") + simulator_.backend_name() +
                          " backend keeps its state in host memory; use the NumPy views instead");
       simulator_.synchronize();
-      return DeviceArray(simulator_.device_tensor(tensor), std::move(self));
+      return DeviceArray(simulator_.device_tensor(tensor), std::move(self), simulator_.device_memory_on_host());
     }
     std::string known;
     for (const auto& entry : kNames) known += (known.empty() ? "" : ", ") + entry.first;

@@ -59,13 +59,12 @@ Device engine_device_for(const torch::Device& policy_device) {
   return policy_device.is_cuda() ? Device::automatic : Device::cpu;
 }
 
-// Where the CUDA backend's buffers live, as LibTorch sees them: the GPU, or, in the emulation build
-// (cuda/emulation/), host memory, so the zero-copy path runs there with policies on the CPU.
-#ifdef BIDSIM_CUDA_EMULATION
-constexpr torch::DeviceType kEngineMemory = torch::kCPU;
-#else
-constexpr torch::DeviceType kEngineMemory = torch::kCUDA;
-#endif
+// Where a device-resident engine's buffers live, as LibTorch sees them: the GPU, or host memory when
+// the backend says so (the CUDA backend on the host emulator), so the zero-copy path runs there with
+// policies on the CPU.
+torch::DeviceType engine_memory(const Simulator& simulator) {
+  return simulator.device_memory_on_host() ? torch::kCPU : torch::kCUDA;
+}
 
 torch::ScalarType scalar_type_of(DType t) {
   switch (t) {
@@ -107,7 +106,7 @@ EngineIO choose_engine_io(bool engine_device_resident, bool policies_in_engine_m
 
 EngineIO RolloutCollector::engine_io(const RolloutRequest& rq) const {
   const bool needs_host_state = rq.builtin || rq.before_step || rq.after_step;
-  return choose_engine_io(simulator_.device_resident(), device_.type() == kEngineMemory,
+  return choose_engine_io(simulator_.device_resident(), device_.type() == engine_memory(simulator_),
                           dist::Communicator::world().size(), needs_host_state);
 }
 
@@ -258,7 +257,7 @@ RolloutCollector::EngineTensors RolloutCollector::engine_tensors() {
   auto wrap = [&](MarketTensor which) {
     const DeviceTensorView v = simulator_.device_tensor(which);
     const torch::TensorOptions options = torch::TensorOptions().dtype(scalar_type_of(v.dtype));
-    if (kEngineMemory == torch::kCPU) return torch::from_blob(v.data, v.shape, options.device(torch::kCPU));
+    if (engine_memory(simulator_) == torch::kCPU) return torch::from_blob(v.data, v.shape, options.device(torch::kCPU));
     if (device_.has_index() && v.device != device_.index())
       throw std::logic_error("RolloutCollector: the engine runs on GPU " + std::to_string(v.device) +
                              " but the policies on " + device_.str());
