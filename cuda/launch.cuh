@@ -24,6 +24,20 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared
 #endif
 }
 
+// A static shared variable of the block: `BIDSIM_SHARED(int[128], tile);` declares `tile` (the type
+// first, so an array keeps its extent). On a GPU it starts uninitialized in every block; the emulator
+// fills it with its stale pattern when the block's first thread reaches the declaration, so a read
+// before the block writes it fails the emulated tests, as with dynamic shared memory.
+template <class T>
+using SharedVariable = T;
+#ifdef BIDSIM_CUDA_EMULATION
+#define BIDSIM_SHARED(Type, name)                          \
+  static ::bidsim::cuda::SharedVariable<Type> name;        \
+  ::bidsim::cuda::emulation::stale_static_shared(&(name), sizeof(name))
+#else
+#define BIDSIM_SHARED(Type, name) __shared__ ::bidsim::cuda::SharedVariable<Type> name
+#endif
+
 // The block's dynamic shared memory (the launch's shared_bytes), 16-byte aligned.
 template <class T>
 __device__ __forceinline__ T* dynamic_shared() {

@@ -714,8 +714,8 @@ __global__ void count_drop_wins_kernel(MarketView v) {
 // block: the bucket count is known only on the device, and it is small next to the outcomes.
 __global__ void __launch_bounds__(kScanThreads) scan_drop_buckets_kernel(MarketView v) {
   if (nothing_to_drop(v)) return;
-  __shared__ std::int32_t partial[kScanThreads];
-  __shared__ std::int32_t carry;
+  BIDSIM_SHARED(std::int32_t[kScanThreads], partial);
+  BIDSIM_SHARED(std::int32_t, carry);
   block_exclusive_scan(v.bucket_count, v.bucket_offset, v.control[kOverspenders] * v.S, partial, &carry);
 }
 
@@ -735,7 +735,7 @@ __global__ void scatter_drop_wins_kernel(MarketView v) {
 // One block per bucket (grid-stride over the buckets): select_bucket_drops.
 __global__ void __launch_bounds__(kElementThreads) select_drops_kernel(MarketView v) {
   if (nothing_to_drop(v)) return;
-  __shared__ SelectScratch scratch;
+  BIDSIM_SHARED(SelectScratch, scratch);
   const int buckets = v.control[kOverspenders] * v.S;
   for (int b = blockIdx.x; b < buckets; b += gridDim.x) {
     const std::int32_t begin = v.bucket_offset[b], end = v.bucket_offset[b + 1];
@@ -759,9 +759,10 @@ template <int Capacity>
 __global__ void __launch_bounds__(kAuctionThreads) overspend_tail_kernel(MarketView v, bool shared_pass_cost) {
   const int e = blockIdx.x;
   if (v.env_done[e]) return;  // uniform per block
-  __shared__ std::int32_t scan_partial[kAuctionThreads];
-  __shared__ std::int32_t scan_carry, overspenders;
-  __shared__ SelectScratch scratch;
+  BIDSIM_SHARED(std::int32_t[kAuctionThreads], scan_partial);
+  BIDSIM_SHARED(std::int32_t, scan_carry);
+  BIDSIM_SHARED(std::int32_t, overspenders);
+  BIDSIM_SHARED(SelectScratch, scratch);
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   std::int32_t* const dynamic = dynamic_shared<std::int32_t>();
   std::int32_t* const sparse_row = dynamic + warp * v.K;

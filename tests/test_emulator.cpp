@@ -50,7 +50,7 @@ void expect_launch_failure() {
 // Reverses each block's slice through a static shared array: wrong without the barrier, since every
 // thread reads what another one wrote.
 __global__ void reverse_kernel(const int* in, int* out) {
-  __shared__ int tile[128];
+  BIDSIM_SHARED(int[128], tile);
   const int base = static_cast<int>(blockIdx.x * blockDim.x);
   tile[threadIdx.x] = in[base + static_cast<int>(threadIdx.x)];
   __syncthreads();
@@ -173,6 +173,29 @@ TEST_CASE("emulator: dynamic shared memory starts stale in every block", "[emula
   int stale;
   std::memset(&stale, 0xCD, sizeof stale);
   CHECK(out.read() == std::vector<int>{stale, 630, stale, 631});
+}
+
+// Thread 0 reads its block's static shared word before anything wrote it (the bug the emulator must
+// expose), then writes it; thread 1 reads it after the barrier.
+__global__ void static_shared_kernel(int* out) {
+  BIDSIM_SHARED(int[2], words);
+  if (threadIdx.x == 0) {
+    out[blockIdx.x] = words[0];
+    words[0] = 600 + static_cast<int>(blockIdx.x);
+  }
+  __syncthreads();
+  if (threadIdx.x == 1) out[gridDim.x + blockIdx.x] = words[0];
+}
+
+TEST_CASE("emulator: static shared memory starts stale in every block", "[emulator]") {
+  const int blocks = 3;
+  DeviceInts out(2 * blocks);
+  launch(static_shared_kernel, blocks, 32, 0, nullptr, out.p);
+  REQUIRE(cudaGetLastError() == cudaSuccess);
+  int stale;
+  std::memset(&stale, 0xCD, sizeof stale);
+  // Each block finds the pattern, not zeros (the first) nor the previous block's 600 + b (the others).
+  CHECK(out.read() == std::vector<int>{stale, stale, stale, 600, 601, 602});
 }
 
 TEST_CASE("emulator: atomics from every thread of every block", "[emulator]") {

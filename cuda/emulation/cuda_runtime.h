@@ -36,8 +36,10 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __align__(n) alignas(n)
-// A launch runs one block at a time, so a function-local static is the block's shared array.
-#define __shared__ static
+// Static shared memory is declared with BIDSIM_SHARED (cuda/launch.cuh): a function-local static the
+// emulator fills with its stale pattern in every block. A bare __shared__ would keep the previous
+// block's values (a read before write would pass), so it does not compile here.
+#define __shared__ __shared__is_not_emulated_declare_static_shared_memory_with_BIDSIM_SHARED
 
 struct uint3 {
   unsigned x, y, z;
@@ -155,6 +157,9 @@ const uint3& block_index();
 const dim3& block_dim();
 const dim3& grid_dim();
 void* dynamic_shared_memory();
+// BIDSIM_SHARED's half in the emulator: the first thread of each block that reaches the declaration
+// fills the variable's `bytes` with the stale pattern, as a launch fills dynamic shared memory.
+void stale_static_shared(void* storage, std::size_t bytes);
 
 // Collectives: each returns once every participant has arrived (see the top of this file).
 void block_barrier();

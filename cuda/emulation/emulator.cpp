@@ -229,6 +229,7 @@ struct Grid {
   std::vector<Lane> lanes;  // the current block's threads, linear thread index order
   std::unique_ptr<unsigned char[]> shared;
   std::size_t shared_bytes = 0;
+  std::vector<const void*> stale_statics;  // static shared variables already filled in this block
   const std::function<void()>* body = nullptr;
   bool reverse = false;
 };
@@ -387,6 +388,7 @@ bc::fiber make_lane_fiber(Grid& g, Lane& lane) {
 void run_block(Grid& g) {
   const int count = static_cast<int>(g.lanes.size());
   std::fill(g.shared.get(), g.shared.get() + g.shared_bytes, kStaleByte);
+  g.stale_statics.clear();  // BIDSIM_SHARED variables are filled again as the block reaches them
   for (int linear = 0; linear < count; ++linear) {
     Lane& lane = g.lanes[linear];
     lane.index = uint3{linear % g.block.x, (linear / g.block.x) % g.block.y, linear / (g.block.x * g.block.y)};
@@ -465,6 +467,13 @@ const dim3& grid_dim() {
 void* dynamic_shared_memory() {
   require_lane("dynamic shared memory");
   return active_grid->shared.get();
+}
+void stale_static_shared(void* storage, std::size_t bytes) {
+  require_lane("static shared memory");
+  std::vector<const void*>& filled = active_grid->stale_statics;
+  if (std::find(filled.begin(), filled.end(), storage) != filled.end()) return;
+  std::memset(storage, kStaleByte, bytes);
+  filled.push_back(storage);
 }
 int lane_id() { return require_lane("a warp intrinsic").lane; }
 
