@@ -35,6 +35,11 @@ struct SlotOutcome {
   bool converted;          // set by settle: the exposed win converted
 };
 
+// Rank keys an impression keeps for its later re-auctions in a step (rank_again_n): at most this many, the
+// top Capacity plus kSpareKeys, so a few drops are answered from the list without scanning the row again.
+constexpr int kSpareKeys = 2;
+constexpr int kKeptKeys = kMaxSlots + 1 + kSpareKeys;
+
 // Per-thread working memory, sized at reset so a step never allocates.
 struct Scratch {
   std::vector<std::int32_t> identity;    // [N] 0..N-1: the candidate list of a dense market
@@ -46,6 +51,8 @@ struct Scratch {
   std::vector<float> value_cache;        // [M][C] their values, reused by re-auction passes
   std::vector<SlotOutcome> outcome;      // [M][S]
   std::vector<std::uint64_t> dropped;    // [M*C] bits: (impression, candidate) removed by the overspend rule
+  std::vector<std::uint64_t> kept_keys;  // [M][kKeptKeys] an impression's best rank keys, kept for re-auctions
+  std::vector<std::int8_t> kept_count;   // [M] how many kept_keys hold, -1 until its first re-auction
   std::vector<std::int32_t> dirty;       // impressions to re-auction in this pass
   std::vector<std::uint8_t> is_dirty;    // [M]
   std::vector<Money> pass_cost;          // [N] step cost under the current outcome
@@ -185,6 +192,8 @@ class CpuBackend final : public Backend {
       if (cache_values_ && sparse) grow(w.agent_cache, M * C_);
       grow(w.outcome, M * S);
       if (w.dropped.size() < (M * C_ + 63) / 64) w.dropped.assign((M * C_ + 63) / 64, 0);
+      grow(w.kept_keys, M * kKeptKeys);
+      if (w.kept_count.size() < M) w.kept_count.assign(M, -1);
       grow(w.dirty, M);
       if (w.is_dirty.size() < M) w.is_dirty.assign(M, 0);
       grow(w.pass_cost, N);
@@ -378,32 +387,34 @@ class CpuBackend final : public Backend {
   }
 
   // Keeps the best S+1 bids of a row with the branchless KeyTop network; false on equal kept bids.
+  // The first pass also counts each agent's qualifying bids; later passes skip dropped candidates.
   // bid_row: the impression's per-impression bids [N] in a step_bids step, else null (multipliers).
-  bool rank_fast(const CandidateRow& row, const float* bid_row, bool first_pass, std::size_t bit0, Scratch& w,
+  bool rank_fast(const CandidateRow& row, const float* bid_row, bool first_pass, int j, Scratch& w,
                  std::int32_t* bid_count, TopBids& top) const {
-    if (bid_row) return rank_fast_capacity<true>(row, bid_row, first_pass, bit0, w, bid_count, top);
-    return rank_fast_capacity<false>(row, bid_row, first_pass, bit0, w, bid_count, top);
+    if (bid_row) return rank_fast_capacity<true>(row, bid_row, first_pass, j, w, bid_count, top);
+    return rank_fast_capacity<false>(row, bid_row, first_pass, j, w, bid_count, top);
   }
 
   template <bool Bids>
-  bool rank_fast_capacity(const CandidateRow& row, const float* bid_row, bool first_pass, std::size_t bit0,
+  bool rank_fast_capacity(const CandidateRow& row, const float* bid_row, bool first_pass, int j,
                           Scratch& w, std::int32_t* bid_count, TopBids& top) const {
     switch (s_.mechanism.slots + 1) {
-      case 2: return rank_fast_n<2, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
-      case 3: return rank_fast_n<3, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
-      case 4: return rank_fast_n<4, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
-      case 5: return rank_fast_n<5, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
-      case 6: return rank_fast_n<6, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
-      case 7: return rank_fast_n<7, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
-      case 8: return rank_fast_n<8, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
-      default: return rank_fast_n<kMaxSlots + 1, Bids>(row, bid_row, first_pass, bit0, w, bid_count, top);
+      case 2: return rank_fast_n<2, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
+      case 3: return rank_fast_n<3, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
+      case 4: return rank_fast_n<4, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
+      case 5: return rank_fast_n<5, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
+      case 6: return rank_fast_n<6, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
+      case 7: return rank_fast_n<7, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
+      case 8: return rank_fast_n<8, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
+      default: return rank_fast_n<kMaxSlots + 1, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
     }
   }
 
   // Bids is a template argument so the multiplier step's hot loop stays exactly as it was.
   template <int Capacity, bool Bids>
-  bool rank_fast_n(const CandidateRow& row, const float* bid_row, bool first_pass, std::size_t bit0, Scratch& w,
+  bool rank_fast_n(const CandidateRow& row, const float* bid_row, bool first_pass, int j, Scratch& w,
                    std::int32_t* bid_count, TopBids& top) const {
+    if (!first_pass) return rank_again_n<Capacity, Bids>(row, bid_row, j, w, top);
     KeyTop<Capacity> keys;
     keys.clear();
     const float* multiplier = w.multiplier.data();
@@ -413,12 +424,57 @@ class CpuBackend final : public Backend {
       const int agent = row.agent[k];
       const float bid = Bids ? bid_row[agent] : multiplier[agent] * row.value[k];
       // bid_floor_ folds "bid > 0 and bid >= reserve" into one float compare.
-      bool qualifies = bid >= floor && active[agent];
-      if (first_pass) bid_count[agent] += qualifies;
-      else qualifies = qualifies && !is_dropped(w, bit0 + k);
+      const bool qualifies = bid >= floor && active[agent];
+      bid_count[agent] += qualifies;
       keys.push(qualifies ? rank_key(bid, k) : 0);
     }
     return keys.to_top_bids(top, [&](int candidate) { return row.agent[candidate]; });
+  }
+
+  // A re-auction of the overspend rule. Within a step an impression's bids and the active set do not
+  // change and drops only remove candidates, so the best non-dropped keys found by one re-auction
+  // still contain the answer of every later one: its first Capacity keys not dropped since, provided
+  // that many remain in the list or the list held every qualifying bid when it was made. The first
+  // re-auction of an impression scans its row and keeps its best Capacity + kSpareKeys keys; later
+  // ones walk that list, and scan again only when it runs dry. The kept top is the one a full scan
+  // finds (keys are distinct), so the outcome is bit for bit the same.
+  template <int Capacity, bool Bids>
+  bool rank_again_n(const CandidateRow& row, const float* bid_row, int j, Scratch& w, TopBids& top) const {
+    constexpr int kKept = Capacity + kSpareKeys;
+    const std::size_t bit0 = static_cast<std::size_t>(j) * C_;
+    std::uint64_t* kept = &w.kept_keys[static_cast<std::size_t>(j) * kKeptKeys];
+    std::int8_t& kept_count = w.kept_count[j];
+    auto agent_of = [&](int candidate) { return row.agent[candidate]; };
+    auto candidate_of = [](std::uint64_t key) {
+      return static_cast<int>(0xffffffffu - static_cast<std::uint32_t>(key));
+    };
+    if (kept_count >= 0) {
+      KeyTop<Capacity> keys;
+      keys.clear();
+      int found = 0;
+      for (int r = 0; r < kept_count && found < Capacity; ++r)
+        if (!is_dropped(w, bit0 + candidate_of(kept[r]))) keys.key[found++] = kept[r];
+      if (found == Capacity || kept_count < kKept) return keys.to_top_bids(top, agent_of);
+    }
+    KeyTop<kKept> keys;
+    keys.clear();
+    const float* multiplier = w.multiplier.data();
+    const std::uint8_t* active = w.active.data();
+    const float floor = bid_floor_;
+    for (int k = 0; k < row.count; ++k) {
+      const int agent = row.agent[k];
+      const float bid = Bids ? bid_row[agent] : multiplier[agent] * row.value[k];
+      const bool qualifies = bid >= floor && active[agent] && !is_dropped(w, bit0 + k);
+      keys.push(qualifies ? rank_key(bid, k) : 0);
+    }
+    kept_count = 0;
+    while (kept_count < kKept && keys.key[kept_count] != 0) {
+      kept[kept_count] = keys.key[kept_count];
+      ++kept_count;
+    }
+    KeyTop<Capacity> best;
+    for (int r = 0; r < Capacity; ++r) best.key[r] = keys.key[r];
+    return best.to_top_bids(top, agent_of);
   }
 
   // Ranks and prices impression j into w.outcome. first_pass: draw the candidates (into `rows`'
@@ -440,7 +496,7 @@ class CpuBackend final : public Backend {
     };
     const float* bid_row = w.bids ? w.bids + static_cast<std::size_t>(j) * st_.agents : nullptr;
     TopBids top;
-    if (!rank_fast(row, bid_row, first_pass, bit0, w, bid_count, top)) {
+    if (!rank_fast(row, bid_row, first_pass, j, w, bid_count, top)) {
       // Equal bids among the kept ones: rank again with counter-based tie keys.
       top.clear(S + 1);
       for (int k = 0; k < row.count; ++k) {
@@ -574,7 +630,10 @@ class CpuBackend final : public Backend {
           }
       }
     }
-    if (any_dropped) std::fill(w.dropped.begin(), w.dropped.begin() + (static_cast<std::size_t>(M) * C_ + 63) / 64, 0);
+    if (any_dropped) {
+      std::fill(w.dropped.begin(), w.dropped.begin() + (static_cast<std::size_t>(M) * C_ + 63) / 64, 0);
+      std::fill(w.kept_count.begin(), w.kept_count.begin() + M, -1);
+    }
     return passes;
   }
 
