@@ -173,32 +173,38 @@ RowIsa best_row_isa() {
   return best;
 }
 
-void philox_row(std::uint64_t seed, Purpose purpose, std::uint32_t env, std::uint32_t step, std::uint32_t impression,
-                int groups, std::uint32_t* words, RowIsa isa) {
+namespace {
+
+// The three row functions compiled for one instruction set.
+struct RowFunctions {
+  decltype(&philox_row_baseline) philox;
+  decltype(&standard_normal_row_baseline) standard_normal;
+  decltype(&expf_row_baseline) expf;
+};
+
+const RowFunctions& row_functions(RowIsa isa) {
+  static const RowFunctions baseline{philox_row_baseline, standard_normal_row_baseline, expf_row_baseline};
 #if BIDSIM_X86_ROW_VARIANTS
-  if (isa == RowIsa::avx512) return philox_row_avx512(seed, purpose, env, step, impression, groups, words);
-  if (isa == RowIsa::avx2) return philox_row_avx2(seed, purpose, env, step, impression, groups, words);
+  static const RowFunctions avx2{philox_row_avx2, standard_normal_row_avx2, expf_row_avx2};
+  static const RowFunctions avx512{philox_row_avx512, standard_normal_row_avx512, expf_row_avx512};
+  if (isa == RowIsa::avx512) return avx512;
+  if (isa == RowIsa::avx2) return avx2;
 #endif
   (void)isa;
-  philox_row_baseline(seed, purpose, env, step, impression, groups, words);
+  return baseline;
+}
+
+}  // namespace
+
+void philox_row(std::uint64_t seed, Purpose purpose, std::uint32_t env, std::uint32_t step, std::uint32_t impression,
+                int groups, std::uint32_t* words, RowIsa isa) {
+  row_functions(isa).philox(seed, purpose, env, step, impression, groups, words);
 }
 
 void standard_normal_row(const std::uint32_t* words, int n, float* normal, RowIsa isa) {
-#if BIDSIM_X86_ROW_VARIANTS
-  if (isa == RowIsa::avx512) return standard_normal_row_avx512(words, n, normal);
-  if (isa == RowIsa::avx2) return standard_normal_row_avx2(words, n, normal);
-#endif
-  (void)isa;
-  standard_normal_row_baseline(words, n, normal);
+  row_functions(isa).standard_normal(words, n, normal);
 }
 
-void expf_row(const float* x, int n, float* out, RowIsa isa) {
-#if BIDSIM_X86_ROW_VARIANTS
-  if (isa == RowIsa::avx512) return expf_row_avx512(x, n, out);
-  if (isa == RowIsa::avx2) return expf_row_avx2(x, n, out);
-#endif
-  (void)isa;
-  expf_row_baseline(x, n, out);
-}
+void expf_row(const float* x, int n, float* out, RowIsa isa) { row_functions(isa).expf(x, n, out); }
 
 }  // namespace bidsim
