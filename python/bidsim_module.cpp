@@ -216,8 +216,8 @@ class Market {
                        " steps; call reset()");
     py::dict result;
     if (!out.is_none()) {
-      const std::vector<std::int64_t> offset = simulator_.next_step_rows();
-      const py::ssize_t rows = static_cast<py::ssize_t>(offset.back());
+      const py::array_t<std::int64_t> offsets = next_step_offset();
+      const py::ssize_t rows = static_cast<py::ssize_t>(offsets.at(offsets.size() - 1));
       if (!writable_c_array<float>(out, {2, agents_, rows}))
         throw py::value_error("Market.observe_impressions: out: expected a writable C-contiguous float32 array of shape "
                               "(2, agents, impressions) = (2, " + std::to_string(agents_) + ", " + std::to_string(rows) + ")");
@@ -227,8 +227,6 @@ class Market {
         py::gil_scoped_release release;
         simulator_.observe_impressions(ValueOutput::agent_major(data, data + static_cast<std::size_t>(rows) * agents_, rows));
       }
-      py::array_t<std::int64_t> offsets(static_cast<py::ssize_t>(offset.size()));
-      std::copy(offset.begin(), offset.end(), offsets.mutable_data());
       result["step"] = simulator_.step_index();
       result["offset"] = offsets;
       result["value"] = array[py::int_(0)];
@@ -277,7 +275,7 @@ class Market {
       bool finite = true;
       {
         py::gil_scoped_release release;
-        finite = to_impression_major(data, expected_rows, by_agent, negative_to_zero, bids_);
+        finite = to_impression_major(data, expected_rows, agents_, by_agent, negative_to_zero, bids_);
       }
       if (!finite) report_bad_bid(data, first, second, negative_to_zero);
       data = bids_.data();
@@ -428,10 +426,6 @@ class Market {
     bool negative = false;
     for (py::ssize_t k = 0; k < count; ++k) negative |= data[k] < 0.0f;
     return !negative;
-  }
-  bool to_impression_major(const float* data, py::ssize_t rows, bool by_agent, bool negative_to_zero,
-                           std::vector<float>& out) const {
-    return to_impression_major(data, rows, agents_, by_agent, negative_to_zero, out);
   }
 
   // Names the first bad bid in the caller's own indexing ([first, second] of its array), in
