@@ -1,5 +1,7 @@
-// Batched MESOB-OMO on the device (paper §2.2): one thread per configuration runs mesob::omo_advance,
-// the same host+device step the CPU solvers run, on its own contiguous omo_state block.
+// Batched MESOB-OMO on the device (paper §2.2): one warp per configuration runs mesob::omo_advance,
+// the same host+device step the CPU solvers run, with its 32 lanes splitting the configuration's vector
+// work (WarpLanes below; the CPU runs SerialLanes, the same order of operations on one thread) and the
+// configuration's state in shared memory where it fits. Design: docs/gpu-design.md, item 5.
 #include "cuda/mesob_batch.hpp"
 
 #include <cuda_runtime.h>
@@ -17,35 +19,78 @@ namespace bidsim::cuda {
 
 namespace {
 
+using mesob::kOmoLanes;
 using mesob::OmoProblem;
 using mesob::OmoStepConfig;
 using mesob::OmoTerms;
 
-// Upper bound on configurations (threads) per block. Below it the launcher spreads the batch over
-// every SM (about B / SMs threads per block): each thread is a long serial loop over its own ~22 KB
-// state (paper game), so threads gain from having an SM's L1 to few of them, not from sharing a warp.
-constexpr int kMaxConfigsPerBlock = 32;
 // Each configuration's state block starts on a 128-byte line.
 constexpr std::size_t kStateAlignDoubles = 16;
+constexpr unsigned kFullWarp = 0xffffffffu;
 
-// ---- kernels -----------------------------------------------------------------------------------
+// The device's lane policy (the contract is SerialLanes' in mesob/omo_kernel.hpp): lane l takes the
+// indices i ≡ l (mod 32), so a warp's 32 accesses to one vector are adjacent (coalesced in global
+// memory, conflict-free in shared memory). An ordered sum runs on lane 0 alone (the serial order the
+// CPU uses), its value shuffled to the other lanes; a max folds the lanes' partials by the xor butterfly
+// and takes lane 0's value.
+struct WarpLanes {
+  int lane;
+  __device__ __forceinline__ bool leader() const { return lane == 0; }
+  __device__ __forceinline__ void sync() const { __syncwarp(); }
+  template <class F>
+  __device__ __forceinline__ void each(std::size_t n, F&& f) const {
+    for (std::size_t i = lane; i < n; i += kOmoLanes) f(i);
+    __syncwarp();
+  }
+  __device__ __forceinline__ double ordered_sum(const double* v, std::size_t n) const {
+    double total = 0;
+    if (lane == 0)
+      for (std::size_t i = 0; i < n; ++i) total += v[i];
+    return __shfl_sync(kFullWarp, total, 0);
+  }
+  template <class F>
+  __device__ __forceinline__ double max_of(std::size_t n, F&& f) const {
+    double acc = 0;
+    for (std::size_t i = lane; i < n; i += kOmoLanes) acc = mesob::omo_max(acc, f(i));
+    for (int width = kOmoLanes / 2; width > 0; width /= 2)
+      acc = mesob::omo_max(acc, __shfl_xor_sync(kFullWarp, acc, width));
+    return __shfl_sync(kFullWarp, acc, 0);
+  }
+};
+static_assert(kOmoLanes == 32, "WarpLanes is one warp");
 
-// Steps first + 1 .. first + steps of configuration b = the thread's global index.
-__global__ void omo_advance_kernel(OmoProblem problem, const OmoStepConfig* configs, double* states,
-                                   std::size_t stride, int count, int first, int steps) {
-  const int b = blockIdx.x * blockDim.x + threadIdx.x;
-  if (b >= count) return;
-  const mesob::OmoState state = mesob::omo_state(problem, states + static_cast<std::size_t>(b) * stride);
-  mesob::omo_advance(problem, configs[b], state, first, steps);
+// ---- kernels (one block = one warp = one configuration) ---------------------------------------
+
+// Steps first + 1 .. first + steps of configuration b = blockIdx.x. With `persistent` > 0 the state's
+// first `persistent` doubles (everything a step carries to the next: x, gradients, moments, line-search
+// buffers, info, multipliers) are copied into dynamic shared memory, stepped there and copied back;
+// the scratch and workspace behind them are rewritten before every read, so they live in shared
+// memory without a copy. With `persistent` == 0 the state is stepped in place in global memory.
+__global__ void __launch_bounds__(kOmoLanes) omo_advance_kernel(OmoProblem problem, const OmoStepConfig* configs,
+                                                                double* states, std::size_t stride,
+                                                                std::size_t persistent, int first, int steps) {
+  const int b = blockIdx.x;
+  const WarpLanes lanes{static_cast<int>(threadIdx.x)};
+  double* const global = states + static_cast<std::size_t>(b) * stride;
+  double* work = global;
+  if (persistent > 0) {
+    work = dynamic_shared<double>();
+    lanes.each(persistent, [&](std::size_t i) { work[i] = global[i]; });
+  }
+  const mesob::OmoState state = mesob::omo_state(problem, work);
+  mesob::omo_advance(lanes, problem, configs[b], state, first, steps);
+  if (persistent > 0) lanes.each(persistent, [&](std::size_t i) { global[i] = work[i]; });
 }
 
-// f^MESOB-OMO's terms at configuration b's current iterate (the value the CPU solver records).
-__global__ void omo_terms_kernel(OmoProblem problem, const OmoStepConfig* configs, double* states,
-                                 std::size_t stride, int count, OmoTerms* terms) {
-  const int b = blockIdx.x * blockDim.x + threadIdx.x;
-  if (b >= count) return;
+// f^MESOB-OMO's terms at configuration b's current iterate (the value the CPU solver records); once per
+// record point, in place in global memory.
+__global__ void __launch_bounds__(kOmoLanes) omo_terms_kernel(OmoProblem problem, const OmoStepConfig* configs,
+                                                              double* states, std::size_t stride, OmoTerms* terms) {
+  const int b = blockIdx.x;
+  const WarpLanes lanes{static_cast<int>(threadIdx.x)};
   const mesob::OmoState state = mesob::omo_state(problem, states + static_cast<std::size_t>(b) * stride);
-  terms[b] = mesob::omo_terms(problem, configs[b], state);
+  const OmoTerms t = mesob::omo_terms(lanes, problem, configs[b], state);
+  if (lanes.leader()) terms[b] = t;
 }
 
 template <class T>
@@ -61,17 +106,17 @@ void upload_array(DeviceBuffer<T>& buffer, const T* host, std::size_t count, cud
 struct MesobBatch::Impl {
   CudaContext context;
   OmoProblem problem;  // the host problem with its pointers replaced by the device copies below
-  int count = 0;       // B configurations
-  int block = 1;       // threads per block
+  int count = 0;       // B configurations (blocks of one warp)
   std::size_t stride = 0, ny = 0, nd = 0;            // doubles per state block, |y|, |d|
+  // Doubles of a state the advance kernel copies to shared memory and back (0: the state does not fit
+  // the block's shared memory and is stepped in global memory), and the shared bytes it launches with.
+  std::size_t persistent = 0, shared_bytes = 0;
   std::size_t y_offset = 0, z_offset = 0, d_offset = 0;  // within a state block
   DeviceBuffer<double> ctr, value, bid, score, tie_coef, transition, mu0;
   DeviceBuffer<int> pair_score;
   DeviceBuffer<OmoStepConfig> configs;
   DeviceBuffer<double> states;  // [B][stride]: omo_state blocks (y, z, d, gradients, moments, scratch)
   DeviceBuffer<OmoTerms> terms;  // [B]
-
-  int grid() const { return (count + block - 1) / block; }
 };
 
 MesobBatch::MesobBatch(const OmoProblem& host, const std::vector<OmoStepConfig>& configs,
@@ -112,19 +157,30 @@ MesobBatch::MesobBatch(const OmoProblem& host, const std::vector<OmoStepConfig>&
   m.stride = (size + kStateAlignDoubles - 1) / kStateAlignDoubles * kStateAlignDoubles;
   m.states.resize(m.stride * configs.size());
   m.terms.resize(configs.size());
-  int sms = 1;
-  BIDSIM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, m.context.device()));
-  // No shared memory is used: ask for the whole L1/shared array as L1, where the states live.
-  BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(omo_advance_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                         cudaSharedmemCarveoutMaxL1));
+  // The whole state (persistent part, scratch, workspace) in dynamic shared memory when it fits one
+  // block's opt-in maximum (227 KB on an H100/H200; the paper game's state is a few tens of KB). The
+  // kernel's limit is raised to the device maximum, not to this batch's size, so a second batch with
+  // a smaller state never lowers it under the first (the attribute is process-wide).
+  int shared_optin = 0;
+  BIDSIM_CUDA_CHECK(cudaDeviceGetAttribute(&shared_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, m.context.device()));
+  if (size * sizeof(double) <= static_cast<std::size_t>(shared_optin)) {
+    m.shared_bytes = size * sizeof(double);
+    BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(omo_advance_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_optin));
+    BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(omo_advance_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                           cudaSharedmemCarveoutMaxShared));
+  } else {
+    // Stepped in global memory: ask for the whole L1/shared array as L1, where the state's lines live.
+    BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(omo_advance_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                           cudaSharedmemCarveoutMaxL1));
+  }
   BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(omo_terms_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                          cudaSharedmemCarveoutMaxL1));
-  m.block = std::clamp((m.count + sms - 1) / std::max(sms, 1), 1, kMaxConfigsPerBlock);
   if (m.count == 0) return;
   const mesob::OmoState s0 = mesob::omo_state(m.problem, m.states.data());
   m.y_offset = static_cast<std::size_t>(s0.y - m.states.data());
   m.z_offset = static_cast<std::size_t>(s0.z - m.states.data());
   m.d_offset = static_cast<std::size_t>(s0.d - m.states.data());
+  if (m.shared_bytes > 0) m.persistent = static_cast<std::size_t>(s0.scratch - m.states.data());
   m.states.zero(stream);
   std::vector<double> replicated(m.nd * configs.size());
   for (std::size_t b = 0; b < configs.size(); ++b) std::copy(initial_d.begin(), initial_d.end(), replicated.begin() + b * m.nd);
@@ -144,8 +200,8 @@ void MesobBatch::advance(int first, int steps) {
   Impl& m = *impl_;
   if (m.count == 0 || steps <= 0) return;
   if (first < 0) throw std::invalid_argument("MesobBatch::advance: first = " + std::to_string(first) + ", expected >= 0");
-  launch(omo_advance_kernel, m.grid(), m.block, 0, m.context.stream(), m.problem, m.configs.data(), m.states.data(), m.stride,
-                                                                  m.count, first, steps);
+  launch(omo_advance_kernel, m.count, kOmoLanes, m.shared_bytes, m.context.stream(), m.problem, m.configs.data(),
+         m.states.data(), m.stride, m.persistent, first, steps);
   BIDSIM_CUDA_CHECK_LAUNCH("omo_advance_kernel");
 }
 
@@ -155,8 +211,8 @@ void MesobBatch::read(std::vector<double>& d, std::vector<OmoTerms>& terms) {
   terms.resize(m.count);
   if (m.count == 0) return;
   const cudaStream_t stream = m.context.stream();
-  launch(omo_terms_kernel, m.grid(), m.block, 0, stream, m.problem, m.configs.data(), m.states.data(), m.stride, m.count,
-                                                     m.terms.data());
+  launch(omo_terms_kernel, m.count, kOmoLanes, 0, stream, m.problem, m.configs.data(), m.states.data(), m.stride,
+         m.terms.data());
   BIDSIM_CUDA_CHECK_LAUNCH("omo_terms_kernel");
   m.terms.download(terms.data(), terms.size(), stream);
   BIDSIM_CUDA_CHECK(cudaMemcpy2DAsync(d.data(), m.nd * sizeof(double), m.states.data() + m.d_offset,

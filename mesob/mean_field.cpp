@@ -160,7 +160,8 @@ OmoObjective::OmoObjective(const AuctionGame& game)
 
 OmoTerms OmoObjective::evaluate(const OmoWeights& w, const double* y, const double* z, const double* d,
                                 double* grad_y, double* grad_z, double* grad_d, const OmoMultipliers& mult) {
-  return omo_evaluate(problem_, w, y, z, d, grad_y, grad_z, grad_d, omo_workspace(problem_, workspace_.data()), mult);
+  return omo_evaluate(SerialLanes{}, problem_, w, y, z, d, grad_y, grad_z, grad_d, omo_workspace(problem_, workspace_.data()),
+                      mult);
 }
 
 }  // namespace bidsim::mesob

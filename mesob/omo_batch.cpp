@@ -36,7 +36,7 @@ class HostOmoBatch final : public OmoBatchEngine {
   void advance(int first, int steps) override {
     const int n = size();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
-    for (int b = 0; b < n; ++b) omo_advance(problem_, configs_[b], state(b), first, steps);
+    for (int b = 0; b < n; ++b) omo_advance(SerialLanes{}, problem_, configs_[b], state(b), first, steps);
   }
 
   void read(std::vector<double>& d, std::vector<OmoTerms>& terms) override {
@@ -47,7 +47,7 @@ class HostOmoBatch final : public OmoBatchEngine {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
     for (int b = 0; b < n; ++b) {
       const OmoState s = state(b);
-      terms[b] = omo_terms(problem_, configs_[b], s);
+      terms[b] = omo_terms(SerialLanes{}, problem_, configs_[b], s);
       std::copy(s.d, s.d + nd, d.begin() + b * nd);
     }
   }

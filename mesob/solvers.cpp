@@ -175,7 +175,7 @@ void finish_omo(const AuctionGame& game, SolveResult& r, const OmoTerms& terms) 
 bool records_before_last(const SolverConfig& c, int k) { return k < c.iterations && is_record_iteration(c, k); }
 
 // The projected first-order method on x = (y, z, d) of one configuration: one omo_state block on the
-// host, stepped by omo_step (the code the CUDA batch runs per thread).
+// host, stepped by omo_step on SerialLanes (the code the CUDA batch runs with a warp per configuration).
 class OmoIterate {
  public:
   OmoIterate(const AuctionGame& game, const SolverConfig& config)
@@ -188,8 +188,8 @@ class OmoIterate {
   OmoIterate& operator=(const OmoIterate&) = delete;
 
   // One projected step; returns the objective terms at the point the gradient was taken.
-  OmoTerms step() { return omo_step(problem_, config_, state_, ++count_); }
-  OmoTerms terms() { return omo_terms(problem_, config_, state_); }  // writes the workspace and gradient
+  OmoTerms step() { return omo_step(SerialLanes{}, problem_, config_, state_, ++count_); }
+  OmoTerms terms() { return omo_terms(SerialLanes{}, problem_, config_, state_); }  // writes the workspace and gradient
   bool stopped() const { return state_.info[kOmoInfoStopped] != 0; }  // the tolerance was reached
   std::vector<double> d() const {
     return std::vector<double>(state_.d, state_.d + static_cast<std::size_t>(problem_.slices) * problem_.pairs);
