@@ -941,6 +941,66 @@ TEST_CASE("CUDA OMO batch equals the CPU solvers on the paper game", "[mesob][cu
   for (std::size_t i = 0; i < configs.size(); ++i) check_identical(gpu[i], again[i]);
 }
 
+TEST_CASE("CUDA OMO batch, a warp per configuration: every step rule as solve() computes it, state in shared or in global memory", "[mesob][cuda]") {
+  if (!cuda_device_present()) {
+    WARN("no CUDA device: skipped");
+    return;
+  }
+  // The device's 32 lanes split each step's vector work and the CPU's one thread runs the same lane
+  // contract (omo_kernel.hpp: per-entry values in the serial order of operations, sums in serial order
+  // on one lane), so the two agree bit for bit wherever they share a libm. That is the emulator (the
+  // host's log and pow): every rule, multipliers, a budget and a tolerance stop are compared to the bit.
+  // On a GPU, CUDA's log and pow move F, the objective and Adam's bias corrections by ulps (see the test
+  // above), and the Armijo test compares objectives; the projected-gradient rule's iterates use neither,
+  // so its policies and flows must still be identical there.
+  struct Case {
+    std::string what;
+    AuctionGame game;
+    std::vector<SolverConfig> configs;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"tiny game, mixed configurations", AuctionGame(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 2)),
+                   mixed_omo_configs()});
+  // mesob-large at t = 0..9: 400 pairs, a state of ~0.6 MB, beyond one block's 227 KB of shared memory,
+  // so the kernel steps it in global memory; the paper-sized game above runs from shared memory.
+  const MesobScenario large = load_mesob_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/mesob-large.yaml");
+  std::vector<SolverConfig> few;
+  for (OptimizerKind rule : {OptimizerKind::gradient, OptimizerKind::armijo, OptimizerKind::adam}) {
+    SolverConfig c = large.solver;
+    c.kind = SolverKind::mesob_omo;
+    c.optimizer = rule;
+    c.lr = 0.004;
+    c.iterations = 4;
+    c.record_every = 2;
+    few.push_back(c);
+  }
+  cases.push_back({"mesob-large, state in global memory", AuctionGame(large.game), few});
+  constexpr std::size_t kSharedOptinBytes = 232448;  // an H100/H200 block's opt-in shared memory
+  CHECK(omo_state_size(omo_problem(cases[0].game)) * sizeof(double) <= kSharedOptinBytes);
+  CHECK(omo_state_size(omo_problem(cases[1].game)) * sizeof(double) > kSharedOptinBytes);
+  for (const Case& k : cases) {
+    const auto engine = make_cuda_omo_batch(k.game, omo_step_configs(k.configs));
+    CHECK(std::string(engine->name()) == "cuda");
+    const std::vector<SolveResult> device = solve_omo_batch(k.game, k.configs, *engine, 2);
+    REQUIRE(device.size() == k.configs.size());
+    for (std::size_t i = 0; i < k.configs.size(); ++i) {
+      INFO(k.what << ", configuration " << i << ": " << to_string(k.configs[i].kind) << " "
+                  << to_string(k.configs[i].optimizer) << ", " << k.configs[i].iterations << " iterations");
+      const SolveResult one = solve(k.game, k.configs[i]);
+#ifdef BIDSIM_CUDA_EMULATION
+      check_identical(device[i], one);
+      CHECK(device[i].iterations_run == one.iterations_run);
+      CHECK(device[i].converged == one.converged);
+#else
+      if (k.configs[i].optimizer == OptimizerKind::gradient && k.configs[i].multiplier_every <= 0) {
+        CHECK(same_bits(device[i].policy, one.policy));
+        CHECK(same_bits(device[i].flow, one.flow));
+      }
+#endif
+    }
+  }
+}
+
 TEST_CASE("bridge: the engine's sparse market reproduces eqs. (8)-(9)", "[mesob]") {
   const AuctionGame g(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 1));
   std::mt19937_64 rng(21);
