@@ -1,5 +1,5 @@
 // Host entry to the batched MESOB-OMO iteration on the device (compiles with g++): B configurations of
-// one game, one GPU thread each, running the host+device step of mesob/omo_kernel.hpp. Kernels in mesob_batch.cu.
+// one game, one GPU warp each, running the host+device step of mesob/omo_kernel.hpp. Kernels in mesob_batch.cu.
 #pragma once
 
 #include <memory>

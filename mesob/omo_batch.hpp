@@ -25,11 +25,11 @@ class OmoBatchEngine {
   virtual void read_iterates(std::vector<double>& y, std::vector<double>& z, std::vector<double>& d) = 0;
 };
 
-// The host reference: the same per-configuration body (omo_advance) the CUDA kernel runs, one
+// The host reference: the same per-configuration body (omo_advance, on SerialLanes) the CUDA kernel runs, one
 // configuration per OpenMP iteration (`threads` <= 0: all cores). Bit-identical to solve().
 std::unique_ptr<OmoBatchEngine> make_host_omo_batch(const AuctionGame& game, const std::vector<OmoStepConfig>& configs,
                                                     int threads = 0);
-// The CUDA batch (one device thread per configuration). UsageError when this build has no CUDA backend
+// The CUDA batch (one device warp per configuration). UsageError when this build has no CUDA backend
 // or no device is present. The game's arrays are copied to the device here.
 std::unique_ptr<OmoBatchEngine> make_cuda_omo_batch(const AuctionGame& game, const std::vector<OmoStepConfig>& configs);
 

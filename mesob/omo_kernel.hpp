@@ -78,7 +78,7 @@ BIDSIM_HD ScoreScratch omo_slice_scores(const OmoWorkspace& ws, std::size_t t, i
 
 // One configuration's iterate x = (y, z, d) (contiguous, nx = |y| + 2|d| doubles), its gradient, Adam
 // moments, the buffers of the line-searched rules and scratch: one contiguous block of omo_state_size
-// doubles (the CUDA batch keeps B such blocks, one per thread).
+// doubles (the CUDA batch keeps B such blocks, one per warp).
 struct OmoState {
   double *y, *z, *d;                // [T+1][S], [T+1][S*A], [T+1][S*A]
   double *grad_y, *grad_z, *grad_d;  // same shapes

@@ -961,7 +961,7 @@ TEST_CASE("CUDA OMO batch, a warp per configuration: every step rule as solve() 
   std::vector<Case> cases;
   cases.push_back({"tiny game, mixed configurations", AuctionGame(tiny_config({0.2, 0.4, 0.6}, {0.0, 1.25, 2.5, 3.75, 5.0}, 5, 2.0, 2)),
                    mixed_omo_configs()});
-  // mesob-large at t = 0..9: 400 pairs, a state of ~0.6 MB, beyond one block's 227 KB of shared memory,
+  // mesob-large at t = 0..9: 400 pairs, a state of about 1 MB, beyond one block's 227 KB of shared memory,
   // so the kernel steps it in global memory; the paper-sized game above runs from shared memory.
   const MesobScenario large = load_mesob_scenario(std::string(BIDSIM_SOURCE_DIR) + "/scenarios/mesob-large.yaml");
   std::vector<SolverConfig> few;
