@@ -30,7 +30,7 @@ constexpr unsigned kFullWarp = 0xffffffffu;
 
 // The device's lane policy (the contract is SerialLanes' in mesob/omo_kernel.hpp): lane l takes the
 // indices i ≡ l (mod 32), so a warp's 32 accesses to one vector are adjacent (coalesced in global
-// memory, conflict-free in shared memory). An ordered sum runs on lane 0 alone (the serial order the
+// memory, conflict-free in shared memory). A sum's additions run on lane 0 alone (the serial order the
 // CPU uses), its value shuffled to the other lanes; a max folds the lanes' partials by the xor butterfly
 // and takes lane 0's value.
 struct WarpLanes {
@@ -42,11 +42,19 @@ struct WarpLanes {
     for (std::size_t i = lane; i < n; i += kOmoLanes) f(i);
     __syncwarp();
   }
-  __device__ __forceinline__ double ordered_sum(const double* v, std::size_t n) const {
-    double total = 0;
-    if (lane == 0)
-      for (std::size_t i = 0; i < n; ++i) total += v[i];
-    return __shfl_sync(kFullWarp, total, 0);
+  template <class F>
+  __device__ __forceinline__ void each2(std::size_t rows, std::size_t cols, F&& f) const {
+    each(rows * cols, [&](std::size_t i) { f(i / cols, i % cols, i); });
+  }
+  template <class F>
+  __device__ __forceinline__ double sum(std::size_t n, double* buffer, F&& f) const {
+    each(n, [&](std::size_t i) { buffer[i] = f(i); });
+    return ordered_sum(buffer, n);
+  }
+  template <class F>
+  __device__ __forceinline__ double sum2(std::size_t rows, std::size_t cols, double* buffer, F&& f) const {
+    each2(rows, cols, [&](std::size_t r, std::size_t c, std::size_t i) { buffer[i] = f(r, c, i); });
+    return ordered_sum(buffer, rows * cols);
   }
   template <class F>
   __device__ __forceinline__ double max_of(std::size_t n, F&& f) const {
@@ -55,6 +63,15 @@ struct WarpLanes {
     for (int width = kOmoLanes / 2; width > 0; width /= 2)
       acc = mesob::omo_max(acc, __shfl_xor_sync(kFullWarp, acc, width));
     return __shfl_sync(kFullWarp, acc, 0);
+  }
+
+ private:
+  // v[0] + … + v[n−1] on lane 0 (the serial order), its value on every lane.
+  __device__ __forceinline__ double ordered_sum(const double* v, std::size_t n) const {
+    double total = 0;
+    if (lane == 0)
+      for (std::size_t i = 0; i < n; ++i) total += v[i];
+    return __shfl_sync(kFullWarp, total, 0);
   }
 };
 static_assert(kOmoLanes == 32, "WarpLanes is one warp");

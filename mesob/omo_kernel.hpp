@@ -148,11 +148,14 @@ BIDSIM_HD OmoState omo_state(const OmoProblem& p, double* buf) {
 // compute every value in the same order of operations, so CPU and device results are identical by
 // construction (and equal to the serial code this replaced):
 //  * each(n, f): f(i) for every i < n; an f(i) writes only index i's own outputs and reads what
-//    earlier phases wrote (the warp synchronizes after the loop).
-//  * ordered_sum(v, n): v[0] + v[1] + … + v[n−1] from 0, left to right, on one lane (the leader),
-//    its value given to every lane. Floating-point sums depend on their order, and the solvers'
-//    line searches and stopping tests compare objective values at the rounding level, so the sums
-//    keep the serial order; the summands themselves are computed by all lanes first (lane_sum).
+//    earlier phases wrote (the warp synchronizes after the loop). each2(rows, cols, f): the same
+//    over i = row · cols + col, f(row, col, i) (the CPU walks it as two loops, without a division).
+//  * sum(n, buffer, f): f(0) + f(1) + … + f(n−1) from 0, left to right, the same value on every lane.
+//    Floating-point sums depend on their order, and the solvers' line searches and stopping tests
+//    compare objective values at the rounding level, so the sums keep the serial order: the warp
+//    computes the summands on all lanes into `buffer` (n doubles) and adds them on lane 0; the CPU
+//    adds each as it is computed (the same additions, so the same bits). sum2 is sum over each2's
+//    indices.
 //  * max_of(n, f): the largest f(i) by omo_max, as lane partials folded by a fixed tree. Unlike a
 //    sum this is exact in any order: omo_max(acc, NaN) keeps acc, so NaNs are skipped in every order,
 //    and the values compared are ≥ 0 (no signed zeros), so it equals the serial loop bit for bit.
@@ -170,9 +173,22 @@ struct SerialLanes {
   BIDSIM_HD void each(std::size_t n, F&& f) const {
     for (std::size_t i = 0; i < n; ++i) f(i);
   }
-  BIDSIM_HD double ordered_sum(const double* v, std::size_t n) const {
+  template <class F>
+  BIDSIM_HD void each2(std::size_t rows, std::size_t cols, F&& f) const {
+    for (std::size_t r = 0, i = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c, ++i) f(r, c, i);
+  }
+  template <class F>
+  BIDSIM_HD double sum(std::size_t n, double* /*buffer*/, F&& f) const {
     double total = 0;
-    for (std::size_t i = 0; i < n; ++i) total += v[i];
+    for (std::size_t i = 0; i < n; ++i) total += f(i);
+    return total;
+  }
+  template <class F>
+  BIDSIM_HD double sum2(std::size_t rows, std::size_t cols, double* /*buffer*/, F&& f) const {
+    double total = 0;
+    for (std::size_t r = 0, i = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c, ++i) total += f(r, c, i);
     return total;
   }
   template <class F>
@@ -183,12 +199,10 @@ struct SerialLanes {
   }
 };
 
-// Σ_{i<n} f(i) in serial order: the summands by every lane into `buffer` (n doubles of scratch), then
-// their ordered sum.
+// Σ_{i<n} f(i) in serial order (`buffer`: n doubles of scratch for the warp's summands).
 template <class Lanes, class F>
 BIDSIM_HD double lane_sum(const Lanes& lanes, std::size_t n, double* buffer, F&& f) {
-  lanes.each(n, [&](std::size_t i) { buffer[i] = f(i); });
-  return lanes.ordered_sum(buffer, n);
+  return lanes.sum(n, buffer, f);
 }
 
 // F of eq. (7) and, when `grad` is given, ∂F/∂V1..3. Unqualified log: libm on the host, CUDA's on the
@@ -329,8 +343,8 @@ BIDSIM_HD OmoTerms omo_evaluate(const Lanes& lanes, const OmoProblem& g, const O
 
   // Forward: closed forms per slice (eqs. 8-9), the metrics V_k (eq. 2), and z·d.
   lanes.each(T1, [&](std::size_t t) { auction_forward(view, d + t * SA, omo_slice_scores(ws, t, m)); });
-  lanes.each(nd, [&](std::size_t i) {
-    const PairMetrics pm = pair_metrics(view, omo_slice_scores(ws, i / SA, m), static_cast<int>(i % SA));
+  lanes.each2(T1, SA, [&](std::size_t t, std::size_t p, std::size_t i) {
+    const PairMetrics pm = pair_metrics(view, omo_slice_scores(ws, t, m), static_cast<int>(p));
     ws.ctr[i] = pm.ctr;
     ws.sale[i] = pm.sale;
     ws.cpc[i] = pm.cpc;
@@ -344,9 +358,8 @@ BIDSIM_HD OmoTerms omo_evaluate(const Lanes& lanes, const OmoProblem& g, const O
   out.welfare.value = welfare_link(g.welfare, out.welfare.v1, out.welfare.v2, out.welfare.v3, dF);
 
   // g^CS residuals: e_0(s) = Σ_a d_0(s,a) − μ0(s); e_{t+1}(s') = Σ_a d_{t+1}(s',a) − Σ_{s,a} d_t(s,a) P_t(s'|s,a).
-  lanes.each(ny, [&](std::size_t i) {
-    const std::size_t t = i / S;
-    const int s = static_cast<int>(i % S);
+  lanes.each2(T1, S, [&](std::size_t t, std::size_t state, std::size_t i) {
+    const int s = static_cast<int>(state);
     const double* dt = d + t * SA;
     double row = 0;
     for (int a = 0; a < A; ++a) row += dt[s * A + a];
@@ -362,9 +375,8 @@ BIDSIM_HD OmoTerms omo_evaluate(const Lanes& lanes, const OmoProblem& g, const O
 
   // h^BR residuals q_t(s,a) = y_t(s) − Σ_s' P_t(s'|s,a) y_{t+1}(s') + z_t(s,a) + r_t(s,a). The terms report
   // ‖q‖²; the objective and gradient use q + br_shift (the augmented Lagrangian; the shift is 0 without).
-  out.best_response = lane_sum(lanes, nd, ws.summands, [&](std::size_t i) {
-    const std::size_t t = i / SA;
-    const int p = static_cast<int>(i % SA);
+  out.best_response = lanes.sum2(T1, SA, ws.summands, [&](std::size_t t, std::size_t pair, std::size_t i) {
+    const int p = static_cast<int>(pair);
     double q = y[t * S + p / A] + z[i] + ws.reward[i];
     if (static_cast<int>(t) < T) {
       const double* ynext = y + (t + 1) * S;
@@ -395,9 +407,8 @@ BIDSIM_HD OmoTerms omo_evaluate(const Lanes& lanes, const OmoProblem& g, const O
 
   // ∂/∂y_t(s) = 2 ρ2 [Σ_a q_t(s,a) − Σ_{s2,a} q_{t−1}(s2,a) P_{t−1}(s|s2,a)].
   if (grad_y) {
-    lanes.each(ny, [&](std::size_t i) {
-      const std::size_t t = i / S;
-      const int s = static_cast<int>(i % S);
+    lanes.each2(T1, S, [&](std::size_t t, std::size_t state, std::size_t i) {
+      const int s = static_cast<int>(state);
       const double* q = ws.best_response_res + t * SA;
       double gy = 0;
       for (int a = 0; a < A; ++a) gy += q[s * A + a];
@@ -427,9 +438,8 @@ BIDSIM_HD OmoTerms omo_evaluate(const Lanes& lanes, const OmoProblem& g, const O
       }
       auction_vjp(view, omo_slice_scores(ws, t, m), g_win, g_tie, g_pay, ws.g_mass + so, ws.g_slice + po);
     });
-    lanes.each(nd, [&](std::size_t i) {
-      const std::size_t t = i / SA;
-      const int p = static_cast<int>(i % SA);
+    lanes.each2(T1, SA, [&](std::size_t t, std::size_t pair, std::size_t i) {
+      const int p = static_cast<int>(pair);
       double cons = ws.consistency_res[t * S + p / A];
       if (static_cast<int>(t) < T) {
         const double* enext = ws.consistency_res + (t + 1) * S;
