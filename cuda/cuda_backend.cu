@@ -412,10 +412,8 @@ class CudaBackend final : public Backend {
     d_drop_key_.reserve(items);
     d_drop_index_.reserve(items);
     if (d_dirty_.reserve(static_cast<std::size_t>(max_impressions))) ctx_.zero(d_dirty_);
-    if (s_.budget.overspend == OverspendRule::auctionnet) {
-      const std::size_t words = (static_cast<std::size_t>(max_impressions) * C_ + 31) / 32;
-      if (d_dropped_.reserve(words)) ctx_.zero(d_dropped_);
-    }
+    // The drop floor (engine/drop_floor.hpp): every first auction pass writes it, nothing to zero.
+    d_drop_floor_.reserve(static_cast<std::size_t>(max_impressions));
   }
 
   MarketView view(int t) {
@@ -510,7 +508,7 @@ class CudaBackend final : public Backend {
     v.observation = d_observation_.data();
     v.passes = d_passes_.data();
     v.outcome = d_outcome_.data();
-    v.dropped = d_dropped_.data();
+    v.drop_floor = d_drop_floor_.data();
     v.dirty = d_dirty_.data();
     v.pass_cost = d_pass_cost_.data();
     v.over = d_over_.data();
@@ -605,7 +603,6 @@ class CudaBackend final : public Backend {
       drop_round(v);
     }
     ctx_.launch_blocks(auction_.tail_name, auction_.tail, E_, kAuctionThreads, tail_shared_bytes_, v, tail_shared_cost_);
-    ctx_.zero(d_dropped_, (static_cast<std::size_t>(v.items / S_) * C_ + 31) / 32);
   }
 
   // One drop round of the AuctionNet rule for the envs that drop this pass: select the wins to drop
@@ -729,7 +726,7 @@ class CudaBackend final : public Backend {
   // step scratch
   DeviceBuffer<SlotOutcome> d_outcome_;
   DeviceBuffer<std::uint8_t> d_dirty_;
-  DeviceBuffer<std::uint32_t> d_dropped_;
+  DeviceBuffer<std::int32_t> d_drop_floor_;  // [impressions] the lowest-ranked candidate that won this step
   DeviceBuffer<std::uint64_t> d_drop_key_;
   DeviceBuffer<std::uint32_t> d_drop_index_;
   // step_bids: the bids of the step and its per-impression outputs

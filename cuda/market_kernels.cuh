@@ -12,6 +12,7 @@
 
 #include "cuda/launch.cuh"
 #include "engine/config_types.hpp"
+#include "engine/drop_floor.hpp"
 #include "engine/observation_physics.hpp"
 #include "engine/physics.hpp"
 #include "engine/rng.hpp"
@@ -54,7 +55,8 @@ enum ControlWord : int {
 // One (impression, slot) of the current allocation (cpu_backend.cpp SlotOutcome), [items] flat.
 struct SlotOutcome {
   std::int32_t agent;      // -1 when the slot is not sold (or voided by the truncate rule)
-  std::int32_t candidate;  // position in the impression's candidate list (for the drop bitmap)
+  std::int32_t candidate;  // the slot's ranked winner (sold or not; engine/drop_floor.hpp): its position
+                           // in the impression's candidate list, kNoWinner when none or dropped this round
   Money price;             // what the winner pays if charged, exact (to_money of the slot price)
   float value;             // the winner's value for this impression
   std::int32_t exposed;    // the slot position was shown
@@ -122,7 +124,8 @@ struct MarketView {
   std::int32_t* passes;              // [E][T]
   // step scratch
   SlotOutcome* outcome;              // [items]
-  std::uint32_t* dropped;            // bits [impressions x C]
+  std::int32_t* drop_floor;          // [impressions] the lowest-ranked candidate that was a ranked winner
+                                     // this step (engine/drop_floor.hpp; the winners: outcome.candidate)
   std::uint8_t* dirty;               // [impressions]
   Money* pass_cost;                  // [E][N] exact step cost under the current outcome
   std::uint8_t* over;                // [E][N]
@@ -224,7 +227,9 @@ __device__ void sample_sparse_warp(const MarketView& v, std::uint32_t genv, int 
 }
 
 // Ranks and prices impression j of env e (flat index jf) with the whole warp. first_pass counts the
-// qualifying bids; later passes skip dropped candidates. Lane 0 writes the S outcomes.
+// qualifying bids; a re-auction ranks the surviving winners, then the candidates below the drop
+// floor (engine/drop_floor.hpp, as cpu_backend.cpp rank_again_n). Lane 0 writes the S outcomes and the
+// impression's drop state.
 template <int Capacity>
 __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf, bool first_pass, int lane,
                              std::int32_t* shared_count, std::int32_t* sparse_row) {
@@ -234,7 +239,6 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
   const float* multiplier = v.multiplier + en;
   const std::uint8_t* active = v.active + en;
   const int category = v.needs_category ? impression_category(v.seed, genv, v.t, j, v.categories) : 0;
-  const std::uint64_t bit0 = static_cast<std::uint64_t>(jf) * static_cast<std::uint64_t>(v.C);
 
   int count = v.N;
   std::int64_t file_begin = 0;
@@ -248,9 +252,29 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
   }
   const bool dense_drawn = v.model != ValueModel::file && v.mode == CandidateMode::dense;
 
+  const float* bid_row = v.bids ? v.bids + static_cast<std::size_t>(jf) * v.N : nullptr;
+  auto agent_of = [&](int k) -> int {
+    if (v.model == ValueModel::file) return v.file_agent[file_begin + k];
+    return v.mode == CandidateMode::sparse ? sparse_row[k] : k;
+  };
+  auto bid_of = [&](int k) {  // a candidate of the row, drawn again (an active agent's)
+    const int agent = agent_of(k);
+    return bid_row ? bid_row[agent] : multiplier[agent] * candidate_value(v, e, genv, j, category, agent, file_begin + k);
+  };
+  auto tie_key = [&](int agent) {
+    return draw(v.seed, Purpose::tie, genv, t, static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(agent))[0];
+  };
+  SlotOutcome* const out = v.outcome + jf * v.S;
+  int survivors = 0;
+  DropFloor floor{0.0f, kNoWinner, 0};
+  if (!first_pass) {
+    for (int r = 0; r < v.S; ++r) survivors += out[r].candidate != kNoWinner;
+    const int floor_candidate = v.drop_floor[jf];
+    floor = {bid_of(floor_candidate), floor_candidate, agent_of(floor_candidate)};
+  }
+
   KeyTop<Capacity> keys;
   keys.clear();
-  const float* bid_row = v.bids ? v.bids + static_cast<std::size_t>(jf) * v.N : nullptr;
   auto consider = [&](int k, int agent, float value) {
     const float bid = bid_row ? bid_row[agent] : multiplier[agent] * value;
     bool qualifies = bid >= v.bid_floor && active[agent];
@@ -260,8 +284,7 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
         else atomicAdd(&v.step_bid_count[en + agent], 1);
       }
     } else if (qualifies) {
-      const std::uint64_t bit = bit0 + static_cast<std::uint64_t>(k);
-      qualifies = !((v.dropped[bit >> 5] >> (bit & 31)) & 1u);
+      qualifies = ranks_below_floor(bid, k, agent, floor, tie_key);
     }
     if (qualifies) keys.push(rank_key(bid, k));
   };
@@ -302,9 +325,10 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
     }
   }
 
-  // Warp merge: S+1 rounds of "largest head key wins and pops"; keys are unique (candidate in the
-  // low bits), so exactly one lane pops per round and the result is KeyTop's over the whole row.
-  const int keep = v.S + 1;
+  // Warp merge: S+1 (less the surviving winners) rounds of "largest head key wins and pops"; keys are
+  // unique (candidate in the low bits), so exactly one lane pops per round and the result is KeyTop's
+  // over the whole row.
+  const int keep = v.S + 1 - survivors;
   KeyTop<Capacity> merged;
 #pragma unroll
   for (int r = 0; r < Capacity; ++r) {
@@ -321,35 +345,28 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
   }
   if (lane != 0) return;
 
-  auto agent_of = [&](int k) -> int {
-    if (v.model == ValueModel::file) return v.file_agent[file_begin + k];
-    return v.mode == CandidateMode::sparse ? sparse_row[k] : k;
-  };
   TopBids top;
-  if (!merged.to_top_bids(top, agent_of)) {
-    // Equal bids among the kept ones: rank again with counter-based tie keys (rare), in one lane
-    // over the row in candidate order, exactly as run_auction's fallback.
-    auto tie_key = [&](int agent) {
-      return draw(v.seed, Purpose::tie, genv, t, static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(agent))[0];
-    };
-    top.clear(keep);
+  top.clear(v.S + 1);
+  if (!first_pass) start_reauction(top, out, v.S, bid_of, agent_of);
+  if (!merged.append_to(top, agent_of)) {
+    // Equal bids among the merged ones: rank again with counter-based tie keys (rare), in one lane
+    // over the row in candidate order, exactly as run_auction's fallback (a re-auction: those below
+    // the floor, after the survivors, as rank_again_n).
+    top.count = survivors;
     for (int k = 0; k < count; ++k) {
       const int agent = agent_of(k);
       if (!active[agent]) continue;
       const float value = candidate_value(v, e, genv, j, category, agent, file_begin + k);
       const float bid = bid_row ? bid_row[agent] : multiplier[agent] * value;
       if (!(bid >= v.bid_floor)) continue;
-      if (!first_pass) {
-        const std::uint64_t bit = bit0 + static_cast<std::uint64_t>(k);
-        if ((v.dropped[bit >> 5] >> (bit & 31)) & 1u) continue;
-      }
+      if (!first_pass && !ranks_below_floor(bid, k, agent, floor, tie_key)) continue;
       top.offer(bid, k, agent, tie_key);
     }
   }
+  v.drop_floor[jf] = next_drop_floor(top, v.S, survivors, first_pass, first_pass ? kNoWinner : floor.candidate);
   if (v.least_cost) v.least_cost[jf] = to_units(to_money(least_winning_cost(top, v.S, v.reserve)));  // exact money
   bool shown = true;
   Draw exposure_draw{};
-  SlotOutcome* out = v.outcome + jf * v.S;
   for (int slot = 0; slot < v.S; ++slot) {
     if (!v.always_exposed && (slot & 3) == 0)
       exposure_draw = draw(v.seed, Purpose::exposure, genv, noise_step(v.t, v.frozen_noise), static_cast<std::uint32_t>(j),
@@ -358,15 +375,14 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
     SlotOutcome o;
     o.exposed = shown;
     const double price = slot_price(top, slot, v.reserve, v.unsold_at_reserve);
+    o.candidate = ranked_winner(top, slot);
     if (price < 0.0) {
       o.agent = -1;
-      o.candidate = -1;
       o.price = 0;
       o.value = 0.0f;
     } else {
       const RankedBid& winner = top.entry[slot];
       o.agent = winner.agent;
-      o.candidate = winner.candidate;
       o.price = to_money(price);
       o.value = candidate_value(v, e, genv, j, category, winner.agent, file_begin + winner.candidate);
     }
@@ -652,7 +668,8 @@ struct SelectScratch {
 // One bucket (an overspender of env e and a slot), its wins at drop_key/drop_index[begin, end), by
 // the whole block: drop = min(wins, ceil(ratio x wins)) of them, those with the smallest composite
 // keys (all when drop == wins), found by an 8-bit radix select of the drop-th smallest key. Each
-// dropped win sets its (impression, candidate) bit and marks the impression for re-auction. Uniform
+// dropped win leaves its impression's ranked winners (the drop floor keeps it dropped,
+// engine/drop_floor.hpp) and marks the impression for re-auction. Uniform
 // over the block; ends with a barrier (the shared words are reused by the next bucket).
 __device__ void select_bucket_drops(const MarketView& v, int e, std::int64_t begin, std::int64_t end,
                                     SelectScratch& scratch) {
@@ -691,10 +708,8 @@ __device__ void select_bucket_drops(const MarketView& v, int e, std::int64_t beg
   for (std::int64_t p = begin + threadIdx.x; p < end; p += blockDim.x) {
     if (v.drop_key[p] > threshold) continue;
     const std::uint32_t q = v.drop_index[p];
-    const std::int64_t jf = q / v.S;
-    const std::uint64_t bit = static_cast<std::uint64_t>(jf) * v.C + static_cast<std::uint64_t>(v.outcome[q].candidate);
-    atomicOr(&v.dropped[bit >> 5], 1u << (bit & 31));
-    v.dirty[jf] = 1;
+    v.outcome[q].candidate = kNoWinner;  // leaves the ranked winners; the floor keeps it dropped
+    v.dirty[q / v.S] = 1;
   }
   __syncthreads();
 }

@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "engine/drop_floor.hpp"
 #include "engine/episode_setup.hpp"
 #include "engine/observation.hpp"
 #include "engine/physics.hpp"
@@ -28,15 +30,17 @@ constexpr int kMinImpressionsToSplit = 2048;
 // Outcome of one (impression, slot).
 struct SlotOutcome {
   std::int32_t agent;      // -1 when the slot is not sold
-  std::int32_t candidate;  // position in the impression's candidate list (for the drop bitmap)
+  std::int32_t candidate;  // the slot's ranked winner (sold or not; drop_floor.hpp): its position in
+                           // the impression's candidate list, kNoWinner when none or dropped this round
   Money price;             // what the winner pays if charged, exact (to_money of the slot price)
   float value;             // the winner's value for this impression
   bool exposed;            // the slot position was shown
   bool converted;          // set by settle: the exposed win converted
 };
 
-// Rank keys an impression keeps for its later re-auctions in a step (rank_again_n): at most this many, the
-// top Capacity plus kSpareKeys, so a few drops are answered from the list without scanning the row again.
+// Rank keys of candidates below the drop floor that an impression keeps for its later re-auctions in a
+// step (rank_again_n): at most this many, Capacity plus kSpareKeys, so a few drops are answered from the
+// list without scanning the row again.
 constexpr int kSpareKeys = 2;
 constexpr int kKeptKeys = kMaxSlots + 1 + kSpareKeys;
 
@@ -50,8 +54,8 @@ struct Scratch {
   std::vector<std::int32_t> agent_cache; // [M][C] sparse candidates drawn this step (cache on)
   std::vector<float> value_cache;        // [M][C] their values, reused by re-auction passes
   std::vector<SlotOutcome> outcome;      // [M][S]
-  std::vector<std::uint64_t> dropped;    // [M*C] bits: (impression, candidate) removed by the overspend rule
-  std::vector<std::uint64_t> kept_keys;  // [M][kKeptKeys] an impression's best rank keys, kept for re-auctions
+  std::vector<std::int32_t> drop_floor;  // [M] the lowest-ranked candidate that was a ranked winner this step
+  std::vector<std::uint64_t> kept_keys;  // [M][kKeptKeys] an impression's best rank keys below its floor
   std::vector<std::int8_t> kept_count;   // [M] how many kept_keys hold, -1 until its first re-auction
   std::vector<std::int32_t> dirty;       // impressions to re-auction in this pass
   std::vector<std::uint8_t> is_dirty;    // [M]
@@ -191,7 +195,7 @@ class CpuBackend final : public Backend {
       if (cache_values_) grow(w.value_cache, M * C_);
       if (cache_values_ && sparse) grow(w.agent_cache, M * C_);
       grow(w.outcome, M * S);
-      if (w.dropped.size() < (M * C_ + 63) / 64) w.dropped.assign((M * C_ + 63) / 64, 0);
+      grow(w.drop_floor, M);
       grow(w.kept_keys, M * kKeptKeys);
       if (w.kept_count.size() < M) w.kept_count.assign(M, -1);
       grow(w.dirty, M);
@@ -382,39 +386,37 @@ class CpuBackend final : public Backend {
 
   // ----- one auction ---------------------------------------------------------------------------
 
-  bool is_dropped(const Scratch& w, std::size_t bit) const {
-    return (w.dropped[bit >> 6] >> (bit & 63)) & 1u;
-  }
-
-  // Keeps the best S+1 bids of a row with the branchless KeyTop network; false on equal kept bids.
-  // The first pass also counts each agent's qualifying bids; later passes skip dropped candidates.
-  // bid_row: the impression's per-impression bids [N] in a step_bids step, else null (multipliers).
-  bool rank_fast(const CandidateRow& row, const float* bid_row, bool first_pass, int j, Scratch& w,
-                 std::int32_t* bid_count, TopBids& top) const {
-    if (bid_row) return rank_fast_capacity<true>(row, bid_row, first_pass, j, w, bid_count, top);
-    return rank_fast_capacity<false>(row, bid_row, first_pass, j, w, bid_count, top);
-  }
-
-  template <bool Bids>
-  bool rank_fast_capacity(const CandidateRow& row, const float* bid_row, bool first_pass, int j,
-                          Scratch& w, std::int32_t* bid_count, TopBids& top) const {
-    switch (s_.mechanism.slots + 1) {
-      case 2: return rank_fast_n<2, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
-      case 3: return rank_fast_n<3, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
-      case 4: return rank_fast_n<4, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
-      case 5: return rank_fast_n<5, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
-      case 6: return rank_fast_n<6, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
-      case 7: return rank_fast_n<7, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
-      case 8: return rank_fast_n<8, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
-      default: return rank_fast_n<kMaxSlots + 1, Bids>(row, bid_row, first_pass, j, w, bid_count, top);
+  // Calls f(std::integral_constant<int, Capacity>) with Capacity = slots + 1, so the ranking networks
+  // are unrolled for the scenario's slot count.
+  template <class F>
+  static decltype(auto) with_capacity(int capacity, F&& f) {
+    switch (capacity) {
+      case 2: return f(std::integral_constant<int, 2>{});
+      case 3: return f(std::integral_constant<int, 3>{});
+      case 4: return f(std::integral_constant<int, 4>{});
+      case 5: return f(std::integral_constant<int, 5>{});
+      case 6: return f(std::integral_constant<int, 6>{});
+      case 7: return f(std::integral_constant<int, 7>{});
+      case 8: return f(std::integral_constant<int, 8>{});
+      default: return f(std::integral_constant<int, kMaxSlots + 1>{});
     }
+  }
+
+  // The first pass: keeps the best S+1 bids of a row with the branchless KeyTop network and counts
+  // each agent's qualifying bids; false on equal kept bids.
+  // bid_row: the impression's per-impression bids [N] in a step_bids step, else null (multipliers).
+  bool rank_fast(const CandidateRow& row, const float* bid_row, Scratch& w, std::int32_t* bid_count,
+                 TopBids& top) const {
+    return with_capacity(s_.mechanism.slots + 1, [&](auto capacity) {
+      if (bid_row) return rank_fast_n<decltype(capacity)::value, true>(row, bid_row, w, bid_count, top);
+      return rank_fast_n<decltype(capacity)::value, false>(row, bid_row, w, bid_count, top);
+    });
   }
 
   // Bids is a template argument so the multiplier step's hot loop stays exactly as it was.
   template <int Capacity, bool Bids>
-  bool rank_fast_n(const CandidateRow& row, const float* bid_row, bool first_pass, int j, Scratch& w,
-                   std::int32_t* bid_count, TopBids& top) const {
-    if (!first_pass) return rank_again_n<Capacity, Bids>(row, bid_row, j, w, top);
+  bool rank_fast_n(const CandidateRow& row, const float* bid_row, Scratch& w, std::int32_t* bid_count,
+                   TopBids& top) const {
     KeyTop<Capacity> keys;
     keys.clear();
     const float* multiplier = w.multiplier.data();
@@ -431,55 +433,87 @@ class CpuBackend final : public Backend {
     return keys.to_top_bids(top, [&](int candidate) { return row.agent[candidate]; });
   }
 
-  // A re-auction of the overspend rule. Within a step an impression's bids and the active set do not
-  // change and drops only remove candidates, so the best non-dropped keys found by one re-auction
-  // still contain the answer of every later one: its first Capacity keys not dropped since, provided
-  // that many remain in the list or the list held every qualifying bid when it was made. The first
-  // re-auction of an impression scans its row and keeps its best Capacity + kSpareKeys keys; later
-  // ones walk that list, and scan again only when it runs dry. The kept top is the one a full scan
-  // finds (keys are distinct), so the outcome is bit for bit the same.
-  template <int Capacity, bool Bids>
-  bool rank_again_n(const CandidateRow& row, const float* bid_row, int j, Scratch& w, TopBids& top) const {
+  // A re-auction of the overspend rule into `top`; returns how many ranked winners survived.
+  template <class TieKey>
+  int rank_again(const CandidateRow& row, const float* bid_row, int j, Scratch& w, TieKey&& tie_key,
+                 TopBids& top) const {
+    return with_capacity(s_.mechanism.slots + 1, [&](auto capacity) {
+      if (bid_row) return rank_again_n<decltype(capacity)::value, true>(row, bid_row, j, w, tie_key, top);
+      return rank_again_n<decltype(capacity)::value, false>(row, bid_row, j, w, tie_key, top);
+    });
+  }
+
+  // The new top S+1 of a re-auction is the surviving ranked winners in rank order followed by the best
+  // candidates ranked strictly below the impression's drop floor (drop_floor.hpp). Those below the
+  // floor only lose members within a step (the floor moves down), so the best of them found by one
+  // re-auction still contain the answer of every later one: its first `need` keys still below the
+  // floor, provided that many remain in the list or the list held every candidate below the floor
+  // when it was made. The first re-auction of an impression scans its row and keeps its best
+  // Capacity + kSpareKeys keys below the floor; later ones walk that list, and scan again only when
+  // it runs dry. KeyTop orders equal bids by candidate, run_auction by tie keys: when two of the
+  // appended keys have equal bids, those below the floor are ranked again with TopBids::offer.
+  template <int Capacity, bool Bids, class TieKey>
+  int rank_again_n(const CandidateRow& row, const float* bid_row, int j, Scratch& w, TieKey&& tie_key,
+                   TopBids& top) const {
     constexpr int kKept = Capacity + kSpareKeys;
-    const std::size_t bit0 = static_cast<std::size_t>(j) * C_;
+    constexpr int S = Capacity - 1;
+    const float* multiplier = w.multiplier.data();
+    const std::uint8_t* active = w.active.data();
+    auto bid_of = [&](int k) { return Bids ? bid_row[row.agent[k]] : multiplier[row.agent[k]] * row.value[k]; };
+    auto agent_of = [&](int candidate) { return row.agent[candidate]; };
+    top.clear(Capacity);
+    const int survivors = start_reauction(top, &w.outcome[static_cast<std::size_t>(j) * S], S, bid_of, agent_of);
+    const int need = Capacity - survivors;
+    const int floor_candidate = w.drop_floor[j];
+    const DropFloor floor{bid_of(floor_candidate), floor_candidate, row.agent[floor_candidate]};
+    auto below = [&](float bid, int k) { return ranks_below_floor(bid, k, row.agent[k], floor, tie_key); };
     std::uint64_t* kept = &w.kept_keys[static_cast<std::size_t>(j) * kKeptKeys];
     std::int8_t& kept_count = w.kept_count[j];
-    auto agent_of = [&](int candidate) { return row.agent[candidate]; };
     auto candidate_of = [](std::uint64_t key) {
       return static_cast<int>(0xffffffffu - static_cast<std::uint32_t>(key));
     };
-    if (kept_count >= 0) {
-      KeyTop<Capacity> keys;
-      keys.clear();
-      int found = 0;
-      for (int r = 0; r < kept_count && found < Capacity; ++r)
-        if (!is_dropped(w, bit0 + candidate_of(kept[r]))) keys.key[found++] = kept[r];
-      if (found == Capacity || kept_count < kKept) return keys.to_top_bids(top, agent_of);
-    }
-    KeyTop<kKept> keys;
-    keys.clear();
-    const float* multiplier = w.multiplier.data();
-    const std::uint8_t* active = w.active.data();
-    const float floor = bid_floor_;
-    for (int k = 0; k < row.count; ++k) {
-      const int agent = row.agent[k];
-      const float bid = Bids ? bid_row[agent] : multiplier[agent] * row.value[k];
-      const bool qualifies = bid >= floor && active[agent] && !is_dropped(w, bit0 + k);
-      keys.push(qualifies ? rank_key(bid, k) : 0);
-    }
-    kept_count = 0;
-    while (kept_count < kKept && keys.key[kept_count] != 0) {
-      kept[kept_count] = keys.key[kept_count];
-      ++kept_count;
-    }
     KeyTop<Capacity> best;
-    for (int r = 0; r < Capacity; ++r) best.key[r] = keys.key[r];
-    return best.to_top_bids(top, agent_of);
+    best.clear();
+    bool have = false;
+    if (kept_count >= 0) {
+      int found = 0;
+      for (int r = 0; r < kept_count && found < need; ++r) {
+        const int k = candidate_of(kept[r]);
+        if (below(bid_of(k), k)) best.key[found++] = kept[r];
+      }
+      have = found == need || kept_count < kKept;
+    }
+    if (!have) {
+      KeyTop<kKept> keys;
+      keys.clear();
+      const float bid_floor = bid_floor_;
+      for (int k = 0; k < row.count; ++k) {
+        const float bid = bid_of(k);
+        // The floor test second: equal bids there draw tie keys, so only qualifying bids reach it.
+        const bool qualifies = bid >= bid_floor && active[row.agent[k]] && below(bid, k);
+        keys.push(qualifies ? rank_key(bid, k) : 0);
+      }
+      kept_count = 0;
+      while (kept_count < kKept && keys.key[kept_count] != 0) {
+        kept[kept_count] = keys.key[kept_count];
+        ++kept_count;
+      }
+      for (int r = 0; r < need; ++r) best.key[r] = keys.key[r];
+    }
+    if (best.append_to(top, agent_of)) return survivors;
+    // Equal bids among the appended ones: rank those below the floor again with tie keys (rare).
+    top.count = survivors;
+    for (int k = 0; k < row.count; ++k) {
+      const float bid = bid_of(k);
+      if (bid >= bid_floor_ && active[row.agent[k]] && below(bid, k)) top.offer(bid, k, row.agent[k], tie_key);
+    }
+    return survivors;
   }
 
-  // Ranks and prices impression j into w.outcome. first_pass: draw the candidates (into `rows`'
-  // single-row buffers when the step cache is off) and count each agent's qualifying bids into
-  // bid_count; later passes reuse the drawn row and skip dropped candidates.
+  // Ranks and prices impression j into w.outcome and records its drop state (ranked winners, floor).
+  // first_pass: draw the candidates (into `rows`' single-row buffers when the step cache is off) and
+  // count each agent's qualifying bids into bid_count; later passes reuse the drawn row and rank the
+  // surviving winners and the candidates below the floor (rank_again_n).
   void run_auction(int e, std::uint32_t genv, int t, int j, bool first_pass, Scratch& w,
                    std::int32_t* bid_count = nullptr) const {
     run_auction(e, genv, t, j, first_pass, w, bid_count, w);
@@ -490,23 +524,25 @@ class CpuBackend final : public Backend {
     const double reserve = s_.mechanism.reserve;
     const CandidateRow row =
         first_pass ? fill_candidates(e, genv, t, j, w, rows) : cached_candidates(e, genv, t, j, w);
-    const std::size_t bit0 = static_cast<std::size_t>(j) * C_;
     auto tie_key = [&](int agent) {
       return draw(s_.seed, Purpose::tie, genv, t, j, static_cast<std::uint32_t>(agent))[0];
     };
     const float* bid_row = w.bids ? w.bids + static_cast<std::size_t>(j) * st_.agents : nullptr;
     TopBids top;
-    if (!rank_fast(row, bid_row, first_pass, j, w, bid_count, top)) {
+    int survivors = 0;
+    if (!first_pass) {
+      survivors = rank_again(row, bid_row, j, w, tie_key, top);
+    } else if (!rank_fast(row, bid_row, w, bid_count, top)) {
       // Equal bids among the kept ones: rank again with counter-based tie keys.
       top.clear(S + 1);
       for (int k = 0; k < row.count; ++k) {
         const int agent = row.agent[k];
         const float bid = bid_row ? bid_row[agent] : w.multiplier[agent] * row.value[k];
         if (!(bid >= bid_floor_) || !w.active[agent]) continue;
-        if (!first_pass && is_dropped(w, bit0 + k)) continue;
         top.offer(bid, k, agent, tie_key);
       }
     }
+    w.drop_floor[j] = next_drop_floor(top, S, survivors, first_pass, w.drop_floor[j]);
     // In exact money, as every price (money.hpp): the price slot S would pay.
     if (bid_row) w.least_cost[j] = to_units(to_money(least_winning_cost(top, S, reserve)));
     bool shown = true;
@@ -520,12 +556,12 @@ class CpuBackend final : public Backend {
       SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
       const double price = slot_price(top, slot, reserve, s_.mechanism.unsold_at_reserve);
       o.exposed = shown;
+      o.candidate = ranked_winner(top, slot);
       if (price < 0.0) {
         o.agent = -1;
         continue;
       }
       o.agent = top.entry[slot].agent;
-      o.candidate = top.entry[slot].candidate;
       o.price = to_money(price);
       o.value = row.value[top.entry[slot].candidate];
     }
@@ -604,9 +640,8 @@ class CpuBackend final : public Backend {
           }
           for (std::int32_t q = 0; q < drop; ++q) {
             const std::int32_t j = first[q].second;
-            const std::size_t bit = static_cast<std::size_t>(j) * C_ +
-                                    w.outcome[static_cast<std::size_t>(j) * S + slot].candidate;
-            w.dropped[bit >> 6] |= std::uint64_t{1} << (bit & 63);
+            // The dropped winner leaves the ranked winners; the floor keeps it dropped (drop_floor.hpp).
+            w.outcome[static_cast<std::size_t>(j) * S + slot].candidate = kNoWinner;
             if (!w.is_dirty[j]) {
               w.is_dirty[j] = 1;
               w.dirty[dirty++] = j;
@@ -630,10 +665,7 @@ class CpuBackend final : public Backend {
           }
       }
     }
-    if (any_dropped) {
-      std::fill(w.dropped.begin(), w.dropped.begin() + (static_cast<std::size_t>(M) * C_ + 63) / 64, 0);
-      std::fill(w.kept_count.begin(), w.kept_count.begin() + M, -1);
-    }
+    if (any_dropped) std::fill(w.kept_count.begin(), w.kept_count.begin() + M, -1);
     return passes;
   }
 

@@ -89,7 +89,13 @@ struct KeyTop {
   template <class AgentOf>
   BIDSIM_HD bool to_top_bids(TopBids& top, AgentOf&& agent_of) const {
     top.clear(Capacity);
-    for (int r = 0; r < Capacity && key[r] != 0; ++r) {
+    return append_to(top, agent_of);
+  }
+  // Appends the kept keys after top's entries while it has room (a re-auction's ranking after its
+  // surviving winners, drop_floor.hpp); false when two appended bids are equal.
+  template <class AgentOf>
+  BIDSIM_HD bool append_to(TopBids& top, AgentOf&& agent_of) const {
+    for (int r = 0; r < Capacity && key[r] != 0 && top.count < top.capacity; ++r) {
       if (r > 0 && (key[r] >> 32) == (key[r - 1] >> 32)) return false;
       const std::uint32_t bits = static_cast<std::uint32_t>(key[r] >> 32);
       RankedBid& e = top.entry[top.count++];
