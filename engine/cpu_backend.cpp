@@ -39,7 +39,7 @@ struct SlotOutcome {
 };
 
 // Rank keys of candidates below the drop floor that an impression keeps for its later re-auctions in a
-// step (rank_again_n): at most this many, Capacity plus kSpareKeys, so a few drops are answered from the
+// step (rank_again): at most this many, Capacity plus kSpareKeys, so a few drops are answered from the
 // list without scanning the row again.
 constexpr int kSpareKeys = 2;
 constexpr int kKeptKeys = kMaxSlots + 1 + kSpareKeys;
@@ -402,48 +402,69 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // The first pass: keeps the best S+1 bids of a row with the branchless KeyTop network and counts
-  // each agent's qualifying bids; false on equal kept bids.
-  // bid_row: the impression's per-impression bids [N] in a step_bids step, else null (multipliers).
-  bool rank_fast(const CandidateRow& row, const float* bid_row, Scratch& w, std::int32_t* bid_count,
-                 TopBids& top) const {
+  // The bids of one candidate row and the test every ranking of it applies. Bids: the impression's
+  // own bids of a step_bids step, else multiplier x value; a template argument so the multiplier
+  // step's hot loop stays exactly as it was.
+  template <bool Bids>
+  struct RowBids {
+    const CandidateRow& row;
+    const float* bid_row;  // [N] the impression's bids (Bids only)
+    const float* multiplier;
+    const std::uint8_t* active;
+    float bid_floor;  // bid_floor_ folds "bid > 0 and bid >= reserve" into one float compare
+    float bid(int k) const { return Bids ? bid_row[row.agent[k]] : multiplier[row.agent[k]] * row.value[k]; }
+    bool qualifies(float bid, int k) const { return bid >= bid_floor && active[row.agent[k]]; }
+    int agent(int candidate) const { return row.agent[candidate]; }
+  };
+
+  // Calls f(capacity, row_bids): capacity = std::integral_constant<int, slots + 1> and row_bids a
+  // RowBids<true> (bid_row given) or RowBids<false>, so each ranking is compiled for both.
+  template <class F>
+  decltype(auto) with_row_bids(const CandidateRow& row, const float* bid_row, const Scratch& w, F&& f) const {
     return with_capacity(s_.mechanism.slots + 1, [&](auto capacity) {
-      if (bid_row) return rank_fast_n<decltype(capacity)::value, true>(row, bid_row, w, bid_count, top);
-      return rank_fast_n<decltype(capacity)::value, false>(row, bid_row, w, bid_count, top);
+      if (bid_row) return f(capacity, RowBids<true>{row, bid_row, w.multiplier.data(), w.active.data(), bid_floor_});
+      return f(capacity, RowBids<false>{row, bid_row, w.multiplier.data(), w.active.data(), bid_floor_});
     });
   }
 
-  // Bids is a template argument so the multiplier step's hot loop stays exactly as it was.
-  template <int Capacity, bool Bids>
-  bool rank_fast_n(const CandidateRow& row, const float* bid_row, Scratch& w, std::int32_t* bid_count,
-                   TopBids& top) const {
+  // The two ways a ranking walks a row. push_row_keys: every candidate's rank key into `keys` (0 where
+  // it does not qualify or `keep` refuses it: branchless), telling counted(agent, qualifies) each
+  // test. offer_row: every qualifying candidate that `keep` accepts to `top` with counter-based tie
+  // keys, the exact ranking for rows with equal kept bids (rare). `keep` runs after the qualification
+  // test, so tie keys it may draw are drawn for qualifying bids only.
+  template <bool Bids, class Keep, class Counted, class Keys>
+  static void push_row_keys(const RowBids<Bids>& rb, Keep&& keep, Counted&& counted, Keys& keys) {
+    for (int k = 0; k < rb.row.count; ++k) {
+      const float bid = rb.bid(k);
+      const bool qualifies = rb.qualifies(bid, k);
+      counted(rb.agent(k), qualifies);
+      keys.push(qualifies && keep(bid, k) ? rank_key(bid, k) : 0);
+    }
+  }
+  template <bool Bids, class Keep, class TieKey>
+  static void offer_row(const RowBids<Bids>& rb, Keep&& keep, TieKey&& tie_key, TopBids& top) {
+    for (int k = 0; k < rb.row.count; ++k) {
+      const float bid = rb.bid(k);
+      if (rb.qualifies(bid, k) && keep(bid, k)) top.offer(bid, k, rb.agent(k), tie_key);
+    }
+  }
+  static constexpr auto keep_all = [](float, int) { return true; };
+
+  // The first pass into `top`: the best S+1 bids of the row by the branchless KeyTop network,
+  // counting each agent's qualifying bids into bid_count; on equal kept bids, ranked again with
+  // tie keys.
+  template <int Capacity, bool Bids, class TieKey>
+  static void rank_first(const RowBids<Bids>& rb, std::int32_t* bid_count, TieKey&& tie_key, TopBids& top) {
     KeyTop<Capacity> keys;
     keys.clear();
-    const float* multiplier = w.multiplier.data();
-    const std::uint8_t* active = w.active.data();
-    const float floor = bid_floor_;
-    for (int k = 0; k < row.count; ++k) {
-      const int agent = row.agent[k];
-      const float bid = Bids ? bid_row[agent] : multiplier[agent] * row.value[k];
-      // bid_floor_ folds "bid > 0 and bid >= reserve" into one float compare.
-      const bool qualifies = bid >= floor && active[agent];
-      bid_count[agent] += qualifies;
-      keys.push(qualifies ? rank_key(bid, k) : 0);
-    }
-    return keys.to_top_bids(top, [&](int candidate) { return row.agent[candidate]; });
+    push_row_keys(rb, keep_all, [&](int agent, bool qualifies) { bid_count[agent] += qualifies; }, keys);
+    if (keys.to_top_bids(top, [&](int candidate) { return rb.agent(candidate); })) return;
+    top.clear(Capacity);
+    offer_row(rb, keep_all, tie_key, top);
   }
 
   // A re-auction of the overspend rule into `top`; returns how many ranked winners survived.
-  template <class TieKey>
-  int rank_again(const CandidateRow& row, const float* bid_row, int j, Scratch& w, TieKey&& tie_key,
-                 TopBids& top) const {
-    return with_capacity(s_.mechanism.slots + 1, [&](auto capacity) {
-      if (bid_row) return rank_again_n<decltype(capacity)::value, true>(row, bid_row, j, w, tie_key, top);
-      return rank_again_n<decltype(capacity)::value, false>(row, bid_row, j, w, tie_key, top);
-    });
-  }
-
-  // The new top S+1 of a re-auction is the surviving ranked winners in rank order followed by the best
+  // The new top S+1 is the surviving ranked winners in rank order followed by the best
   // candidates ranked strictly below the impression's drop floor (drop_floor.hpp). Those below the
   // floor only lose members within a step (the floor moves down), so the best of them found by one
   // re-auction still contain the answer of every later one: its first `need` keys still below the
@@ -453,20 +474,17 @@ class CpuBackend final : public Backend {
   // it runs dry. KeyTop orders equal bids by candidate, run_auction by tie keys: when two of the
   // appended keys have equal bids, those below the floor are ranked again with TopBids::offer.
   template <int Capacity, bool Bids, class TieKey>
-  int rank_again_n(const CandidateRow& row, const float* bid_row, int j, Scratch& w, TieKey&& tie_key,
-                   TopBids& top) const {
+  static int rank_again(const RowBids<Bids>& rb, int j, Scratch& w, TieKey&& tie_key, TopBids& top) {
     constexpr int kKept = Capacity + kSpareKeys;
     constexpr int S = Capacity - 1;
-    const float* multiplier = w.multiplier.data();
-    const std::uint8_t* active = w.active.data();
-    auto bid_of = [&](int k) { return Bids ? bid_row[row.agent[k]] : multiplier[row.agent[k]] * row.value[k]; };
-    auto agent_of = [&](int candidate) { return row.agent[candidate]; };
+    auto bid_of = [&](int k) { return rb.bid(k); };
+    auto agent_of = [&](int candidate) { return rb.agent(candidate); };
     top.clear(Capacity);
     const int survivors = start_reauction(top, &w.outcome[static_cast<std::size_t>(j) * S], S, bid_of, agent_of);
     const int need = Capacity - survivors;
     const int floor_candidate = w.drop_floor[j];
-    const DropFloor floor{bid_of(floor_candidate), floor_candidate, row.agent[floor_candidate]};
-    auto below = [&](float bid, int k) { return ranks_below_floor(bid, k, row.agent[k], floor, tie_key); };
+    const DropFloor floor{rb.bid(floor_candidate), floor_candidate, rb.agent(floor_candidate)};
+    auto below = [&](float bid, int k) { return ranks_below_floor(bid, k, rb.agent(k), floor, tie_key); };
     std::uint64_t* kept = &w.kept_keys[static_cast<std::size_t>(j) * kKeptKeys];
     std::int8_t& kept_count = w.kept_count[j];
     auto candidate_of = [](std::uint64_t key) {
@@ -479,20 +497,14 @@ class CpuBackend final : public Backend {
       int found = 0;
       for (int r = 0; r < kept_count && found < need; ++r) {
         const int k = candidate_of(kept[r]);
-        if (below(bid_of(k), k)) best.key[found++] = kept[r];
+        if (below(rb.bid(k), k)) best.key[found++] = kept[r];
       }
       have = found == need || kept_count < kKept;
     }
     if (!have) {
       KeyTop<kKept> keys;
       keys.clear();
-      const float bid_floor = bid_floor_;
-      for (int k = 0; k < row.count; ++k) {
-        const float bid = bid_of(k);
-        // The floor test second: equal bids there draw tie keys, so only qualifying bids reach it.
-        const bool qualifies = bid >= bid_floor && active[row.agent[k]] && below(bid, k);
-        keys.push(qualifies ? rank_key(bid, k) : 0);
-      }
+      push_row_keys(rb, below, [](int, bool) {}, keys);
       kept_count = 0;
       while (kept_count < kKept && keys.key[kept_count] != 0) {
         kept[kept_count] = keys.key[kept_count];
@@ -501,19 +513,15 @@ class CpuBackend final : public Backend {
       for (int r = 0; r < need; ++r) best.key[r] = keys.key[r];
     }
     if (best.append_to(top, agent_of)) return survivors;
-    // Equal bids among the appended ones: rank those below the floor again with tie keys (rare).
     top.count = survivors;
-    for (int k = 0; k < row.count; ++k) {
-      const float bid = bid_of(k);
-      if (bid >= bid_floor_ && active[row.agent[k]] && below(bid, k)) top.offer(bid, k, row.agent[k], tie_key);
-    }
+    offer_row(rb, below, tie_key, top);
     return survivors;
   }
 
   // Ranks and prices impression j into w.outcome and records its drop state (ranked winners, floor).
   // first_pass: draw the candidates (into `rows`' single-row buffers when the step cache is off) and
   // count each agent's qualifying bids into bid_count; later passes reuse the drawn row and rank the
-  // surviving winners and the candidates below the floor (rank_again_n).
+  // surviving winners and the candidates below the floor (rank_again).
   void run_auction(int e, std::uint32_t genv, int t, int j, bool first_pass, Scratch& w,
                    std::int32_t* bid_count = nullptr) const {
     run_auction(e, genv, t, j, first_pass, w, bid_count, w);
@@ -529,19 +537,12 @@ class CpuBackend final : public Backend {
     };
     const float* bid_row = w.bids ? w.bids + static_cast<std::size_t>(j) * st_.agents : nullptr;
     TopBids top;
-    int survivors = 0;
-    if (!first_pass) {
-      survivors = rank_again(row, bid_row, j, w, tie_key, top);
-    } else if (!rank_fast(row, bid_row, w, bid_count, top)) {
-      // Equal bids among the kept ones: rank again with counter-based tie keys.
-      top.clear(S + 1);
-      for (int k = 0; k < row.count; ++k) {
-        const int agent = row.agent[k];
-        const float bid = bid_row ? bid_row[agent] : w.multiplier[agent] * row.value[k];
-        if (!(bid >= bid_floor_) || !w.active[agent]) continue;
-        top.offer(bid, k, agent, tie_key);
-      }
-    }
+    const int survivors = with_row_bids(row, bid_row, w, [&](auto capacity, const auto& rb) {
+      constexpr int Capacity = decltype(capacity)::value;
+      if (!first_pass) return rank_again<Capacity>(rb, j, w, tie_key, top);
+      rank_first<Capacity>(rb, bid_count, tie_key, top);
+      return 0;
+    });
     w.drop_floor[j] = next_drop_floor(top, S, survivors, first_pass, w.drop_floor[j]);
     // In exact money, as every price (money.hpp): the price slot S would pay.
     if (bid_row) w.least_cost[j] = to_units(to_money(least_winning_cost(top, S, reserve)));
