@@ -146,6 +146,35 @@ def case_table1_same_run():
         expect(len(report.train_rows("t1-bpg_zero-e0.12-s1")) == 3, "the twin's train.csv")
 
 
+def case_report_comparisons():
+    """The comparisons of table1-comparisons.md: bpg against bpg_zero paired by seed, against a baseline by Welch."""
+    with tempfile.TemporaryDirectory() as out:
+        def run(name, algorithm, epsilon, seed, welfare):
+            write_run(out, name, algorithm, epsilon, seed, [0.1, 0.2])
+            path = os.path.join(out, name, "summary.json")
+            summary = json.load(open(path))
+            summary["social_welfare"] = welfare
+            json.dump(summary, open(path, "w"))
+        for seed, zero, bpg in ((1, 100, 110), (2, 200, 230), (3, 300, 330)):
+            run(f"t1-bpg_zero-e0.08-s{seed}", "bpg_zero", 0.08, seed, zero)
+            run(f"t1-bpg-e0.08-s{seed}", "bpg", 0.08, seed, bpg)
+            run(f"t1-independent-s{seed}", "independent", None, seed, zero)
+        import contextlib, io
+        sys.argv = ["learning_report.py", out]
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("learning_report", os.path.join(SOURCE, "tools", "learning_report.py"))
+        with contextlib.redirect_stdout(io.StringIO()):
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        rows = open(os.path.join(out, "table1-comparisons.md")).read().splitlines()
+        paired = [r for r in rows if r.startswith("| bpg ε=0.08 − bpg_zero ε=0.08")]
+        # Differences 10, 30, 30: mean 23.3, std 11.5, t = 23.33 / (11.55 / √3) = 3.50; exploitability equal.
+        expect(len(paired) == 1 and "3 paired | +23.3 ± 11.5 | t=3.50" in paired[0], str(rows))
+        expect(paired[0].endswith("+0.0000 ± 0.0000 | t=0.00 p=1.000 |"), paired[0])
+        welch = [r for r in rows if r.startswith("| bpg ε=0.08 − independent")]
+        # Means 223.3 and 200; variances 12033 and 10000 over 3 each: t = 23.33 / √(7344) = 0.27.
+        expect(len(welch) == 1 and "3 vs 3 | +23.3 | t=0.27" in welch[0], str(rows))
+
+
 def case_report_common():
     from report_common import bpg_environments_per_iteration, mean_std
     expect(mean_std([]) == "–", "no values")

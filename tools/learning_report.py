@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Tables and a plot from the runs of tools/learning_experiments.sh. Writes DIR/table1.md, DIR/timing.md
+"""Tables and a plot from the runs of tools/learning_experiments.sh. Writes DIR/table1.md,
+DIR/table1-comparisons.md (BPG against bpg_zero, paired by seed, and against the baselines), DIR/timing.md
 and DIR/table1.svg (matplotlib through tools/bidsim_plot.py: run it with /usr/bin/python3); prints the tables.
 usage: learning_report.py DIR"""
 import csv, json, math, os, re, statistics, sys
@@ -117,6 +118,64 @@ for k in keys:
     previous = (sw, ex)
 open(os.path.join(out, "table1.md"), "w").write("\n".join(t1) + "\n")
 print("\n".join(t1))
+
+
+# --- the paper's comparisons (§6.1 and Q3), each with its test ---------------------------------------
+def paired(a, b):
+    """Paired t on per-seed differences a - b and its two-sided p (scipy when present, else the normal
+    approximation); p = 1 when every pair is the same run."""
+    d = [x - y for x, y in zip(a, b)]
+    if len(d) < 2:
+        return None, None
+    if all(x == 0 for x in d):
+        return 0.0, 1.0
+    sd = statistics.stdev(d)
+    if sd == 0:
+        return math.inf, 0.0
+    t = statistics.mean(d) / (sd / math.sqrt(len(d)))
+    try:
+        from scipy import stats
+        return t, float(stats.ttest_rel(a, b).pvalue)
+    except ImportError:
+        return t, math.erfc(abs(t) / math.sqrt(2))
+
+
+def by_seed(k):
+    return {int(d.rsplit("-s", 1)[1]): load(d) for d in groups.get(k, [])}
+
+
+def comparison(a, b, pair):
+    """One row: a against b on welfare and max exploitability. pair: same seeds are paired (the two runs
+    of a seed share every random stream and differ only in the algorithm), else Welch's t."""
+    ra, rb = by_seed(a), by_seed(b)
+    if pair:
+        seeds = sorted(set(ra) & set(rb))
+        ra, rb = [ra[s] for s in seeds], [rb[s] for s in seeds]
+    else:
+        ra, rb = list(ra.values()), list(rb.values())
+    if len(ra) < 2 or len(rb) < 2:
+        return None
+    cells = []
+    for field, digits in (("social_welfare", 1), ("max_exploitability", 4)):
+        xa, xb = [r[field] for r in ra], [r[field] for r in rb]
+        t, p = (paired if pair else welch)(xa, xb)
+        diff = [x - y for x, y in zip(xa, xb)] if pair else None
+        delta = mean_std(diff, digits, signed=True) if pair else f"{statistics.mean(xa) - statistics.mean(xb):+.{digits}f}"
+        cells.append(f"{delta} | t={t:.2f} p={p:.3f}")
+    seeds = f"{len(ra)} paired" if pair else f"{len(ra)} vs {len(rb)}"
+    return f"| {label(a)} − {label(b)} | {seeds} | {cells[0]} | {cells[1]} |"
+
+
+cmp_rows = ["| comparison | seeds | Δ social welfare | test | Δ max exploitability | test |", "|---|---|---|---|---|---|"]
+for eps in sorted({k[1] for k in keys if k[1] is not None}, key=float, reverse=True):
+    for a, b, pair in ((("bpg", eps), ("bpg_zero", eps), True),          # Q3: is ν̄'s gradient needed?
+                       (("bpg", eps), ("independent", None), False),     # §6.1: against the baselines
+                       (("bpg", eps), ("cooperative", None), False)):
+        row = comparison(a, b, pair) if a in groups and b in groups else None
+        if row:
+            cmp_rows.append(row)
+open(os.path.join(out, "table1-comparisons.md"), "w").write("\n".join(cmp_rows) + "\n")
+print("\n" + "\n".join(cmp_rows))
 
 # --- the plot: social welfare against max exploitability, one marker per (algorithm, ε) -------------
 # Drawn by tools/bidsim_plot.py (matplotlib, the project's one plotting path); skipped with a note when
