@@ -147,13 +147,13 @@ def case_table1_same_run():
 
 
 def case_report_comparisons():
-    """The comparisons of table1-comparisons.md: bpg against bpg_zero paired by seed, against a baseline by Welch."""
+    """table1-comparisons.md and table1-cost.md. The comparisons: bpg against bpg_zero paired by seed, against a baseline by Welch."""
     with tempfile.TemporaryDirectory() as out:
         def run(name, algorithm, epsilon, seed, welfare):
             write_run(out, name, algorithm, epsilon, seed, [0.1, 0.2])
             path = os.path.join(out, name, "summary.json")
             summary = json.load(open(path))
-            summary["social_welfare"] = welfare
+            summary.update(social_welfare=welfare, train_seconds=100.0, evaluation_seconds=20.0)
             json.dump(summary, open(path, "w"))
         for seed, zero, bpg in ((1, 100, 110), (2, 200, 230), (3, 300, 330)):
             run(f"t1-bpg_zero-e0.08-s{seed}", "bpg_zero", 0.08, seed, zero)
@@ -173,6 +173,10 @@ def case_report_comparisons():
         welch = [r for r in rows if r.startswith("| bpg ε=0.08 − independent")]
         # Means 223.3 and 200; variances 12033 and 10000 over 3 each: t = 23.33 / √(7344) = 0.27.
         expect(len(welch) == 1 and "3 vs 3 | +23.3 | t=0.27" in welch[0], str(rows))
+        # The cost: 9 runs of 120 s each, no command.txt (binary unrecorded).
+        cost = open(os.path.join(out, "table1-cost.md")).read()
+        expect("| unrecorded | 9 | 120 ± 0 | 120 ± 0 | 0.30 |" in cost, cost)
+        expect("| all | 9 (+ 0 recorded as the same run) | | | 0.30 (0.15 h with two jobs) |" in cost, cost)
 
 
 def case_report_common():

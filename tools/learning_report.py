@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Tables and a plot from the runs of tools/learning_experiments.sh. Writes DIR/table1.md,
-DIR/table1-comparisons.md (BPG against bpg_zero, paired by seed, and against the baselines), DIR/timing.md
+DIR/table1-comparisons.md (BPG against bpg_zero, paired by seed, and against the baselines), DIR/table1-cost.md
+(the runs' own seconds by binary), DIR/timing.md
 and DIR/table1.svg (matplotlib through tools/bidsim_plot.py: run it with /usr/bin/python3); prints the tables.
 usage: learning_report.py DIR"""
 import csv, json, math, os, re, statistics, sys
@@ -176,6 +177,32 @@ for eps in sorted({k[1] for k in keys if k[1] is not None}, key=float, reverse=T
             cmp_rows.append(row)
 open(os.path.join(out, "table1-comparisons.md"), "w").write("\n".join(cmp_rows) + "\n")
 print("\n" + "\n".join(cmp_rows))
+
+# --- what the sweep cost: every finished run's own seconds (one thread each), by binary ------------------
+def binary_of(name):
+    """The commit of the binary a run started with (command.txt's '# commit X'), 'unrecorded' before it was written."""
+    p = os.path.join(out, name, "command.txt")
+    m = re.search(r"# commit (\w+)", open(p).read()) if os.path.isfile(p) else None
+    return m.group(1) if m else "unrecorded"
+
+
+cost = {}  # (binary, constrained) -> [seconds]
+for name in sorted(d for k in keys for d in groups[k] if same_run(d) is None):
+    r = load(name)
+    cost.setdefault((binary_of(name), r["algorithm"] in ("bpg", "bpg_zero")), []).append(
+        r.get("train_seconds", 0.0) + r.get("evaluation_seconds", 0.0))
+cost_rows = ["| binary | runs | bpg / bpg_zero: s per run | independent / cooperative: s per run | core-hours |",
+             "|---|---|---|---|---|"]
+for binary in sorted({b for b, _ in cost}):
+    constrained, baseline = cost.get((binary, True), []), cost.get((binary, False), [])
+    cost_rows.append(f"| {binary} | {len(constrained) + len(baseline)} | {mean_std(constrained, 0)} | {mean_std(baseline, 0)} "
+                     f"| {sum(constrained + baseline) / 3600:.2f} |")
+total = sum(sum(v) for v in cost.values())
+recorded_twins = sum(same_run(d) is not None for k in keys for d in groups[k])
+cost_rows.append(f"| all | {sum(len(v) for v in cost.values())} (+ {recorded_twins} recorded as the same run) | | "
+                 f"| {total / 3600:.2f} ({total / 7200:.2f} h with two jobs) |")
+open(os.path.join(out, "table1-cost.md"), "w").write("\n".join(cost_rows) + "\n")
+print("\n" + "\n".join(cost_rows))
 
 # --- the plot: social welfare against max exploitability, one marker per (algorithm, ε) -------------
 # Drawn by tools/bidsim_plot.py (matplotlib, the project's one plotting path); skipped with a note when
