@@ -19,6 +19,7 @@
 #include "cuda/market_kernels.cuh"
 #include "engine/episode_setup.hpp"
 #include "engine/errors.hpp"
+#include "engine/market_params.hpp"
 #include "engine/observation.hpp"
 
 namespace bidsim::cuda {
@@ -55,20 +56,19 @@ constexpr int kMaxSharedCountAgents = 8192;
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(const Scenario& scenario) : s_(scenario) {
-    const int E = s_.market.envs, N = s_.agents.count, T = s_.market.steps, S = s_.mechanism.slots;
+  explicit CudaBackend(const Scenario& scenario) : s_(scenario), p_(market_params(scenario)) {
+    const int E = p_.E, N = p_.N, S = p_.S;
     E_ = E;
     N_ = N;
-    T_ = T;
+    T_ = p_.T;
     S_ = S;
-    C_ = candidates_per_impression(s_);
+    C_ = p_.C;
     const std::uint64_t buckets = static_cast<std::uint64_t>(E) * N * S;
     if (buckets >= (std::uint64_t{1} << 32) - 1)
       throw UsageError("--device cuda: market.envs x agents.count x mechanism.slots = " + std::to_string(buckets) +
                        ", expected below 2^32 for the CUDA backend (use fewer environments per batch)");
     auction_ = auction_kernel_for(S);
-    sparse_ = s_.candidates.mode == CandidateMode::sparse && s_.values.model != ValueModel::file;
-    const int K = sparse_ ? s_.candidates.per_impression : 0;
+    const int K = p_.K;
     shared_bid_count_ = N <= kMaxSharedCountAgents;
     shared_bytes_ = (static_cast<std::size_t>(shared_bid_count_ ? N : 0) + static_cast<std::size_t>(kAuctionWarpsPerBlock) * K) *
                     sizeof(std::int32_t);
@@ -166,16 +166,12 @@ class CudaBackend final : public Backend {
         budget_money_[a] = budget_to_money(s_.agents.budget[i]);
         budget_units_[a] = remaining_to_units(budget_money_[a]);
       }
-    ctx_.upload(d_remaining_money_, budget_money_);
-    ctx_.upload(d_remaining_, budget_units_);
-    for (auto* b : {&d_cost_money_, &d_value_money_, &d_step_cost_money_, &d_step_value_money_, &d_revenue_money_})
-      ctx_.zero(*b);
-    for (auto* b : {&d_cost_, &d_value_, &d_conversions_, &d_reward_, &d_step_cost_, &d_step_value_,
-                    &d_step_conversions_, &d_step_reward_})
-      ctx_.zero(*b);
-    for (auto* b : {&d_wins_, &d_exposures_, &d_bid_count_}) ctx_.zero(*b);
-    for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_bid_count_, &d_passes_}) ctx_.zero(*b);
-    ctx_.zero(d_multiplier_);
+    ctx_.upload(dev_.remaining_money, budget_money_);
+    ctx_.upload(dev_.remaining_budget, budget_units_);
+#define BIDSIM_ZERO_AT_RESET(name, type, shape, zeroed) \
+  if (zeroed) ctx_.zero(dev_.name);
+    BIDSIM_MARKET_STATE_FIELDS(BIDSIM_ZERO_AT_RESET)
+#undef BIDSIM_ZERO_AT_RESET
     const MarketView v = view(0);
     write_observations(v, 0);
     host_current_ = false;
@@ -188,7 +184,7 @@ class CudaBackend final : public Backend {
     // multipliers after step() returns. A pageable copy is consumed before cudaMemcpyAsync returns,
     // so the caller's array (pinned or not) is free once step() returns.
     multiplier_staging_.assign(multipliers, multipliers + static_cast<std::size_t>(E_) * N_);
-    ctx_.upload(d_multiplier_in_, multiplier_staging_.data(), multiplier_staging_.size());
+    ctx_.upload(dev_.multiplier_in, multiplier_staging_.data(), multiplier_staging_.size());
     run_step(before);
   }
 
@@ -235,7 +231,7 @@ class CudaBackend final : public Backend {
       outcomes->winner[q] = sold ? o.agent : -1;
       outcomes->price[q] = sold ? to_units(o.price) : 0.0;
       outcomes->exposed[q] = sold && o.exposed;
-      outcomes->charged[q] = sold && (o.exposed || !s_.mechanism.charge_on_exposure);
+      outcomes->charged[q] = sold && (o.exposed || !p_.charge_on_exposure);
       outcomes->converted[q] = sold && o.exposed && converted[q];
     }
   }
@@ -260,7 +256,7 @@ class CudaBackend final : public Backend {
   // See time_auction_kernel() in cuda_backend.hpp.
   AuctionKernelTiming time_first_pass(const float* multipliers, int repeats) {
     const cudaStream_t stream = ctx_.stream();
-    ctx_.upload(d_multiplier_in_, multipliers, static_cast<std::size_t>(E_) * N_);
+    ctx_.upload(dev_.multiplier_in, multipliers, static_cast<std::size_t>(E_) * N_);
     const MarketView v = view(0);
     ctx_.launch_over("prepare_agents_kernel", prepare_agents_kernel, static_cast<std::int64_t>(E_) * N_, kElementThreads, 0, v);
     launch_auction(v, true);  // warm-up
@@ -298,17 +294,17 @@ class CudaBackend final : public Backend {
     view.device = ctx_.device();
     view.shape = {E_, N_};
     switch (which) {
-      case MarketTensor::multipliers: view.data = d_multiplier_in_.data(); view.dtype = DType::float32; break;
+      case MarketTensor::multipliers: view.data = dev_.multiplier_in.data(); view.dtype = DType::float32; break;
       case MarketTensor::observations:
-        view.data = d_observation_.data();
+        view.data = dev_.observation.data();
         view.dtype = DType::float32;
         view.shape.push_back(kObservationWidth);
         break;
-      case MarketTensor::step_reward: view.data = d_step_reward_.data(); view.dtype = DType::float64; break;
-      case MarketTensor::step_cost: view.data = d_step_cost_.data(); view.dtype = DType::float64; break;
-      case MarketTensor::step_value: view.data = d_step_value_.data(); view.dtype = DType::float64; break;
-      case MarketTensor::remaining_budget: view.data = d_remaining_.data(); view.dtype = DType::float64; break;
-      case MarketTensor::reward: view.data = d_reward_.data(); view.dtype = DType::float64; break;
+      case MarketTensor::step_reward: view.data = dev_.step_reward.data(); view.dtype = DType::float64; break;
+      case MarketTensor::step_cost: view.data = dev_.step_cost.data(); view.dtype = DType::float64; break;
+      case MarketTensor::step_value: view.data = dev_.step_value.data(); view.dtype = DType::float64; break;
+      case MarketTensor::remaining_budget: view.data = dev_.remaining_budget.data(); view.dtype = DType::float64; break;
+      case MarketTensor::reward: view.data = dev_.reward.data(); view.dtype = DType::float64; break;
     }
     return view;
   }
@@ -353,56 +349,21 @@ class CudaBackend final : public Backend {
 
   // [E][N] state, its host mirror and the per-episode AuctionNet parameters.
   void allocate_state() {
-    const std::size_t EN = static_cast<std::size_t>(E_) * N_;
-    st_.envs = E_;
-    st_.agents = N_;
-    st_.steps = T_;
-    for (auto* v : {&st_.remaining_budget, &st_.cost, &st_.value, &st_.conversions, &st_.reward, &st_.step_cost,
-                    &st_.step_value, &st_.step_conversions, &st_.step_reward})
-      v->assign(EN, 0.0);
-    for (auto* v : {&st_.remaining_money, &st_.cost_money, &st_.value_money, &st_.step_cost_money,
-                    &st_.step_value_money})
-      v->assign(EN, 0);
-    st_.revenue_money.assign(E_, 0);
-    for (auto* v : {&st_.wins, &st_.exposures, &st_.bid_count}) v->assign(EN, 0);
-    for (auto* v : {&st_.step_wins, &st_.step_exposures, &st_.step_bid_count}) v->assign(EN, 0);
-    st_.step_multiplier.assign(EN, 0.0f);
-    st_.observation.assign(EN * kObservationWidth, 0.0f);
-    st_.impressions.assign(static_cast<std::size_t>(E_) * T_, 0);
-    st_.passes.assign(static_cast<std::size_t>(E_) * T_, 0);
-    st_.revenue.assign(E_, 0.0);
-    for (auto* b : {&d_remaining_, &d_cost_, &d_value_, &d_conversions_, &d_reward_, &d_step_cost_, &d_step_value_,
-                    &d_step_conversions_, &d_step_reward_})
-      b->resize(EN);
-    for (auto* b : {&d_remaining_money_, &d_cost_money_, &d_value_money_, &d_step_cost_money_, &d_step_value_money_,
-                    &d_pass_cost_})
-      b->resize(EN);
-    d_step_conversion_count_.resize(EN);
-    d_revenue_money_.resize(E_);
-    for (auto* b : {&d_wins_, &d_exposures_, &d_bid_count_}) b->resize(EN);
-    for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_bid_count_}) b->resize(EN);
-    d_multiplier_in_.resize(EN);
-    d_multiplier_.resize(EN);
-    d_active_.resize(EN);
-    d_over_.resize(EN);
-    d_over_id_.resize(EN);
-    // Drop-selection buckets (overspender id, slot); the counts stay zero between drop rounds.
-    d_bucket_count_.resize(EN * S_);
-    ctx_.zero(d_bucket_count_);
-    // Rows per env for overspend_tail_kernel ([E][N x S + 1]); the grid's scan uses the first E x N x S + 1.
-    d_bucket_offset_.resize(static_cast<std::size_t>(E_) * (static_cast<std::size_t>(N_) * S_ + 1));
-    d_observation_.resize(EN * kObservationWidth);
-    d_passes_.resize(static_cast<std::size_t>(E_) * T_);
-    for (auto* b : {&d_env_mode_, &d_env_passes_, &d_env_done_}) b->resize(E_);
+    st_.allocate(E_, N_, T_);
+    const MarketDims dims{E_, N_, T_, S_, kObservationWidth};
+    // The device-only fields marked `zeroed` stay zero between uses (the drop buckets between rounds)
+    // or must read as zero before their first write (the actions before the first step).
+#define BIDSIM_ALLOCATE(name, type, shape, zeroed) dev_.name.resize(dims.elements(FieldShape::shape));
+#define BIDSIM_ALLOCATE_DEVICE_ONLY(name, type, shape, zeroed) \
+  dev_.name.resize(dims.elements(FieldShape::shape));          \
+  if (zeroed) ctx_.zero(dev_.name);
+    BIDSIM_MARKET_STATE_FIELDS(BIDSIM_ALLOCATE)
+    BIDSIM_DEVICE_STATE_FIELDS(BIDSIM_ALLOCATE_DEVICE_ONLY)
+#undef BIDSIM_ALLOCATE
+#undef BIDSIM_ALLOCATE_DEVICE_ONLY
     d_control_.resize(kControlWords);
     ctx_.zero(d_control_);
-    ctx_.zero(d_multiplier_in_);
-    if (s_.values.model == ValueModel::auctionnet) {
-      an_.mean.assign(static_cast<std::size_t>(E_) * T_ * N_, 0.0f);
-      an_.std_dev.assign(an_.mean.size(), 0.0f);
-      for (auto* v : {&an_.sigma_mean, &an_.bound_lo, &an_.bound_hi}) v->assign(EN, 0.0f);
-      for (auto* v : {&an_.cdf_lo, &an_.cdf_hi}) v->assign(EN, 0.0);
-    }
+    if (p_.model == ValueModel::auctionnet) an_.allocate(p_.E, p_.N, p_.T);
   }
 
   // Per-step scratch for the largest step of this batch of episodes (grow-only).
@@ -418,41 +379,11 @@ class CudaBackend final : public Backend {
 
   MarketView view(int t) {
     MarketView v{};
-    v.seed = s_.seed;
-    v.E = E_;
-    v.N = N_;
-    v.S = S_;
-    v.C = C_;
-    v.T = T_;
-    v.K = sparse_ ? s_.candidates.per_impression : 0;
-    v.categories = s_.agents.categories;
-    v.max_passes = s_.budget.max_passes;
-    v.model = s_.values.model;
-    v.mode = s_.values.model == ValueModel::file ? CandidateMode::dense : s_.candidates.mode;
-    v.distribution = s_.values.procedural.distribution;
-    v.reward = s_.reward;
-    v.within_category = s_.candidates.within_category;
-    v.needs_category = s_.agents.categories > 1 &&
-                       (s_.candidates.within_category || s_.values.model == ValueModel::procedural);
-    v.unsold_at_reserve = s_.mechanism.unsold_at_reserve;
-    v.cascade = s_.mechanism.exposure_cascade;
-    v.charge_on_exposure = s_.mechanism.charge_on_exposure;
-    v.always_exposed = true;
-    for (int k = 0; k < S_; ++k) {
-      v.exposure[k] = static_cast<float>(s_.mechanism.exposure[k]);
-      v.always_exposed = v.always_exposed && v.exposure[k] >= 1.0f;
-    }
+    v.params = p_;
     v.shared_bid_count = shared_bid_count_;
-    v.frozen_noise = s_.mechanism.frozen_noise;
     v.bids = bids_step_ ? d_bids_.data() : nullptr;
     v.least_cost = bids_step_ ? d_least_cost_.data() : nullptr;
     v.converted = bids_step_ ? d_converted_.data() : nullptr;
-    v.sigma = static_cast<float>(s_.values.procedural.sigma);
-    v.cross_category = static_cast<float>(s_.values.procedural.cross_category);
-    v.bid_floor = qualifying_bid_floor(s_.mechanism.reserve);
-    v.sigma_cap = static_cast<float>(s_.values.auctionnet.sigma_ratio_cap);
-    v.reserve = s_.mechanism.reserve;
-    v.budget_floor = budget_to_money(s_.budget.floor);
     v.value_scale = d_value_scale_.data();
     v.agent_category = d_agent_category_.data();
     v.members = d_members_.data();
@@ -480,46 +411,15 @@ class CudaBackend final : public Backend {
     v.items = impression_offset_.empty() ? 0 : impression_offset_[row + E_] * S_;
     v.impression_offset = d_impression_offset_.data() + row;
     v.tile_offset = d_tile_offset_.data() + row;
-    v.multiplier_in = d_multiplier_in_.data();
-    v.multiplier = d_multiplier_.data();
-    v.active = d_active_.data();
-    v.remaining_money = d_remaining_money_.data();
-    v.cost_money = d_cost_money_.data();
-    v.value_money = d_value_money_.data();
-    v.step_cost_money = d_step_cost_money_.data();
-    v.step_value_money = d_step_value_money_.data();
-    v.revenue_money = d_revenue_money_.data();
-    v.step_conversion_count = d_step_conversion_count_.data();
-    v.remaining = d_remaining_.data();
-    v.cost = d_cost_.data();
-    v.value = d_value_.data();
-    v.conversions = d_conversions_.data();
-    v.reward_total = d_reward_.data();
-    v.wins = d_wins_.data();
-    v.exposures = d_exposures_.data();
-    v.bid_count = d_bid_count_.data();
-    v.step_cost = d_step_cost_.data();
-    v.step_value = d_step_value_.data();
-    v.step_conversions = d_step_conversions_.data();
-    v.step_reward = d_step_reward_.data();
-    v.step_wins = d_step_wins_.data();
-    v.step_exposures = d_step_exposures_.data();
-    v.step_bid_count = d_step_bid_count_.data();
-    v.observation = d_observation_.data();
-    v.passes = d_passes_.data();
+#define BIDSIM_VIEW_POINTER(name, type, shape, zeroed) v.name = dev_.name.data();
+    BIDSIM_MARKET_STATE_FIELDS(BIDSIM_VIEW_POINTER)
+    BIDSIM_DEVICE_STATE_FIELDS(BIDSIM_VIEW_POINTER)
+#undef BIDSIM_VIEW_POINTER
     v.outcome = d_outcome_.data();
     v.drop_floor = d_drop_floor_.data();
     v.dirty = d_dirty_.data();
-    v.pass_cost = d_pass_cost_.data();
-    v.over = d_over_.data();
-    v.over_id = d_over_id_.data();
-    v.bucket_count = d_bucket_count_.data();
-    v.bucket_offset = d_bucket_offset_.data();
     v.drop_key = d_drop_key_.data();
     v.drop_index = d_drop_index_.data();
-    v.env_mode = d_env_mode_.data();
-    v.env_passes = d_env_passes_.data();
-    v.env_done = d_env_done_.data();
     v.control = d_control_.data();
     return v;
   }
@@ -539,14 +439,14 @@ class CudaBackend final : public Backend {
 
   // Exact pass cost per agent (integer atomics, no sort), then who overspends.
   void pass_costs(const MarketView& v) {
-    ctx_.zero(d_pass_cost_);
+    ctx_.zero(dev_.pass_cost);
     const std::size_t shared = sum_shared_bytes(1);
     ctx_.launch_blocks("pass_cost_kernel", pass_cost_kernel, grid_for(v.items, kOutcomesPerSumBlock), kElementThreads,
                        shared, v, shared > 0);
     ctx_.launch_over("overspenders_kernel", overspenders_kernel, static_cast<std::int64_t>(E_) * N_, kElementThreads, 0, v);
   }
 
-  // One step with the multipliers already in d_multiplier_in_ (cpu_backend.cpp step_env for all
+  // One step with the multipliers already in dev_.multiplier_in (cpu_backend.cpp step_env for all
   // envs), as a pipeline of the CPU backend's phases. The device operations since `before` (the
   // counts when step() began) are recorded as this step's.
   void run_step(const DeviceCounts& before) {
@@ -555,7 +455,7 @@ class CudaBackend final : public Backend {
       const MarketView v = view(t);
       prepare_agents(v);
       first_auction_pass(v);
-      if (s_.budget.overspend == OverspendRule::auctionnet) auctionnet_overspend(v);
+      if (p_.overspend == OverspendRule::auctionnet) auctionnet_overspend(v);
       else truncate_overspend(v);
       settle(v);
       write_observations(v, t + 1);
@@ -597,7 +497,7 @@ class CudaBackend final : public Backend {
   // control words after a burst of decisions and doubled the burst while an env was open: 1.19
   // synchronizations and 47.7 launches per step on the AuctionNet preset; docs/gpu-design.md.)
   void auctionnet_overspend(const MarketView& v) {
-    const int grid_passes = std::min(kGridPasses, s_.budget.max_passes);
+    const int grid_passes = std::min(kGridPasses, p_.max_passes);
     for (int pass = 0; pass < grid_passes; ++pass) {
       decide_pass(v, true);
       drop_round(v);
@@ -621,8 +521,8 @@ class CudaBackend final : public Backend {
   // cpu_backend.cpp settle: exact per-agent sums over the final outcomes, then the accounts and
   // outputs per agent.
   void settle(const MarketView& v) {
-    for (auto* b : {&d_step_cost_money_, &d_step_value_money_}) ctx_.zero(*b);
-    for (auto* b : {&d_step_wins_, &d_step_exposures_, &d_step_conversion_count_}) ctx_.zero(*b);
+    for (auto* b : {&dev_.step_cost_money, &dev_.step_value_money}) ctx_.zero(*b);
+    for (auto* b : {&dev_.step_wins, &dev_.step_exposures, &dev_.step_conversion_count}) ctx_.zero(*b);
     const std::size_t shared = sum_shared_bytes(5);
     ctx_.launch_blocks("settle_outcomes_kernel", settle_outcomes_kernel, grid_for(v.items, kOutcomesPerSumBlock),
                        kElementThreads, shared, v, shared > 0);
@@ -641,41 +541,19 @@ class CudaBackend final : public Backend {
   }
 
   void download_state() {
-    const std::size_t EN = static_cast<std::size_t>(E_) * N_;
-    ctx_.download(d_remaining_, st_.remaining_budget.data(), EN);
-    ctx_.download(d_cost_, st_.cost.data(), EN);
-    ctx_.download(d_value_, st_.value.data(), EN);
-    ctx_.download(d_conversions_, st_.conversions.data(), EN);
-    ctx_.download(d_reward_, st_.reward.data(), EN);
-    ctx_.download(d_wins_, st_.wins.data(), EN);
-    ctx_.download(d_exposures_, st_.exposures.data(), EN);
-    ctx_.download(d_bid_count_, st_.bid_count.data(), EN);
-    ctx_.download(d_step_cost_, st_.step_cost.data(), EN);
-    ctx_.download(d_step_value_, st_.step_value.data(), EN);
-    ctx_.download(d_step_conversions_, st_.step_conversions.data(), EN);
-    ctx_.download(d_step_reward_, st_.step_reward.data(), EN);
-    ctx_.download(d_step_wins_, st_.step_wins.data(), EN);
-    ctx_.download(d_step_exposures_, st_.step_exposures.data(), EN);
-    ctx_.download(d_step_bid_count_, st_.step_bid_count.data(), EN);
-    ctx_.download(d_multiplier_, st_.step_multiplier.data(), EN);
-    ctx_.download(d_observation_, st_.observation.data(), EN * kObservationWidth);
-    ctx_.download(d_passes_, st_.passes.data(), static_cast<std::size_t>(E_) * T_);
-    ctx_.download(d_remaining_money_, st_.remaining_money.data(), EN);
-    ctx_.download(d_cost_money_, st_.cost_money.data(), EN);
-    ctx_.download(d_value_money_, st_.value_money.data(), EN);
-    ctx_.download(d_step_cost_money_, st_.step_cost_money.data(), EN);
-    ctx_.download(d_step_value_money_, st_.step_value_money.data(), EN);
-    ctx_.download(d_revenue_money_, st_.revenue_money.data(), E_);
+#define BIDSIM_DOWNLOAD(name, type, shape, zeroed) ctx_.download(dev_.name, st_.name.data(), st_.name.size());
+    BIDSIM_MARKET_STATE_FIELDS(BIDSIM_DOWNLOAD)
+#undef BIDSIM_DOWNLOAD
     ctx_.synchronize();
     for (int e = 0; e < E_; ++e) st_.revenue[e] = to_units(st_.revenue_money[e]);
     host_current_ = true;
   }
 
   const Scenario& s_;
+  const MarketParams p_;  // the scenario's scalars (engine/market_params.hpp), MarketView::params
   CudaContext ctx_;
   int E_ = 0, N_ = 0, T_ = 0, S_ = 0, C_ = 0;
   AuctionKernel auction_{};
-  bool sparse_ = false;
   bool shared_bid_count_ = true;
   std::size_t shared_bytes_ = 0;
   bool host_current_ = false;
@@ -709,20 +587,15 @@ class CudaBackend final : public Backend {
   DeviceBuffer<std::int32_t> d_tile_offset_;
   DeviceBuffer<float> d_an_mean_, d_an_std_, d_an_sigma_mean_, d_an_bound_lo_, d_an_bound_hi_;
   DeviceBuffer<double> d_an_cdf_lo_, d_an_cdf_hi_;
-  // state [E][N]
-  DeviceBuffer<float> d_multiplier_in_, d_multiplier_;
-  DeviceBuffer<std::uint8_t> d_active_, d_over_;
-  DeviceBuffer<std::int32_t> d_over_id_, d_bucket_count_, d_bucket_offset_;
-  DeviceBuffer<double> d_remaining_, d_cost_, d_value_, d_conversions_, d_reward_;
-  DeviceBuffer<double> d_step_cost_, d_step_value_, d_step_conversions_, d_step_reward_;
-  DeviceBuffer<Money> d_remaining_money_, d_cost_money_, d_value_money_, d_step_cost_money_, d_step_value_money_;
-  DeviceBuffer<Money> d_pass_cost_, d_revenue_money_;
-  DeviceBuffer<std::int32_t> d_step_conversion_count_;
-  DeviceBuffer<std::int64_t> d_wins_, d_exposures_, d_bid_count_;
-  DeviceBuffer<std::int32_t> d_step_wins_, d_step_exposures_, d_step_bid_count_;
-  DeviceBuffer<float> d_observation_;
-  DeviceBuffer<std::int32_t> d_passes_;
-  DeviceBuffer<std::int32_t> d_env_mode_, d_env_passes_, d_env_done_, d_control_;
+  // The market state on the device: one buffer per field of engine/market_fields.hpp's lists.
+  struct DeviceState {
+#define BIDSIM_DEVICE_BUFFER(name, type, shape, zeroed) DeviceBuffer<type> name;
+    BIDSIM_MARKET_STATE_FIELDS(BIDSIM_DEVICE_BUFFER)
+    BIDSIM_DEVICE_STATE_FIELDS(BIDSIM_DEVICE_BUFFER)
+#undef BIDSIM_DEVICE_BUFFER
+  };
+  DeviceState dev_;
+  DeviceBuffer<std::int32_t> d_control_;  // [kControlWords] ControlWord
   // step scratch
   DeviceBuffer<SlotOutcome> d_outcome_;
   DeviceBuffer<std::uint8_t> d_dirty_;

@@ -13,6 +13,8 @@
 #include "cuda/launch.cuh"
 #include "engine/config_types.hpp"
 #include "engine/drop_floor.hpp"
+#include "engine/market_fields.hpp"
+#include "engine/market_params.hpp"
 #include "engine/observation_physics.hpp"
 #include "engine/physics.hpp"
 #include "engine/rng.hpp"
@@ -68,20 +70,9 @@ enum EnvMode : std::int32_t { kEnvIdle = 0, kEnvDrop = 1, kEnvTruncate = 2 };
 // Everything a kernel reads or writes, as trivially copyable pointers + scalars. Shapes: [E][N]
 // per-agent arrays in env-major order; `items` = total impressions of the step x S.
 struct MarketView {
-  // scenario constants
-  std::uint64_t seed;
-  int E, N, S, C, T, K, categories, max_passes;
-  ValueModel model;
-  CandidateMode mode;
-  ProceduralDistribution distribution;
-  RewardKind reward;
-  bool within_category, needs_category, unsold_at_reserve, cascade, charge_on_exposure, always_exposed;
+  MarketParams params;    // the scenario's scalars (engine/market_params.hpp), as the CPU backend reads them
   bool shared_bid_count;  // count bids in a per-block shared histogram (N small enough)
-  bool frozen_noise;      // mechanism.frozen_noise (physics.hpp noise_step / conversion_draw)
-  float sigma, cross_category, bid_floor, sigma_cap;
-  double reserve;
-  Money budget_floor;
-  float exposure[kMaxSlots];
+  // scenario constants
   const float* value_scale;          // [N]
   const std::int32_t* agent_category;  // [N]
   const std::int32_t* members;       // [N] agents grouped by category (sparse candidate pool)
@@ -108,35 +99,19 @@ struct MarketView {
   const float* bids;                 // [impressions][N] flat rows of this step
   double* least_cost;                // [impressions] least winning cost of the final pass
   std::uint8_t* converted;           // [items] the exposed win converted (zeroed before settle)
-  // state [E][N]
-  const float* multiplier_in;
-  float* multiplier;                 // = step_multiplier
-  std::uint8_t* active;
-  Money *remaining_money, *cost_money, *value_money, *step_cost_money, *step_value_money;  // exact accounts
-  Money* revenue_money;              // [E]
-  std::int32_t* step_conversion_count;  // [E][N] settle's conversion counts
-  // outputs in money units, converted from the exact accounts
-  double *remaining, *cost, *value, *conversions, *reward_total;
-  std::int64_t *wins, *exposures, *bid_count;
-  double *step_cost, *step_value, *step_conversions, *step_reward;
-  std::int32_t *step_wins, *step_exposures, *step_bid_count;
-  float* observation;                // [E][N][kObservationWidth]
-  std::int32_t* passes;              // [E][T]
+  // The market state (MarketState's fields) and the device-only state, one pointer per field of the
+  // lists in engine/market_fields.hpp, named as there, with the shapes listed there.
+#define BIDSIM_VIEW_POINTER(name, type, shape, zeroed) type* name;
+  BIDSIM_MARKET_STATE_FIELDS(BIDSIM_VIEW_POINTER)
+  BIDSIM_DEVICE_STATE_FIELDS(BIDSIM_VIEW_POINTER)
+#undef BIDSIM_VIEW_POINTER
   // step scratch
   SlotOutcome* outcome;              // [items]
   std::int32_t* drop_floor;          // [impressions] the lowest-ranked candidate that was a ranked winner
                                      // this step (engine/drop_floor.hpp; the winners: outcome.candidate)
   std::uint8_t* dirty;               // [impressions]
-  Money* pass_cost;                  // [E][N] exact step cost under the current outcome
-  std::uint8_t* over;                // [E][N]
-  std::int32_t* over_id;             // [E][N] dense id of an overspender this decision
-  std::int32_t* bucket_count;        // [E x N x S] wins per (overspender id, slot); zero between rounds
-  std::int32_t* bucket_offset;       // [E x N x S + 1] their exclusive scan
   std::uint64_t* drop_key;           // [items] bucketed wins: (drop key << 32) | impression
   std::uint32_t* drop_index;         // [items] bucketed wins: outcome index
-  std::int32_t* env_mode;            // [E] EnvMode
-  std::int32_t* env_passes;          // [E] the CPU's `passes` counter
-  std::int32_t* env_done;            // [E]
   std::int32_t* control;             // [kControlWords] ControlWord
 };
 
@@ -168,18 +143,18 @@ __device__ __forceinline__ std::uint64_t warp_max(std::uint64_t x) {
 }
 
 __device__ __forceinline__ bool is_charged(const MarketView& v, const SlotOutcome& o) {
-  return o.agent >= 0 && (o.exposed || !v.charge_on_exposure);
+  return o.agent >= 0 && (o.exposed || !v.params.charge_on_exposure);
 }
 
 // ----- per-agent step start (cpu_backend.cpp step_env, first loop) --------------------------------
 
 __global__ void prepare_agents_kernel(MarketView v) {
   const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
+  if (a >= static_cast<std::int64_t>(v.params.E) * v.params.N) return;
   const float m = v.bids ? 0.0f : v.multiplier_in[a];  // a bids step records multiplier 0
-  v.multiplier[a] = m > 0.0f ? m : 0.0f;  // also maps NaN to 0
+  v.step_multiplier[a] = m > 0.0f ? m : 0.0f;  // also maps NaN to 0
   const Money remaining = v.remaining_money[a];
-  v.active[a] = remaining >= v.budget_floor && remaining > 0;
+  v.active[a] = remaining >= v.params.budget_floor && remaining > 0;
   v.step_bid_count[a] = 0;
 }
 
@@ -188,15 +163,15 @@ __global__ void prepare_agents_kernel(MarketView v) {
 // Value of candidate `agent` (active) for impression j; the same functions as value_of().
 __device__ __forceinline__ float candidate_value(const MarketView& v, int e, std::uint32_t genv, int j,
                                                  int category, int agent, std::int64_t file_row) {
-  if (v.model == ValueModel::file) return v.file_value[file_row];
-  const std::uint32_t word = value_word(v.seed, genv, static_cast<std::uint32_t>(v.t),
+  if (v.params.model == ValueModel::file) return v.file_value[file_row];
+  const std::uint32_t word = value_word(v.params.seed, genv, static_cast<std::uint32_t>(v.t),
                                         static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(agent));
-  if (v.model == ValueModel::auctionnet) {
-    const std::size_t k = (static_cast<std::size_t>(e) * v.T + v.t) * v.N + agent;
+  if (v.params.model == ValueModel::auctionnet) {
+    const std::size_t k = (static_cast<std::size_t>(e) * v.params.T + v.t) * v.params.N + agent;
     return auctionnet_pvalue(v.an_mean[k], v.an_std[k], word);
   }
-  return procedural_value(v.value_scale[agent], v.agent_category[agent], category, v.distribution, v.sigma,
-                          v.cross_category, word);
+  return procedural_value(v.value_scale[agent], v.agent_category[agent], category, v.params.distribution, v.params.sigma,
+                          v.params.cross_category, word);
 }
 
 // Sparse candidates by Floyd's algorithm (cpu_backend.cpp sample_sparse): the picks are sequential,
@@ -204,16 +179,16 @@ __device__ __forceinline__ float candidate_value(const MarketView& v, int e, std
 __device__ void sample_sparse_warp(const MarketView& v, std::uint32_t genv, int j, int category, int lane,
                                    std::int32_t* out) {
   const std::int32_t* pool = v.members;
-  int pool_size = v.N;
-  if (v.within_category) {
+  int pool_size = v.params.N;
+  if (v.params.within_category) {
     pool += v.member_offset[category];
     pool_size = v.member_offset[category + 1] - v.member_offset[category];
   }
   Draw d{};
   int chosen = 0;
-  for (int m = pool_size - v.K; m < pool_size; ++m, ++chosen) {
+  for (int m = pool_size - v.params.K; m < pool_size; ++m, ++chosen) {
     if ((chosen & 3) == 0)
-      d = draw(v.seed, Purpose::candidate, genv, static_cast<std::uint32_t>(v.t), static_cast<std::uint32_t>(j),
+      d = draw(v.params.seed, Purpose::candidate, genv, static_cast<std::uint32_t>(v.t), static_cast<std::uint32_t>(j),
                static_cast<std::uint32_t>(chosen >> 2));
     const std::int32_t pick = static_cast<std::int32_t>(uniform_below(draw_word(d, chosen & 3), m + 1));
     const std::int32_t candidate = pool[pick];
@@ -235,40 +210,40 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
                              std::int32_t* shared_count, std::int32_t* sparse_row) {
   const std::uint32_t genv = v.genv[e];
   const std::uint32_t t = static_cast<std::uint32_t>(v.t);
-  const std::size_t en = static_cast<std::size_t>(e) * v.N;
-  const float* multiplier = v.multiplier + en;
+  const std::size_t en = static_cast<std::size_t>(e) * v.params.N;
+  const float* multiplier = v.step_multiplier + en;
   const std::uint8_t* active = v.active + en;
-  const int category = v.needs_category ? impression_category(v.seed, genv, v.t, j, v.categories) : 0;
+  const int category = v.params.needs_category ? impression_category(v.params.seed, genv, v.t, j, v.params.categories) : 0;
 
-  int count = v.N;
+  int count = v.params.N;
   std::int64_t file_begin = 0;
-  if (v.model == ValueModel::file) {
+  if (v.params.model == ValueModel::file) {
     const std::int64_t slot = v.file_step_offset[v.t] + j;
     file_begin = v.file_row_offset[slot];
     count = static_cast<int>(v.file_row_offset[slot + 1] - file_begin);
-  } else if (v.mode == CandidateMode::sparse) {
+  } else if (v.params.mode == CandidateMode::sparse) {
     sample_sparse_warp(v, genv, j, category, lane, sparse_row);
-    count = v.K;
+    count = v.params.K;
   }
-  const bool dense_drawn = v.model != ValueModel::file && v.mode == CandidateMode::dense;
+  const bool dense_drawn = v.params.model != ValueModel::file && v.params.mode == CandidateMode::dense;
 
-  const float* bid_row = v.bids ? v.bids + static_cast<std::size_t>(jf) * v.N : nullptr;
+  const float* bid_row = v.bids ? v.bids + static_cast<std::size_t>(jf) * v.params.N : nullptr;
   auto agent_of = [&](int k) -> int {
-    if (v.model == ValueModel::file) return v.file_agent[file_begin + k];
-    return v.mode == CandidateMode::sparse ? sparse_row[k] : k;
+    if (v.params.model == ValueModel::file) return v.file_agent[file_begin + k];
+    return v.params.mode == CandidateMode::sparse ? sparse_row[k] : k;
   };
   auto bid_of = [&](int k) {  // a candidate of the row, drawn again (an active agent's)
     const int agent = agent_of(k);
     return bid_row ? bid_row[agent] : multiplier[agent] * candidate_value(v, e, genv, j, category, agent, file_begin + k);
   };
   auto tie_key = [&](int agent) {
-    return draw(v.seed, Purpose::tie, genv, t, static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(agent))[0];
+    return draw(v.params.seed, Purpose::tie, genv, t, static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(agent))[0];
   };
-  SlotOutcome* const out = v.outcome + jf * v.S;
+  SlotOutcome* const out = v.outcome + jf * v.params.S;
   int survivors = 0;
   DropFloor floor{0.0f, kNoWinner, 0};
   if (!first_pass) {
-    for (int r = 0; r < v.S; ++r) survivors += out[r].candidate != kNoWinner;
+    for (int r = 0; r < v.params.S; ++r) survivors += out[r].candidate != kNoWinner;
     const int floor_candidate = v.drop_floor[jf];
     floor = {bid_of(floor_candidate), floor_candidate, agent_of(floor_candidate)};
   }
@@ -277,7 +252,7 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
   keys.clear();
   auto consider = [&](int k, int agent, float value) {
     const float bid = bid_row ? bid_row[agent] : multiplier[agent] * value;
-    bool qualifies = bid >= v.bid_floor && active[agent];
+    bool qualifies = bid >= v.params.bid_floor && active[agent];
     if (first_pass) {
       if (qualifies) {
         if (shared_count) atomicAdd(&shared_count[agent], 1);
@@ -291,31 +266,31 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
 
   if (dense_drawn) {
     // One Philox call per four agents, as value_word() lays the words out.
-    for (int g = lane; 4 * g < v.N; g += kWarp) {
+    for (int g = lane; 4 * g < v.params.N; g += kWarp) {
       const int a0 = 4 * g;
-      const int last = v.N - a0 < 4 ? v.N - a0 : 4;
+      const int last = v.params.N - a0 < 4 ? v.params.N - a0 : 4;
       bool any_active = false;
       for (int q = 0; q < last; ++q) any_active |= active[a0 + q] != 0;
       if (!any_active) continue;  // zero values never qualify (the CPU skips the draw too)
-      const Draw d = draw(v.seed, Purpose::value, genv, t, static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(g));
+      const Draw d = draw(v.params.seed, Purpose::value, genv, t, static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(g));
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
         if (q >= last) break;
         const int agent = a0 + q;
         float value = 0.0f;
         if (active[agent]) {
-          if (v.model == ValueModel::auctionnet) {
-            const std::size_t k = (static_cast<std::size_t>(e) * v.T + v.t) * v.N + agent;
+          if (v.params.model == ValueModel::auctionnet) {
+            const std::size_t k = (static_cast<std::size_t>(e) * v.params.T + v.t) * v.params.N + agent;
             value = auctionnet_pvalue(v.an_mean[k], v.an_std[k], d[q]);
           } else {
-            value = procedural_value(v.value_scale[agent], v.agent_category[agent], category, v.distribution,
-                                     v.sigma, v.cross_category, d[q]);
+            value = procedural_value(v.value_scale[agent], v.agent_category[agent], category, v.params.distribution,
+                                     v.params.sigma, v.params.cross_category, d[q]);
           }
         }
         consider(agent, agent, value);
       }
     }
-  } else if (v.model == ValueModel::file) {
+  } else if (v.params.model == ValueModel::file) {
     for (int k = lane; k < count; k += kWarp) consider(k, v.file_agent[file_begin + k], v.file_value[file_begin + k]);
   } else {
     for (int k = lane; k < count; k += kWarp) {
@@ -328,7 +303,7 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
   // Warp merge: S+1 (less the surviving winners) rounds of "largest head key wins and pops"; keys are
   // unique (candidate in the low bits), so exactly one lane pops per round and the result is KeyTop's
   // over the whole row.
-  const int keep = v.S + 1 - survivors;
+  const int keep = v.params.S + 1 - survivors;
   KeyTop<Capacity> merged;
 #pragma unroll
   for (int r = 0; r < Capacity; ++r) {
@@ -346,8 +321,8 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
   if (lane != 0) return;
 
   TopBids top;
-  top.clear(v.S + 1);
-  if (!first_pass) start_reauction(top, out, v.S, bid_of, agent_of);
+  top.clear(v.params.S + 1);
+  if (!first_pass) start_reauction(top, out, v.params.S, bid_of, agent_of);
   if (!merged.append_to(top, agent_of)) {
     // Equal bids among the merged ones: rank again with counter-based tie keys (rare), in one lane
     // over the row in candidate order, exactly as run_auction's fallback (a re-auction: those below
@@ -358,23 +333,23 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
       if (!active[agent]) continue;
       const float value = candidate_value(v, e, genv, j, category, agent, file_begin + k);
       const float bid = bid_row ? bid_row[agent] : multiplier[agent] * value;
-      if (!(bid >= v.bid_floor)) continue;
+      if (!(bid >= v.params.bid_floor)) continue;
       if (!first_pass && !ranks_below_floor(bid, k, agent, floor, tie_key)) continue;
       top.offer(bid, k, agent, tie_key);
     }
   }
-  v.drop_floor[jf] = next_drop_floor(top, v.S, survivors, first_pass, first_pass ? kNoWinner : floor.candidate);
-  if (v.least_cost) v.least_cost[jf] = to_units(to_money(least_winning_cost(top, v.S, v.reserve)));  // exact money
+  v.drop_floor[jf] = next_drop_floor(top, v.params.S, survivors, first_pass, first_pass ? kNoWinner : floor.candidate);
+  if (v.least_cost) v.least_cost[jf] = to_units(to_money(least_winning_cost(top, v.params.S, v.params.reserve)));  // exact money
   bool shown = true;
   Draw exposure_draw{};
-  for (int slot = 0; slot < v.S; ++slot) {
-    if (!v.always_exposed && (slot & 3) == 0)
-      exposure_draw = draw(v.seed, Purpose::exposure, genv, noise_step(v.t, v.frozen_noise), static_cast<std::uint32_t>(j),
+  for (int slot = 0; slot < v.params.S; ++slot) {
+    if (!v.params.always_exposed && (slot & 3) == 0)
+      exposure_draw = draw(v.params.seed, Purpose::exposure, genv, noise_step(v.t, v.params.frozen_noise), static_cast<std::uint32_t>(j),
                            static_cast<std::uint32_t>(slot >> 2));
-    shown = slot_exposed(v.exposure[slot], uniform01(draw_word(exposure_draw, slot & 3)), shown, v.cascade);
+    shown = slot_exposed(v.params.exposure[slot], uniform01(draw_word(exposure_draw, slot & 3)), shown, v.params.cascade);
     SlotOutcome o;
     o.exposed = shown;
-    const double price = slot_price(top, slot, v.reserve, v.unsold_at_reserve);
+    const double price = slot_price(top, slot, v.params.reserve, v.params.unsold_at_reserve);
     o.candidate = ranked_winner(top, slot);
     if (price < 0.0) {
       o.agent = -1;
@@ -394,8 +369,8 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
 // nonzero count) and zeroes them for the next env. Uniform over the block.
 __device__ __forceinline__ void flush_bid_counts(const MarketView& v, int e, std::int32_t* count) {
   __syncthreads();
-  std::int32_t* global = v.step_bid_count + static_cast<std::size_t>(e) * v.N;
-  for (int i = threadIdx.x; i < v.N; i += blockDim.x)
+  std::int32_t* global = v.step_bid_count + static_cast<std::size_t>(e) * v.params.N;
+  for (int i = threadIdx.x; i < v.params.N; i += blockDim.x)
     if (count[i] != 0) {
       atomicAdd(&global[i], count[i]);
       count[i] = 0;
@@ -413,22 +388,22 @@ __global__ void __launch_bounds__(kAuctionThreads, kAuctionBlocksPerSM) auction_
   if (!first_pass && v.control[kPending] == 0) return;  // a re-auction enqueued past the rule's end
   std::int32_t* const shared = dynamic_shared<std::int32_t>();
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-  const std::int64_t tiles = v.tile_offset[v.E];
+  const std::int64_t tiles = v.tile_offset[v.params.E];
   const int first_tile = static_cast<int>(blockIdx.x * tiles / gridDim.x);
   const int last_tile = static_cast<int>((blockIdx.x + 1) * tiles / gridDim.x);
   if (first_tile >= last_tile) return;  // uniform per block
   const bool use_shared_count = first_pass && v.shared_bid_count;
   std::int32_t* count = use_shared_count ? shared : nullptr;
-  std::int32_t* sparse_row = shared + (v.shared_bid_count ? v.N : 0) + warp * v.K;
+  std::int32_t* sparse_row = shared + (v.shared_bid_count ? v.params.N : 0) + warp * v.params.K;
   if (use_shared_count) {
-    for (int i = threadIdx.x; i < v.N; i += blockDim.x) count[i] = 0;
+    for (int i = threadIdx.x; i < v.params.N; i += blockDim.x) count[i] = 0;
     __syncthreads();
   }
-  int e = segment_of(v.tile_offset, v.E, static_cast<std::int32_t>(first_tile));
+  int e = segment_of(v.tile_offset, v.params.E, static_cast<std::int32_t>(first_tile));
   for (int block_tile = first_tile; block_tile < last_tile; ++block_tile) {
     if (block_tile >= v.tile_offset[e + 1]) {  // the next env with tiles (uniform per block)
       if (use_shared_count) flush_bid_counts(v, e, count);
-      e = segment_of(v.tile_offset, v.E, static_cast<std::int32_t>(block_tile));
+      e = segment_of(v.tile_offset, v.params.E, static_cast<std::int32_t>(block_tile));
     }
     const int tile = block_tile - v.tile_offset[e];
     const std::int64_t env_first = v.impression_offset[e];
@@ -465,7 +440,7 @@ __device__ __forceinline__ SumBlock sum_block(const MarketView& v, bool use_shar
   SumBlock b;
   b.first = static_cast<std::int64_t>(blockIdx.x) * kOutcomesPerSumBlock;
   b.last = b.first + kOutcomesPerSumBlock < v.items ? b.first + kOutcomesPerSumBlock : v.items;
-  const int e = segment_of(v.impression_offset, v.E, b.first / v.S);
+  const int e = segment_of(v.impression_offset, v.params.E, b.first / v.params.S);
   b.shared_env = use_shared ? e : -1;
   return b;
 }
@@ -476,7 +451,7 @@ template <class T>
 __device__ __forceinline__ void add_agent(const MarketView& v, const SumBlock& b, T* shared_field, T* global,
                                           int e, int agent, T x) {
   if (e == b.shared_env) atomicAdd(&shared_field[agent], x);
-  else atomicAdd(&global[static_cast<std::size_t>(e) * v.N + agent], x);
+  else atomicAdd(&global[static_cast<std::size_t>(e) * v.params.N + agent], x);
 }
 
 // Flushes a block's shared row of one field into the global [E][N] array (nonzero entries only).
@@ -484,8 +459,8 @@ template <class T>
 __device__ __forceinline__ void flush_agents(const MarketView& v, const SumBlock& b, const T* shared_field,
                                              T* global) {
   if (b.shared_env < 0) return;
-  T* row = global + static_cast<std::size_t>(b.shared_env) * v.N;
-  for (int i = threadIdx.x; i < v.N; i += blockDim.x)
+  T* row = global + static_cast<std::size_t>(b.shared_env) * v.params.N;
+  for (int i = threadIdx.x; i < v.params.N; i += blockDim.x)
     if (shared_field[i] != 0) atomicAdd(&row[i], shared_field[i]);
 }
 
@@ -496,14 +471,14 @@ __global__ void __launch_bounds__(kElementThreads) pass_cost_kernel(MarketView v
   unsigned long long* cost = dynamic_shared<unsigned long long>();
   const SumBlock b = sum_block(v, use_shared);
   if (use_shared) {
-    for (int i = threadIdx.x; i < v.N; i += blockDim.x) cost[i] = 0;
+    for (int i = threadIdx.x; i < v.params.N; i += blockDim.x) cost[i] = 0;
     __syncthreads();
   }
-  int e = segment_of(v.impression_offset, v.E, b.first / v.S);
+  int e = segment_of(v.impression_offset, v.params.E, b.first / v.params.S);
   for (std::int64_t q = b.first + threadIdx.x; q < b.last; q += blockDim.x) {
     const SlotOutcome& o = v.outcome[q];
     if (!is_charged(v, o)) continue;
-    while (q >= v.impression_offset[e + 1] * v.S) ++e;
+    while (q >= v.impression_offset[e + 1] * v.params.S) ++e;
     if (v.env_done[e]) continue;
     add_agent(v, b, cost, reinterpret_cast<unsigned long long*>(v.pass_cost), e, o.agent,
               static_cast<unsigned long long>(o.price));
@@ -519,8 +494,8 @@ __global__ void __launch_bounds__(kElementThreads) pass_cost_kernel(MarketView v
 __global__ void overspenders_kernel(MarketView v) {
   if (v.control[kOpenEnvs] == 0) return;
   const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
-  const int e = static_cast<int>(a / v.N);
+  if (a >= static_cast<std::int64_t>(v.params.E) * v.params.N) return;
+  const int e = static_cast<int>(a / v.params.N);
   const bool over = !v.env_done[e] && v.pass_cost[a] > v.remaining_money[a];
   v.over[a] = over;
   if (over) v.over_id[a] = atomicAdd(&v.control[kOverspenders], 1);
@@ -530,7 +505,7 @@ __global__ void overspenders_kernel(MarketView v) {
 __device__ __forceinline__ void end_rule(const MarketView& v, int e) {
   v.env_done[e] = 1;
   v.env_mode[e] = kEnvIdle;
-  v.passes[static_cast<std::size_t>(e) * v.T + v.t] = v.env_passes[e];
+  v.passes[static_cast<std::size_t>(e) * v.params.T + v.t] = v.env_passes[e];
   atomicSub(&v.control[kOpenEnvs], 1);
 }
 
@@ -540,12 +515,12 @@ __global__ void env_decide_kernel(MarketView v, bool auctionnet_rule) {
   const int e = blockIdx.x;
   if (v.env_done[e]) return;  // uniform per block
   int mine = 0;
-  for (int i = threadIdx.x; i < v.N; i += blockDim.x) mine |= v.over[static_cast<std::size_t>(e) * v.N + i];
+  for (int i = threadIdx.x; i < v.params.N; i += blockDim.x) mine |= v.over[static_cast<std::size_t>(e) * v.params.N + i];
   const int any_over = __syncthreads_or(mine);
   if (threadIdx.x != 0) return;
   if (!any_over) {
     end_rule(v, e);
-  } else if (!auctionnet_rule || v.env_passes[e] > v.max_passes) {
+  } else if (!auctionnet_rule || v.env_passes[e] > v.params.max_passes) {
     v.env_mode[e] = kEnvTruncate;
   } else {
     v.env_mode[e] = kEnvDrop;
@@ -558,10 +533,10 @@ __global__ void env_decide_kernel(MarketView v, bool auctionnet_rule) {
 // every step depends on the running sum, so it stays one thread per overspending agent (over its
 // env's outcomes); it runs only in the rare pass that ends the rule (truncate, or max_passes reached).
 __device__ __forceinline__ void truncate_agent(const MarketView& v, int e, int i) {
-  const Money remaining = v.remaining_money[static_cast<std::size_t>(e) * v.N + i];
+  const Money remaining = v.remaining_money[static_cast<std::size_t>(e) * v.params.N + i];
   Money running = 0;
-  const std::int64_t end = v.impression_offset[e + 1] * v.S;
-  for (std::int64_t q = v.impression_offset[e] * v.S; q < end; ++q) {
+  const std::int64_t end = v.impression_offset[e + 1] * v.params.S;
+  for (std::int64_t q = v.impression_offset[e] * v.params.S; q < end; ++q) {
     SlotOutcome& o = v.outcome[q];
     if (o.agent != i || !is_charged(v, o)) continue;
     if (running + o.price > remaining) o.agent = -1;
@@ -572,8 +547,8 @@ __device__ __forceinline__ void truncate_agent(const MarketView& v, int e, int i
 __global__ void truncate_kernel(MarketView v) {
   if (v.control[kOpenEnvs] == 0) return;
   const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
-  const int e = static_cast<int>(a / v.N), i = static_cast<int>(a % v.N);
+  if (a >= static_cast<std::int64_t>(v.params.E) * v.params.N) return;
+  const int e = static_cast<int>(a / v.params.N), i = static_cast<int>(a % v.params.N);
   if (v.env_done[e] || v.env_mode[e] != kEnvTruncate || !v.over[a]) return;
   truncate_agent(v, e, i);
 }
@@ -581,7 +556,7 @@ __global__ void truncate_kernel(MarketView v) {
 // Marks the truncating envs settled (after truncate_kernel) with the pass count the CPU returns.
 __global__ void finish_truncate_kernel(MarketView v) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
-  if (e >= v.E || v.env_done[e] || v.env_mode[e] != kEnvTruncate) return;
+  if (e >= v.params.E || v.env_done[e] || v.env_mode[e] != kEnvTruncate) return;
   end_rule(v, e);
 }
 
@@ -605,9 +580,9 @@ __device__ __forceinline__ bool nothing_to_drop(const MarketView& v) { return v.
 // The drop selection's sort key of `agent`'s win at impression j of env e: (drop key << 32) | j, the
 // CPU's (key, impression) order (cpu_backend.cpp auctionnet_overspend).
 __device__ __forceinline__ std::uint64_t drop_composite(const MarketView& v, int e, int j, int agent) {
-  const std::uint32_t key = draw(v.seed, Purpose::drop, v.genv[e], noise_step(v.t, v.frozen_noise),
+  const std::uint32_t key = draw(v.params.seed, Purpose::drop, v.genv[e], noise_step(v.t, v.params.frozen_noise),
                                  static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(agent),
-                                 static_cast<std::uint32_t>(v.frozen_noise ? 0 : v.env_passes[e]))[0];
+                                 static_cast<std::uint32_t>(v.params.frozen_noise ? 0 : v.env_passes[e]))[0];
   return (static_cast<std::uint64_t>(key) << 32) | static_cast<std::uint32_t>(j);
 }
 
@@ -615,16 +590,16 @@ __device__ __forceinline__ std::uint64_t drop_composite(const MarketView& v, int
 __device__ __forceinline__ std::int64_t overspender_bucket(const MarketView& v, int e, std::int64_t q) {
   const SlotOutcome& o = v.outcome[q];
   if (o.agent < 0) return -1;
-  const std::size_t a = static_cast<std::size_t>(e) * v.N + o.agent;
+  const std::size_t a = static_cast<std::size_t>(e) * v.params.N + o.agent;
   if (!v.over[a]) return -1;
-  return static_cast<std::int64_t>(v.over_id[a]) * v.S + q % v.S;
+  return static_cast<std::int64_t>(v.over_id[a]) * v.params.S + q % v.params.S;
 }
 
 // The grid-wide bucket of outcome q: -1 unless q is a win of an overspender in a dropping env.
 // *composite gets the win's drop_composite.
 __device__ __forceinline__ std::int64_t drop_bucket(const MarketView& v, std::int64_t q, std::uint64_t* composite) {
-  const std::int64_t jf = q / v.S;
-  const int e = segment_of(v.impression_offset, v.E, jf);
+  const std::int64_t jf = q / v.params.S;
+  const int e = segment_of(v.impression_offset, v.params.E, jf);
   if (v.env_mode[e] != kEnvDrop) return -1;
   const std::int64_t b = overspender_bucket(v, e, q);
   if (b >= 0 && composite)
@@ -675,7 +650,7 @@ __device__ void select_bucket_drops(const MarketView& v, int e, std::int64_t beg
                                     SelectScratch& scratch) {
   const std::int32_t wins = static_cast<std::int32_t>(end - begin);
   if (wins == 0) return;
-  const std::size_t a = static_cast<std::size_t>(e) * v.N + v.outcome[v.drop_index[begin]].agent;
+  const std::size_t a = static_cast<std::size_t>(e) * v.params.N + v.outcome[v.drop_index[begin]].agent;
   const double ratio = overspend_drop_ratio(v.pass_cost[a], v.remaining_money[a]);
   const std::int32_t ceiled = static_cast<std::int32_t>(ceil(ratio * wins));
   const std::int32_t drop = wins < ceiled ? wins : ceiled;
@@ -709,7 +684,7 @@ __device__ void select_bucket_drops(const MarketView& v, int e, std::int64_t beg
     if (v.drop_key[p] > threshold) continue;
     const std::uint32_t q = v.drop_index[p];
     v.outcome[q].candidate = kNoWinner;  // leaves the ranked winners; the floor keeps it dropped
-    v.dirty[q / v.S] = 1;
+    v.dirty[q / v.params.S] = 1;
   }
   __syncthreads();
 }
@@ -731,7 +706,7 @@ __global__ void __launch_bounds__(kScanThreads) scan_drop_buckets_kernel(MarketV
   if (nothing_to_drop(v)) return;
   BIDSIM_SHARED(std::int32_t[kScanThreads], partial);
   BIDSIM_SHARED(std::int32_t, carry);
-  block_exclusive_scan(v.bucket_count, v.bucket_offset, v.control[kOverspenders] * v.S, partial, &carry);
+  block_exclusive_scan(v.bucket_count, v.bucket_offset, v.control[kOverspenders] * v.params.S, partial, &carry);
 }
 
 // Each win into its bucket (any order inside a bucket) with its composite key; counts back to 0.
@@ -751,11 +726,11 @@ __global__ void scatter_drop_wins_kernel(MarketView v) {
 __global__ void __launch_bounds__(kElementThreads) select_drops_kernel(MarketView v) {
   if (nothing_to_drop(v)) return;
   BIDSIM_SHARED(SelectScratch, scratch);
-  const int buckets = v.control[kOverspenders] * v.S;
+  const int buckets = v.control[kOverspenders] * v.params.S;
   for (int b = blockIdx.x; b < buckets; b += gridDim.x) {
     const std::int32_t begin = v.bucket_offset[b], end = v.bucket_offset[b + 1];
     if (begin == end) continue;  // uniform over the block
-    const int e = segment_of(v.impression_offset, v.E, static_cast<std::int64_t>(v.drop_index[begin] / v.S));
+    const int e = segment_of(v.impression_offset, v.params.E, static_cast<std::int64_t>(v.drop_index[begin] / v.params.S));
     select_bucket_drops(v, e, begin, end, scratch);
   }
 }
@@ -780,18 +755,18 @@ __global__ void __launch_bounds__(kAuctionThreads) overspend_tail_kernel(MarketV
   BIDSIM_SHARED(SelectScratch, scratch);
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   std::int32_t* const dynamic = dynamic_shared<std::int32_t>();
-  std::int32_t* const sparse_row = dynamic + warp * v.K;
+  std::int32_t* const sparse_row = dynamic + warp * v.params.K;
   // 8-byte aligned: kAuctionWarpsPerBlock x K int32 is a multiple of 8 bytes.
-  unsigned long long* const cost = reinterpret_cast<unsigned long long*>(dynamic + kAuctionWarpsPerBlock * v.K);
-  const std::size_t row = static_cast<std::size_t>(e) * v.N;
+  unsigned long long* const cost = reinterpret_cast<unsigned long long*>(dynamic + kAuctionWarpsPerBlock * v.params.K);
+  const std::size_t row = static_cast<std::size_t>(e) * v.params.N;
   const std::int64_t first_impression = v.impression_offset[e];
   const int M = static_cast<int>(v.impression_offset[e + 1] - first_impression);
-  const std::int64_t q_begin = first_impression * v.S, q_end = (first_impression + M) * v.S;
-  std::int32_t* const bucket_count = v.bucket_count + row * v.S;
-  std::int32_t* const bucket_offset = v.bucket_offset + static_cast<std::size_t>(e) * (static_cast<std::size_t>(v.N) * v.S + 1);
+  const std::int64_t q_begin = first_impression * v.params.S, q_end = (first_impression + M) * v.params.S;
+  std::int32_t* const bucket_count = v.bucket_count + row * v.params.S;
+  std::int32_t* const bucket_offset = v.bucket_offset + static_cast<std::size_t>(e) * (static_cast<std::size_t>(v.params.N) * v.params.S + 1);
   for (;;) {
     // cpu_backend.cpp total_cost: exact pass costs.
-    for (int i = threadIdx.x; i < v.N; i += blockDim.x) {
+    for (int i = threadIdx.x; i < v.params.N; i += blockDim.x) {
       if (shared_pass_cost) cost[i] = 0;
       else v.pass_cost[row + i] = 0;
     }
@@ -806,7 +781,7 @@ __global__ void __launch_bounds__(kAuctionThreads) overspend_tail_kernel(MarketV
     __syncthreads();
     // Who overspends (ids name this env's buckets only), and the decision.
     int mine = 0;
-    for (int i = threadIdx.x; i < v.N; i += blockDim.x) {
+    for (int i = threadIdx.x; i < v.params.N; i += blockDim.x) {
       const Money pass_cost = shared_pass_cost ? static_cast<Money>(cost[i]) : v.pass_cost[row + i];
       if (shared_pass_cost) v.pass_cost[row + i] = pass_cost;  // select_bucket_drops reads it
       const bool over = pass_cost > v.remaining_money[row + i];
@@ -821,8 +796,8 @@ __global__ void __launch_bounds__(kAuctionThreads) overspend_tail_kernel(MarketV
       if (threadIdx.x == 0) end_rule(v, e);
       return;
     }
-    if (v.env_passes[e] > v.max_passes) {
-      for (int i = threadIdx.x; i < v.N; i += blockDim.x)
+    if (v.env_passes[e] > v.params.max_passes) {
+      for (int i = threadIdx.x; i < v.params.N; i += blockDim.x)
         if (v.over[row + i]) truncate_agent(v, e, i);
       if (threadIdx.x == 0) end_rule(v, e);
       return;
@@ -833,13 +808,13 @@ __global__ void __launch_bounds__(kAuctionThreads) overspend_tail_kernel(MarketV
       if (b >= 0) atomicAdd(&bucket_count[b], 1);
     }
     __syncthreads();
-    const int buckets = overspenders * v.S;
+    const int buckets = overspenders * v.params.S;
     block_exclusive_scan(bucket_count, bucket_offset, buckets, scan_partial, &scan_carry);
     for (std::int64_t q = q_begin + threadIdx.x; q < q_end; q += blockDim.x) {
       const std::int64_t b = overspender_bucket(v, e, q);
       if (b < 0) continue;
       const std::int64_t position = q_begin + bucket_offset[b] + atomicSub(&bucket_count[b], 1) - 1;
-      v.drop_key[position] = drop_composite(v, e, static_cast<int>(q / v.S - first_impression), v.outcome[q].agent);
+      v.drop_key[position] = drop_composite(v, e, static_cast<int>(q / v.params.S - first_impression), v.outcome[q].agent);
       v.drop_index[position] = static_cast<std::uint32_t>(q);
     }
     __syncthreads();
@@ -868,18 +843,18 @@ __global__ void __launch_bounds__(kAuctionThreads) overspend_tail_kernel(MarketV
 // After the re-auction: the dropping envs go on to their next pass (the CPU's ++passes).
 __global__ void advance_passes_kernel(MarketView v) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
-  if (e >= v.E || v.env_mode[e] != kEnvDrop) return;  // (no env drops past the rule's end)
+  if (e >= v.params.E || v.env_mode[e] != kEnvDrop) return;  // (no env drops past the rule's end)
   v.env_mode[e] = kEnvIdle;
   ++v.env_passes[e];
 }
 
 __global__ void start_passes_kernel(MarketView v) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
-  if (e >= v.E) return;
+  if (e >= v.params.E) return;
   v.env_mode[e] = kEnvIdle;
   v.env_passes[e] = 1;
   v.env_done[e] = 0;
-  if (e == 0) v.control[kOpenEnvs] = v.E;
+  if (e == 0) v.control[kOpenEnvs] = v.params.E;
 }
 
 // ----- settle (cpu_backend.cpp settle) ---------------------------------------------------------------
@@ -889,30 +864,30 @@ __global__ void start_passes_kernel(MarketView v) {
 // launch). Shared rows: 5 x N unsigned long longs.
 __global__ void __launch_bounds__(kElementThreads) settle_outcomes_kernel(MarketView v, bool use_shared) {
   unsigned long long* const shared = dynamic_shared<unsigned long long>();
-  unsigned long long *cost = shared, *value = shared + v.N, *wins = shared + 2 * v.N,
-                     *exposures = shared + 3 * v.N, *conversions = shared + 4 * v.N;
+  unsigned long long *cost = shared, *value = shared + v.params.N, *wins = shared + 2 * v.params.N,
+                     *exposures = shared + 3 * v.params.N, *conversions = shared + 4 * v.params.N;
   const SumBlock b = sum_block(v, use_shared);
   if (use_shared) {
-    for (int i = threadIdx.x; i < 5 * v.N; i += blockDim.x) shared[i] = 0;
+    for (int i = threadIdx.x; i < 5 * v.params.N; i += blockDim.x) shared[i] = 0;
     __syncthreads();
   }
   auto global = [](auto* p) { return reinterpret_cast<unsigned long long*>(p); };
-  int e = segment_of(v.impression_offset, v.E, b.first / v.S);
+  int e = segment_of(v.impression_offset, v.params.E, b.first / v.params.S);
   for (std::int64_t q = b.first + threadIdx.x; q < b.last; q += blockDim.x) {
     const SlotOutcome o = v.outcome[q];
     if (o.agent < 0) continue;
-    while (q >= v.impression_offset[e + 1] * v.S) ++e;
+    while (q >= v.impression_offset[e + 1] * v.params.S) ++e;
     const int i = o.agent;
     if (e == b.shared_env) atomicAdd(&wins[i], 1ull);
-    else atomicAdd(&v.step_wins[static_cast<std::size_t>(e) * v.N + i], 1);
+    else atomicAdd(&v.step_wins[static_cast<std::size_t>(e) * v.params.N + i], 1);
     if (is_charged(v, o)) add_agent(v, b, cost, global(v.step_cost_money), e, i, static_cast<unsigned long long>(o.price));
     if (!o.exposed) continue;
-    const int j = static_cast<int>(q / v.S - v.impression_offset[e]);
-    const Draw cd = conversion_draw(v.seed, v.genv[e], v.t, j, i, v.frozen_noise);
+    const int j = static_cast<int>(q / v.params.S - v.impression_offset[e]);
+    const Draw cd = conversion_draw(v.params.seed, v.genv[e], v.t, j, i, v.params.frozen_noise);
     bool converted;
-    if (v.model == ValueModel::auctionnet) {
-      const std::size_t a = static_cast<std::size_t>(e) * v.N + i;
-      converted = auctionnet_converts(o.value, v.an_sigma_mean[a], v.sigma_cap, v.an_bound_lo[a], v.an_bound_hi[a],
+    if (v.params.model == ValueModel::auctionnet) {
+      const std::size_t a = static_cast<std::size_t>(e) * v.params.N + i;
+      converted = auctionnet_converts(o.value, v.an_sigma_mean[a], v.params.sigma_cap, v.an_bound_lo[a], v.an_bound_hi[a],
                                       v.an_cdf_lo[a], v.an_cdf_hi[a], cd);
     } else {
       converted = plain_converts(o.value, cd);
@@ -923,8 +898,8 @@ __global__ void __launch_bounds__(kElementThreads) settle_outcomes_kernel(Market
       atomicAdd(&exposures[i], 1ull);
       if (converted) atomicAdd(&conversions[i], 1ull);
     } else {
-      atomicAdd(&v.step_exposures[static_cast<std::size_t>(e) * v.N + i], 1);
-      if (converted) atomicAdd(&v.step_conversion_count[static_cast<std::size_t>(e) * v.N + i], 1);
+      atomicAdd(&v.step_exposures[static_cast<std::size_t>(e) * v.params.N + i], 1);
+      if (converted) atomicAdd(&v.step_conversion_count[static_cast<std::size_t>(e) * v.params.N + i], 1);
     }
   }
   if (!use_shared) return;
@@ -932,8 +907,8 @@ __global__ void __launch_bounds__(kElementThreads) settle_outcomes_kernel(Market
   flush_agents(v, b, cost, global(v.step_cost_money));
   flush_agents(v, b, value, global(v.step_value_money));
   if (b.shared_env < 0) return;
-  const std::size_t row = static_cast<std::size_t>(b.shared_env) * v.N;
-  for (int k = threadIdx.x; k < v.N; k += blockDim.x) {
+  const std::size_t row = static_cast<std::size_t>(b.shared_env) * v.params.N;
+  for (int k = threadIdx.x; k < v.params.N; k += blockDim.x) {
     // Counts of one block fit int32 (at most kOutcomesPerSumBlock).
     if (wins[k]) atomicAdd(&v.step_wins[row + k], static_cast<std::int32_t>(wins[k]));
     if (exposures[k]) atomicAdd(&v.step_exposures[row + k], static_cast<std::int32_t>(exposures[k]));
@@ -945,8 +920,8 @@ __global__ void __launch_bounds__(kElementThreads) settle_outcomes_kernel(Market
 // atomics), then every output in money units converted from them, as cpu_backend.cpp settle.
 __global__ void settle_agents_kernel(MarketView v) {
   const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
-  const int e = static_cast<int>(a / v.N);
+  if (a >= static_cast<std::int64_t>(v.params.E) * v.params.N) return;
+  const int e = static_cast<int>(a / v.params.N);
   const Money cost = v.step_cost_money[a], value = v.step_value_money[a];
   const std::int32_t conversions = v.step_conversion_count[a];
   const Money remaining = pay(v.remaining_money[a], cost);
@@ -963,23 +938,23 @@ __global__ void settle_agents_kernel(MarketView v) {
   v.step_cost[a] = to_units(cost);
   v.step_value[a] = to_units(value);
   v.step_conversions[a] = conversions;
-  v.step_reward[a] = reward_of(v.reward, value, cost, conversions);
-  v.remaining[a] = remaining_to_units(remaining);
+  v.step_reward[a] = reward_of(v.params.reward, value, cost, conversions);
+  v.remaining_budget[a] = remaining_to_units(remaining);
   v.cost[a] = to_units(cost_total);
   v.value[a] = to_units(value_total);
-  v.reward_total[a] = reward_of(v.reward, value_total, cost_total, conversions_total);
+  v.reward[a] = reward_of(v.params.reward, value_total, cost_total, conversions_total);
 }
 
 // observation.cpp write_observations, per agent, through the shared observe_agent().
 __global__ void observations_kernel(MarketView v, int step) {
   const std::int64_t a = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (a >= static_cast<std::int64_t>(v.E) * v.N) return;
-  const int i = static_cast<int>(a % v.N);
+  if (a >= static_cast<std::int64_t>(v.params.E) * v.params.N) return;
+  const int i = static_cast<int>(a % v.params.N);
   const AgentObservationStatics statics{v.obs_category[i], v.obs_value_scale[i], v.obs_budget_level[i],
                                         v.obs_cpa_level[i], v.obs_budget_denominator[i], v.obs_bounded[i] != 0};
-  const AgentObservationState state{v.remaining[a], v.step_cost[a], v.step_value[a], v.cost[a],
+  const AgentObservationState state{v.remaining_budget[a], v.step_cost[a], v.step_value[a], v.cost[a],
                                     v.step_wins[a], v.step_bid_count[a], v.wins[a], v.bid_count[a]};
-  observe_agent(statics, state, step, v.T, v.observation + a * kObservationWidth);
+  observe_agent(statics, state, step, v.params.T, v.observation + a * kObservationWidth);
 }
 
 }  // namespace bidsim::cuda

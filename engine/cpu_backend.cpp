@@ -13,6 +13,7 @@
 
 #include "engine/drop_floor.hpp"
 #include "engine/episode_setup.hpp"
+#include "engine/market_params.hpp"
 #include "engine/observation.hpp"
 #include "engine/physics.hpp"
 #include "engine/rng.hpp"
@@ -79,43 +80,11 @@ class CpuBackend final : public Backend {
   CpuBackend(const Scenario& scenario, int threads)
       : s_(scenario),
         threads_(threads > 0 ? threads : omp_get_max_threads()),
-        members_(category_members(scenario.agents)) {
-    const int E = s_.market.envs, N = s_.agents.count, T = s_.market.steps;
-    st_.envs = E;
-    st_.agents = N;
-    st_.steps = T;
-    const std::size_t EN = static_cast<std::size_t>(E) * N;
-    for (auto* v : {&st_.remaining_budget, &st_.cost, &st_.value, &st_.conversions, &st_.reward,
-                    &st_.step_cost, &st_.step_value, &st_.step_conversions, &st_.step_reward})
-      v->assign(EN, 0.0);
-    for (auto* v : {&st_.remaining_money, &st_.cost_money, &st_.value_money, &st_.step_cost_money,
-                    &st_.step_value_money})
-      v->assign(EN, 0);
-    st_.revenue_money.assign(E, 0);
-    for (auto* v : {&st_.wins, &st_.exposures, &st_.bid_count}) v->assign(EN, 0);
-    for (auto* v : {&st_.step_wins, &st_.step_exposures, &st_.step_bid_count}) v->assign(EN, 0);
-    st_.step_multiplier.assign(EN, 0.0f);
-    st_.observation.assign(EN * kObservationWidth, 0.0f);
-    st_.impressions.assign(static_cast<std::size_t>(E) * T, 0);
-    st_.passes.assign(static_cast<std::size_t>(E) * T, 0);
-    st_.revenue.assign(E, 0.0);
-    frozen_noise_ = s_.mechanism.frozen_noise;
-    if (s_.values.model == ValueModel::auctionnet) {
-      an_.mean.assign(static_cast<std::size_t>(E) * T * N, 0.0f);
-      an_.std_dev.assign(an_.mean.size(), 0.0f);
-      for (auto* v : {&an_.sigma_mean, &an_.bound_lo, &an_.bound_hi}) v->assign(EN, 0.0f);
-      for (auto* v : {&an_.cdf_lo, &an_.cdf_hi}) v->assign(EN, 0.0);
-    }
+        members_(category_members(scenario.agents)),
+        p_(market_params(scenario)) {
+    st_.allocate(p_.E, p_.N, p_.T);
+    if (p_.model == ValueModel::auctionnet) an_.allocate(p_.E, p_.N, p_.T);
     value_scale_.assign(s_.agents.value_scale.begin(), s_.agents.value_scale.end());
-    exposure_.assign(s_.mechanism.exposure.begin(), s_.mechanism.exposure.end());
-    always_exposed_ = std::all_of(exposure_.begin(), exposure_.end(), [](float p) { return p >= 1.0f; });
-    C_ = candidates_per_impression(s_);
-    needs_category_ = s_.agents.categories > 1 &&
-        (s_.candidates.within_category || s_.values.model == ValueModel::procedural);
-    sigma_ = static_cast<float>(s_.values.procedural.sigma);
-    bid_floor_ = qualifying_bid_floor(s_.mechanism.reserve);
-    budget_floor_ = budget_to_money(s_.budget.floor);
-    cross_category_ = static_cast<float>(s_.values.procedural.cross_category);
     scratch_.resize(threads_);
     obs_ctx_ = ObservationContext::from(s_);
     reset(0);
@@ -136,7 +105,7 @@ class CpuBackend final : public Backend {
     for (int e = 0; e < E; ++e) {
       const std::uint32_t genv = global_env(episode, s_.market, e);
       episode_impressions(s_, genv, &st_.impressions[static_cast<std::size_t>(e) * T]);
-      if (s_.values.model == ValueModel::auctionnet) auctionnet_episode(s_, genv, e, an_);
+      if (p_.model == ValueModel::auctionnet) auctionnet_episode(s_, genv, e, an_);
       for (int t = 0; t < T; ++t)
         max_m = std::max<std::int64_t>(max_m, st_.impressions[static_cast<std::size_t>(e) * T + t]);
     }
@@ -146,18 +115,7 @@ class CpuBackend final : public Backend {
         st_.remaining_money[st_.index(e, i)] = budget;
         st_.remaining_budget[st_.index(e, i)] = remaining_to_units(budget);
       }
-    for (auto* v : {&st_.cost_money, &st_.value_money, &st_.step_cost_money, &st_.step_value_money})
-      std::fill(v->begin(), v->end(), 0);
-    std::fill(st_.revenue_money.begin(), st_.revenue_money.end(), 0);
-    for (auto* v : {&st_.cost, &st_.value, &st_.conversions, &st_.reward, &st_.step_cost,
-                    &st_.step_value, &st_.step_conversions, &st_.step_reward})
-      std::fill(v->begin(), v->end(), 0.0);
-    for (auto* v : {&st_.wins, &st_.exposures, &st_.bid_count}) std::fill(v->begin(), v->end(), 0);
-    for (auto* v : {&st_.step_wins, &st_.step_exposures, &st_.step_bid_count})
-      std::fill(v->begin(), v->end(), 0);
-    std::fill(st_.step_multiplier.begin(), st_.step_multiplier.end(), 0.0f);
-    std::fill(st_.passes.begin(), st_.passes.end(), 0);
-    std::fill(st_.revenue.begin(), st_.revenue.end(), 0.0);
+    st_.zero_for_reset();
     size_scratch(max_m);
     for (int e = 0; e < E; ++e) write_observations(obs_ctx_, st_, e, 0);
   }
@@ -175,25 +133,25 @@ class CpuBackend final : public Backend {
  private:
   // Grows every thread's scratch to the largest step of this batch of episodes (never shrinks).
   void size_scratch(std::int64_t max_m) {
-    const int N = st_.agents, S = s_.mechanism.slots;
+    const int N = st_.agents, S = p_.S;
     const std::size_t M = static_cast<std::size_t>(std::max<std::int64_t>(max_m, 1));
-    cache_values_ = s_.values.model != ValueModel::file &&
-                    static_cast<double>(M) * C_ * sizeof(float) <= kValueCacheBytes;
-    const bool sparse = s_.candidates.mode == CandidateMode::sparse;
+    cache_values_ = p_.model != ValueModel::file &&
+                    static_cast<double>(M) * p_.C * sizeof(float) <= kValueCacheBytes;
+    const bool sparse = p_.mode == CandidateMode::sparse;
     auto grow = [](auto& v, std::size_t n) { if (v.size() < n) v.resize(n); };
     for (Scratch& w : scratch_) {
       if (w.identity.empty()) {
         w.identity.resize(N);
         for (int i = 0; i < N; ++i) w.identity[i] = i;
       }
-      grow(w.cand_agent, C_);
-      grow(w.cand_value, C_);
-      if (s_.candidates.mode == CandidateMode::dense) {
+      grow(w.cand_agent, p_.C);
+      grow(w.cand_value, p_.C);
+      if (p_.mode == CandidateMode::dense) {
         grow(w.row_words, 4 * static_cast<std::size_t>((N + 3) / 4));
         grow(w.row_normal, N);
       }
-      if (cache_values_) grow(w.value_cache, M * C_);
-      if (cache_values_ && sparse) grow(w.agent_cache, M * C_);
+      if (cache_values_) grow(w.value_cache, M * p_.C);
+      if (cache_values_ && sparse) grow(w.agent_cache, M * p_.C);
       grow(w.outcome, M * S);
       grow(w.drop_floor, M);
       grow(w.kept_keys, M * kKeptKeys);
@@ -246,10 +204,10 @@ class CpuBackend final : public Backend {
   // Sparse candidates: K distinct agents by Floyd's algorithm over the pool (all agents, or the
   // impression category's agents), one counter-based word per pick.
   void sample_sparse(std::uint32_t genv, int t, int j, int category, std::int32_t* out) const {
-    const int K = s_.candidates.per_impression;
+    const int K = p_.K;
     const std::int32_t* pool = members_.members.data();
     int pool_size = st_.agents;
-    if (s_.candidates.within_category) {
+    if (p_.within_category) {
       pool += members_.offset[category];
       pool_size = members_.offset[category + 1] - members_.offset[category];
     }
@@ -257,7 +215,7 @@ class CpuBackend final : public Backend {
     int chosen = 0;
     for (int m = pool_size - K; m < pool_size; ++m, ++chosen) {
       if ((chosen & 3) == 0)
-        d = draw(s_.seed, Purpose::candidate, genv, t, j, static_cast<std::uint32_t>(chosen >> 2));
+        d = draw(p_.seed, Purpose::candidate, genv, t, j, static_cast<std::uint32_t>(chosen >> 2));
       std::int32_t pick = static_cast<std::int32_t>(uniform_below(d[chosen & 3], m + 1));
       for (int q = 0; q < chosen; ++q)
         if (out[q] == pool[pick]) { pick = m; break; }
@@ -268,19 +226,19 @@ class CpuBackend final : public Backend {
 
   // Value of `agent` for impression j from its value word.
   float value_of(int e, int t, int agent, int category, std::uint32_t word) const {
-    if (s_.values.model == ValueModel::auctionnet) {
+    if (p_.model == ValueModel::auctionnet) {
       const std::size_t k = (static_cast<std::size_t>(e) * st_.steps + t) * st_.agents + agent;
       return auctionnet_pvalue(an_.mean[k], an_.std_dev[k], word);
     }
     return procedural_value(value_scale_[agent], s_.agents.category[agent], category,
-                            s_.values.procedural.distribution, sigma_, cross_category_, word);
+                            p_.distribution, p_.sigma, p_.cross_category, word);
   }
 
   // Procedural values of all N agents for impression j: one Philox call per four agents, the
   // distribution fixed once per impression (the per-pair switch cost ~10% of a dense step).
   void dense_procedural_values(std::uint32_t genv, int t, int j, int category, const std::uint8_t* active,
                                float* value, Scratch& rows) const {
-    switch (s_.values.procedural.distribution) {
+    switch (p_.distribution) {
       case ProceduralDistribution::uniform:
         return dense_procedural_values_of<ProceduralDistribution::uniform>(genv, t, j, category, active, value);
       case ProceduralDistribution::exponential:
@@ -294,7 +252,7 @@ class CpuBackend final : public Backend {
   // the numbers standard_normal(value_word(...)) gives, into rows.row_normal.
   float* dense_value_normals(std::uint32_t genv, int t, int j, Scratch& rows) const {
     const int N = st_.agents;
-    philox_row(s_.seed, Purpose::value, genv, static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(j),
+    philox_row(p_.seed, Purpose::value, genv, static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(j),
                (N + 3) / 4, rows.row_words.data());
     standard_normal_row(rows.row_words.data(), N, rows.row_normal.data());
     return rows.row_normal.data();
@@ -307,7 +265,7 @@ class CpuBackend final : public Backend {
     const int N = st_.agents;
     const float* scale = value_scale_.data();
     const auto* agent_category = s_.agents.category.data();
-    const float sigma = sigma_, cross_category = cross_category_;
+    const float sigma = p_.sigma, cross_category = p_.cross_category;
     float* noise = dense_value_normals(genv, t, j, rows);
     for (int i = 0; i < N; ++i) noise[i] = lognormal_exponent(sigma, noise[i]);
     expf_row(noise, N, noise);
@@ -320,12 +278,12 @@ class CpuBackend final : public Backend {
   void dense_procedural_values_of(std::uint32_t genv, int t, int j, int category, const std::uint8_t* active,
                                   float* value) const {
     // Locals, not members: value[] is float and active[] is bytes, so stores through them could alias
-    // sigma_ and cross_category_ and force a reload per pair.
+    // p_.sigma and p_.cross_category and force a reload per pair.
     const int N = st_.agents;
     const float* scale = value_scale_.data();
     const auto* agent_category = s_.agents.category.data();
-    const float sigma = sigma_, cross_category = cross_category_;
-    const std::uint64_t seed = s_.seed;
+    const float sigma = p_.sigma, cross_category = p_.cross_category;
+    const std::uint64_t seed = p_.seed;
     for (int g = 0; g < N; g += 4) {
       const Draw d = draw(seed, Purpose::value, genv, t, j, static_cast<std::uint32_t>(g >> 2));
       const int last = std::min(4, N - g);
@@ -339,20 +297,20 @@ class CpuBackend final : public Backend {
   // Draws impression j's candidates and values (inactive agents get 0) into row storage: the step's
   // cache in `w` (indexed by impression), or the single-row buffers of `rows` (the calling thread's).
   CandidateRow fill_candidates(int e, std::uint32_t genv, int t, int j, Scratch& w, Scratch& rows) const {
-    if (s_.values.model == ValueModel::file) {
+    if (p_.model == ValueModel::file) {
       const FileValues& f = s_.values.file;
       const std::int64_t slot = f.step_offset[t] + j;
       const std::int64_t begin = f.row_offset[slot], end = f.row_offset[slot + 1];
       return {&f.agent[begin], &f.value[begin], static_cast<int>(end - begin)};
     }
-    float* value = cache_values_ ? &w.value_cache[static_cast<std::size_t>(j) * C_] : rows.cand_value.data();
-    const int category = needs_category_ ? impression_category(s_.seed, genv, t, j, s_.agents.categories) : 0;
-    if (s_.candidates.mode == CandidateMode::dense) {
+    float* value = cache_values_ ? &w.value_cache[static_cast<std::size_t>(j) * p_.C] : rows.cand_value.data();
+    const int category = p_.needs_category ? impression_category(p_.seed, genv, t, j, p_.categories) : 0;
+    if (p_.mode == CandidateMode::dense) {
       const int N = st_.agents;
       const std::uint8_t* active = w.active.data();
       if (w.active_count == 0) {  // every budget is spent: nothing to draw
         std::fill(value, value + N, 0.0f);
-      } else if (s_.values.model == ValueModel::auctionnet) {
+      } else if (p_.model == ValueModel::auctionnet) {
         // The hot loop of the AuctionNet preset, a row at a time (value_rows.hpp). Inactive agents'
         // draws are made and discarded: cheaper in the vector loop than a branch per four agents.
         const std::size_t k = (static_cast<std::size_t>(e) * st_.steps + t) * N;
@@ -366,22 +324,22 @@ class CpuBackend final : public Backend {
       }
       return {w.identity.data(), value, N};
     }
-    const int K = s_.candidates.per_impression;
-    std::int32_t* agent = cache_values_ ? &w.agent_cache[static_cast<std::size_t>(j) * C_] : rows.cand_agent.data();
+    const int K = p_.K;
+    std::int32_t* agent = cache_values_ ? &w.agent_cache[static_cast<std::size_t>(j) * p_.C] : rows.cand_agent.data();
     sample_sparse(genv, t, j, category, agent);
     for (int k = 0; k < K; ++k)
       value[k] = w.active[agent[k]]
-          ? value_of(e, t, agent[k], category, value_word(s_.seed, genv, t, j, static_cast<std::uint32_t>(agent[k])))
+          ? value_of(e, t, agent[k], category, value_word(p_.seed, genv, t, j, static_cast<std::uint32_t>(agent[k])))
           : 0.0f;
     return {agent, value, K};
   }
 
   // The row of an impression already drawn this step (re-auctions): cached, or drawn again.
   CandidateRow cached_candidates(int e, std::uint32_t genv, int t, int j, Scratch& w) const {
-    if (!cache_values_ || s_.values.model == ValueModel::file) return fill_candidates(e, genv, t, j, w, w);
-    const std::size_t row = static_cast<std::size_t>(j) * C_;
-    const bool dense = s_.candidates.mode == CandidateMode::dense;
-    return {dense ? w.identity.data() : &w.agent_cache[row], &w.value_cache[row], C_};
+    if (!cache_values_ || p_.model == ValueModel::file) return fill_candidates(e, genv, t, j, w, w);
+    const std::size_t row = static_cast<std::size_t>(j) * p_.C;
+    const bool dense = p_.mode == CandidateMode::dense;
+    return {dense ? w.identity.data() : &w.agent_cache[row], &w.value_cache[row], p_.C};
   }
 
   // ----- one auction ---------------------------------------------------------------------------
@@ -411,7 +369,7 @@ class CpuBackend final : public Backend {
     const float* bid_row;  // [N] the impression's bids (Bids only)
     const float* multiplier;
     const std::uint8_t* active;
-    float bid_floor;  // bid_floor_ folds "bid > 0 and bid >= reserve" into one float compare
+    float bid_floor;  // p_.bid_floor: folds "bid > 0 and bid >= reserve" into one float compare
     float bid(int k) const { return Bids ? bid_row[row.agent[k]] : multiplier[row.agent[k]] * row.value[k]; }
     bool qualifies(float bid, int k) const { return bid >= bid_floor && active[row.agent[k]]; }
     int agent(int candidate) const { return row.agent[candidate]; }
@@ -421,9 +379,9 @@ class CpuBackend final : public Backend {
   // RowBids<true> (bid_row given) or RowBids<false>, so each ranking is compiled for both.
   template <class F>
   decltype(auto) with_row_bids(const CandidateRow& row, const float* bid_row, const Scratch& w, F&& f) const {
-    return with_capacity(s_.mechanism.slots + 1, [&](auto capacity) {
-      if (bid_row) return f(capacity, RowBids<true>{row, bid_row, w.multiplier.data(), w.active.data(), bid_floor_});
-      return f(capacity, RowBids<false>{row, bid_row, w.multiplier.data(), w.active.data(), bid_floor_});
+    return with_capacity(p_.S + 1, [&](auto capacity) {
+      if (bid_row) return f(capacity, RowBids<true>{row, bid_row, w.multiplier.data(), w.active.data(), p_.bid_floor});
+      return f(capacity, RowBids<false>{row, bid_row, w.multiplier.data(), w.active.data(), p_.bid_floor});
     });
   }
 
@@ -528,12 +486,12 @@ class CpuBackend final : public Backend {
   }
   void run_auction(int e, std::uint32_t genv, int t, int j, bool first_pass, Scratch& w, std::int32_t* bid_count,
                    Scratch& rows) const {
-    const int S = s_.mechanism.slots;
-    const double reserve = s_.mechanism.reserve;
+    const int S = p_.S;
+    const double reserve = p_.reserve;
     const CandidateRow row =
         first_pass ? fill_candidates(e, genv, t, j, w, rows) : cached_candidates(e, genv, t, j, w);
     auto tie_key = [&](int agent) {
-      return draw(s_.seed, Purpose::tie, genv, t, j, static_cast<std::uint32_t>(agent))[0];
+      return draw(p_.seed, Purpose::tie, genv, t, j, static_cast<std::uint32_t>(agent))[0];
     };
     const float* bid_row = w.bids ? w.bids + static_cast<std::size_t>(j) * st_.agents : nullptr;
     TopBids top;
@@ -549,13 +507,13 @@ class CpuBackend final : public Backend {
     bool shown = true;
     Draw exposure_draw{};
     for (int slot = 0; slot < S; ++slot) {
-      if (!always_exposed_ && (slot & 3) == 0)
-        exposure_draw = draw(s_.seed, Purpose::exposure, genv, noise_step(t, frozen_noise_), j,
+      if (!p_.always_exposed && (slot & 3) == 0)
+        exposure_draw = draw(p_.seed, Purpose::exposure, genv, noise_step(t, p_.frozen_noise), j,
                              static_cast<std::uint32_t>(slot >> 2));
-      shown = slot_exposed(exposure_[slot], uniform01(exposure_draw[slot & 3]), shown,
-                           s_.mechanism.exposure_cascade);
+      shown = slot_exposed(p_.exposure[slot], uniform01(exposure_draw[slot & 3]), shown,
+                           p_.cascade);
       SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
-      const double price = slot_price(top, slot, reserve, s_.mechanism.unsold_at_reserve);
+      const double price = slot_price(top, slot, reserve, p_.unsold_at_reserve);
       o.exposed = shown;
       o.candidate = ranked_winner(top, slot);
       if (price < 0.0) {
@@ -569,12 +527,12 @@ class CpuBackend final : public Backend {
   }
 
   bool charged(const SlotOutcome& o) const {
-    return o.agent >= 0 && (o.exposed || !s_.mechanism.charge_on_exposure);
+    return o.agent >= 0 && (o.exposed || !p_.charge_on_exposure);
   }
 
   void total_cost(int M, Scratch& w) const {
     std::fill(w.pass_cost.begin(), w.pass_cost.end(), 0);
-    const std::size_t n = static_cast<std::size_t>(M) * s_.mechanism.slots;
+    const std::size_t n = static_cast<std::size_t>(M) * p_.S;
     for (std::size_t q = 0; q < n; ++q)
       if (charged(w.outcome[q])) w.pass_cost[w.outcome[q].agent] += w.outcome[q].price;
   }
@@ -584,7 +542,7 @@ class CpuBackend final : public Backend {
   // AuctionNet: while someone's step cost exceeds its remaining budget, drop ceil(ratio x wins) of
   // its wins in every slot position at random and re-auction those impressions. Returns passes run.
   int auctionnet_overspend(int e, std::uint32_t genv, int t, int M, Scratch& w) const {
-    const int N = st_.agents, S = s_.mechanism.slots;
+    const int N = st_.agents, S = p_.S;
     const Money* remaining = &st_.remaining_money[st_.index(e, 0)];
     int passes = 1;
     bool any_dropped = false;
@@ -597,7 +555,7 @@ class CpuBackend final : public Backend {
           w.over_agents[over++] = i;
         }
       if (over == 0) break;
-      if (passes > s_.budget.max_passes) {
+      if (passes > p_.max_passes) {
         for (int q = 0; q < over; ++q) w.over_slot[w.over_agents[q]] = -1;
         truncate_overspend(e, M, w);
         break;
@@ -635,8 +593,8 @@ class CpuBackend final : public Backend {
           if (drop < wins) {
             // A random subset of `drop` wins: the smallest counter-based keys (ties by impression).
             for (std::int32_t q = 0; q < wins; ++q)
-              first[q].first = draw(s_.seed, Purpose::drop, genv, noise_step(t, frozen_noise_), first[q].second,
-                                    static_cast<std::uint32_t>(i), frozen_noise_ ? 0 : passes)[0];
+              first[q].first = draw(p_.seed, Purpose::drop, genv, noise_step(t, p_.frozen_noise), first[q].second,
+                                    static_cast<std::uint32_t>(i), p_.frozen_noise ? 0 : passes)[0];
             std::nth_element(first, first + drop, first + wins);
           }
           for (std::int32_t q = 0; q < drop; ++q) {
@@ -673,7 +631,7 @@ class CpuBackend final : public Backend {
   // Truncate: walk each overspending agent's wins in impression (then slot) order and void, leaving
   // the slot unsold, every charged win that would take it past its remaining budget.
   void truncate_overspend(int e, int M, Scratch& w) const {
-    const int N = st_.agents, S = s_.mechanism.slots;
+    const int N = st_.agents, S = p_.S;
     const Money* remaining = &st_.remaining_money[st_.index(e, 0)];
     total_cost(M, w);
     bool over = false;
@@ -725,7 +683,7 @@ class CpuBackend final : public Backend {
       const float a = bids ? 0.0f : multipliers[base + i];  // a bids step records multiplier 0
       w.multiplier[i] = a > 0.0f ? a : 0.0f;  // also maps NaN to 0
       const Money remaining = st_.remaining_money[base + i];
-      w.active[i] = remaining >= budget_floor_ && remaining > 0;
+      w.active[i] = remaining >= p_.budget_floor && remaining > 0;
       w.active_count += w.active[i];
       st_.step_multiplier[base + i] = w.multiplier[i];
     }
@@ -735,7 +693,7 @@ class CpuBackend final : public Backend {
     if (split) split_first_pass(e, genv, t, M, w, bid_count);
     else for (int j = 0; j < M; ++j) run_auction(e, genv, t, j, true, w, bid_count);
     int passes = 1;
-    if (s_.budget.overspend == OverspendRule::auctionnet) passes = auctionnet_overspend(e, genv, t, M, w);
+    if (p_.overspend == OverspendRule::auctionnet) passes = auctionnet_overspend(e, genv, t, M, w);
     else truncate_overspend(e, M, w);
     st_.passes[static_cast<std::size_t>(e) * st_.steps + t] = passes;
     settle(e, genv, t, M, w, split);
@@ -746,7 +704,7 @@ class CpuBackend final : public Backend {
 
   // The final allocation of env e's impressions into the caller's per-impression outcomes.
   void record_outcomes(int e, int M, const Scratch& w, ImpressionOutcomes& out) const {
-    const int S = s_.mechanism.slots;
+    const int S = p_.S;
     const std::size_t first = static_cast<std::size_t>(out.offset[e]);
     for (int j = 0; j < M; ++j) {
       out.least_winning_cost[first + j] = w.least_cost[j];
@@ -765,14 +723,14 @@ class CpuBackend final : public Backend {
 
   // Whether each exposed win of impression j converts (outcome.converted).
   void draw_conversions(std::size_t base, std::uint32_t genv, int t, int j, Scratch& w) const {
-    const int S = s_.mechanism.slots;
+    const int S = p_.S;
     for (int slot = 0; slot < S; ++slot) {
       SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
       if (o.agent < 0 || !o.exposed) continue;
-      const Draw cd = conversion_draw(s_.seed, genv, t, j, o.agent, frozen_noise_);
-      if (s_.values.model == ValueModel::auctionnet) {
+      const Draw cd = conversion_draw(p_.seed, genv, t, j, o.agent, p_.frozen_noise);
+      if (p_.model == ValueModel::auctionnet) {
         const std::size_t a = base + o.agent;
-        o.converted = auctionnet_converts(o.value, an_.sigma_mean[a], static_cast<float>(s_.values.auctionnet.sigma_ratio_cap),
+        o.converted = auctionnet_converts(o.value, an_.sigma_mean[a], p_.sigma_cap,
                                           an_.bound_lo[a], an_.bound_hi[a], an_.cdf_lo[a], an_.cdf_hi[a], cd);
       } else {
         o.converted = plain_converts(o.value, cd);
@@ -783,7 +741,7 @@ class CpuBackend final : public Backend {
   // Exact money (money.hpp): integer sums, so the order of the additions cannot change them; the
   // doubles of the state are converted from the exact totals once per agent.
   void settle(int e, std::uint32_t genv, int t, int M, Scratch& w, bool split) {
-    const int N = st_.agents, S = s_.mechanism.slots;
+    const int N = st_.agents, S = p_.S;
     const std::size_t base = st_.index(e, 0);
     Money* cost = &st_.step_cost_money[base];
     Money* value = &st_.step_value_money[base];
@@ -829,11 +787,11 @@ class CpuBackend final : public Backend {
       st_.step_cost[a] = to_units(cost[i]);
       st_.step_value[a] = to_units(value[i]);
       st_.step_conversions[a] = conversions[i];
-      st_.step_reward[a] = reward_of(s_.reward, value[i], cost[i], conversions[i]);
+      st_.step_reward[a] = reward_of(p_.reward, value[i], cost[i], conversions[i]);
       st_.remaining_budget[a] = remaining_to_units(st_.remaining_money[a]);
       st_.cost[a] = to_units(st_.cost_money[a]);
       st_.value[a] = to_units(st_.value_money[a]);
-      st_.reward[a] = reward_of(s_.reward, st_.value_money[a], st_.cost_money[a], st_.conversions[a]);
+      st_.reward[a] = reward_of(p_.reward, st_.value_money[a], st_.cost_money[a], st_.conversions[a]);
     }
     st_.revenue_money[e] += revenue;
     st_.revenue[e] = to_units(st_.revenue_money[e]);
@@ -842,18 +800,11 @@ class CpuBackend final : public Backend {
   const Scenario& s_;
   int threads_;
   CategoryMembers members_;
+  const MarketParams p_;  // the scenario's scalars (market_params.hpp), shared with the CUDA kernels
   MarketState st_;
   AuctionNetEpisode an_;
   std::vector<float> value_scale_;
-  std::vector<float> exposure_;
-  bool always_exposed_ = true;
-  bool frozen_noise_ = false;  // mechanism.frozen_noise: exposure/conversion/drop draws keyed without the tick
-  bool needs_category_ = false;
   bool cache_values_ = true;
-  float sigma_ = 0.0f, cross_category_ = 1.0f;
-  float bid_floor_ = 0.0f;  // smallest float bid that qualifies (see bid_qualifies)
-  Money budget_floor_ = 0;  // budget.floor in exact money: agents with less remaining do not bid
-  int C_ = 0;
   std::vector<Scratch> scratch_;
   ObservationContext obs_ctx_;
 };

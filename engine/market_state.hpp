@@ -1,10 +1,14 @@
 // The batch state of E environments x N agents, one array per field ([env][agent] order), plus the
-// per-episode market parameters. Host copy; the CUDA backend mirrors it field by field on the device.
+// per-episode market parameters. Host copy; the CUDA backend mirrors it on the device from the same
+// field lists (market_fields.hpp).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "engine/market_fields.hpp"
 #include "engine/money.hpp"
 
 namespace bidsim {
@@ -28,45 +32,53 @@ enum ObservationField : int {
 
 const char* observation_field_name(int field);
 
-// Per-step outputs and episode totals per (env, agent), plus per-env market totals.
+// Per-step outputs and episode totals per (env, agent), plus per-env market totals: one vector per
+// field of BIDSIM_MARKET_STATE_FIELDS and BIDSIM_HOST_STATE_FIELDS (market_fields.hpp, where each
+// field's type, shape and meaning are listed), [env][agent] order.
 struct MarketState {
   int envs = 0, agents = 0, steps = 0;
   int step = 0;                    // next step to run, 0..T
   std::uint64_t episode = 0;       // reset counter; enters the global env index of every draw
 
-  // [E][N] exact money (money.hpp: int64 ticks of 2^-24): the market's own accounts. Every money
-  // field in double below is converted from these after each step (outputs and observations only).
-  std::vector<Money> remaining_money;  // kUnlimitedMoney for an infinite budget
-  std::vector<Money> cost_money, value_money;            // episode totals
-  std::vector<Money> step_cost_money, step_value_money;  // the step just run
-  std::vector<Money> revenue_money;                      // [E]
-
-  // [E][N], money units (converted from the exact fields above)
-  std::vector<double> remaining_budget;
-  std::vector<double> cost;         // spent so far this episode
-  std::vector<double> value;        // value won (exposed wins) so far
-  std::vector<double> conversions;  // realized conversions so far
-  std::vector<double> reward;       // return G_i so far under the scenario's reward (from the exact totals)
-  std::vector<std::int64_t> wins;        // slots won (sold) so far
-  std::vector<std::int64_t> exposures;   // won slots that were shown
-  std::vector<std::int64_t> bid_count;   // impressions the agent bid on (qualifying bids)
-
-  // [E][N], the step just run
-  std::vector<double> step_cost, step_value, step_conversions, step_reward;
-  std::vector<std::int32_t> step_wins, step_exposures, step_bid_count;
-  std::vector<float> step_multiplier;    // the action applied (after clamping negatives to 0)
-
-  // [E][N][kObservationWidth]
-  std::vector<float> observation;
-
-  // [E][T] impressions per step of this episode; [E][T] auction passes used by the overspend rule
-  std::vector<std::int32_t> impressions;
-  std::vector<std::int32_t> passes;
-  // [E] revenue so far (sum of all agents' cost)
-  std::vector<double> revenue;
+#define BIDSIM_STATE_VECTOR(name, type, shape, zeroed) std::vector<type> name;
+  BIDSIM_MARKET_STATE_FIELDS(BIDSIM_STATE_VECTOR)
+  BIDSIM_HOST_STATE_FIELDS(BIDSIM_STATE_VECTOR)
+#undef BIDSIM_STATE_VECTOR
 
   std::size_t index(int env, int agent) const {
     return static_cast<std::size_t>(env) * agents + agent;
+  }
+
+  MarketDims dims() const { return {envs, agents, steps, 0, kObservationWidth}; }
+
+  // Calls visit(FieldInfo, &MarketState::field) for every field, in the lists' order.
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+#define BIDSIM_VISIT_FIELD(name, type, shape, zeroed) \
+  visit(FieldInfo{#name, FieldShape::shape, zeroed}, &MarketState::name);
+    BIDSIM_MARKET_STATE_FIELDS(BIDSIM_VISIT_FIELD)
+    BIDSIM_HOST_STATE_FIELDS(BIDSIM_VISIT_FIELD)
+#undef BIDSIM_VISIT_FIELD
+  }
+
+  // Sizes every field for E environments x N agents x T steps, all zero.
+  void allocate(int E, int N, int T) {
+    envs = E;
+    agents = N;
+    steps = T;
+    const MarketDims d = dims();
+    for_each_field([&](const FieldInfo& f, auto member) {
+      auto& v = this->*member;
+      v.assign(d.elements(f.shape), typename std::decay_t<decltype(v)>::value_type{});
+    });
+  }
+
+  // Zeroes the fields that reset() does not write itself (the lists' `zeroed` column).
+  void zero_for_reset() {
+    for_each_field([&](const FieldInfo& f, auto member) {
+      auto& v = this->*member;
+      if (f.zeroed) std::fill(v.begin(), v.end(), typename std::decay_t<decltype(v)>::value_type{});
+    });
   }
 };
 
@@ -79,6 +91,15 @@ struct AuctionNetEpisode {
   std::vector<float> bound_hi;   // [E][N] u2: upper bound is +2 u2
   std::vector<double> cdf_lo;    // [E][N] Φ(-2 u1)
   std::vector<double> cdf_hi;    // [E][N] Φ(+2 u2)
+
+  // Sizes every field for E environments x N agents x T steps, all zero.
+  void allocate(int E, int N, int T) {
+    const std::size_t EN = static_cast<std::size_t>(E) * N;
+    mean.assign(EN * T, 0.0f);
+    std_dev.assign(mean.size(), 0.0f);
+    for (auto* v : {&sigma_mean, &bound_lo, &bound_hi}) v->assign(EN, 0.0f);
+    for (auto* v : {&cdf_lo, &cdf_hi}) v->assign(EN, 0.0);
+  }
 };
 
 }  // namespace bidsim

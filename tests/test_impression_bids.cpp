@@ -59,16 +59,11 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
 // Every field of two states bit for bit, the exact accounts included, except step_multiplier (a bids
 // step records 0 there, the multiplier step its multipliers).
 bool same_state(const MarketState& a, const MarketState& b) {
-  return a.step == b.step && same_bits(a.remaining_money, b.remaining_money) && same_bits(a.cost_money, b.cost_money) &&
-         same_bits(a.value_money, b.value_money) && same_bits(a.revenue_money, b.revenue_money) &&
-         same_bits(a.remaining_budget, b.remaining_budget) && same_bits(a.cost, b.cost) && same_bits(a.value, b.value) &&
-         same_bits(a.conversions, b.conversions) && same_bits(a.reward, b.reward) && same_bits(a.wins, b.wins) &&
-         same_bits(a.exposures, b.exposures) && same_bits(a.bid_count, b.bid_count) &&
-         same_bits(a.step_cost, b.step_cost) && same_bits(a.step_value, b.step_value) &&
-         same_bits(a.step_conversions, b.step_conversions) && same_bits(a.step_reward, b.step_reward) &&
-         same_bits(a.step_wins, b.step_wins) && same_bits(a.step_exposures, b.step_exposures) &&
-         same_bits(a.step_bid_count, b.step_bid_count) && same_bits(a.observation, b.observation) &&
-         same_bits(a.impressions, b.impressions) && same_bits(a.passes, b.passes) && same_bits(a.revenue, b.revenue);
+  bool same = a.step == b.step;
+  MarketState::for_each_field([&](const bidsim::FieldInfo& f, auto member) {
+    same = same && (std::strcmp(f.name, "step_multiplier") == 0 || same_bits(a.*member, b.*member));
+  });
+  return same;
 }
 
 // bids[r][i] = max(multiplier[e][i], 0) x value[r][i]: the float product the multiplier step forms.

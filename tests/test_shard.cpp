@@ -31,7 +31,7 @@ MarketState run_policies(const Scenario& s, std::uint64_t episode, int threads =
   return sim.state();
 }
 
-// The states of consecutive shards glued back into one batch, field by field in env order.
+// The states of consecutive shards glued back into one batch, every field in env order.
 MarketState concatenate(const std::vector<MarketState>& parts) {
   MarketState out = parts.front();
   auto glue = [&](auto member) {
@@ -39,13 +39,7 @@ MarketState concatenate(const std::vector<MarketState>& parts) {
     dst.clear();
     for (const MarketState& p : parts) dst.insert(dst.end(), (p.*member).begin(), (p.*member).end());
   };
-  glue(&MarketState::remaining_budget); glue(&MarketState::cost); glue(&MarketState::value);
-  glue(&MarketState::conversions); glue(&MarketState::reward); glue(&MarketState::wins);
-  glue(&MarketState::exposures); glue(&MarketState::bid_count); glue(&MarketState::step_cost);
-  glue(&MarketState::step_value); glue(&MarketState::step_conversions); glue(&MarketState::step_reward);
-  glue(&MarketState::step_wins); glue(&MarketState::step_exposures); glue(&MarketState::step_bid_count);
-  glue(&MarketState::step_multiplier); glue(&MarketState::observation); glue(&MarketState::impressions);
-  glue(&MarketState::passes); glue(&MarketState::revenue);
+  MarketState::for_each_field([&](const bidsim::FieldInfo&, auto member) { glue(member); });
   out.envs = 0;
   for (const MarketState& p : parts) out.envs += p.envs;
   return out;
