@@ -129,10 +129,6 @@ __device__ __forceinline__ int segment_of(const T* offset, int E, T x) {
   return lo;
 }
 
-__device__ __forceinline__ std::uint32_t draw_word(const Draw& d, int which) {
-  return which == 0 ? d[0] : which == 1 ? d[1] : which == 2 ? d[2] : d[3];
-}
-
 __device__ __forceinline__ std::uint64_t warp_max(std::uint64_t x) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1) {
@@ -160,18 +156,14 @@ __global__ void prepare_agents_kernel(MarketView v) {
 
 // ----- one auction per warp (cpu_backend.cpp fill_candidates + rank_fast + run_auction) ----------
 
-// Value of candidate `agent` (active) for impression j; the same functions as value_of().
+// Value of candidate `agent` (active) for impression j: its file row, or physics.hpp drawn_value as
+// the CPU backend's value_of.
 __device__ __forceinline__ float candidate_value(const MarketView& v, int e, std::uint32_t genv, int j,
                                                  int category, int agent, std::int64_t file_row) {
   if (v.params.model == ValueModel::file) return v.file_value[file_row];
   const std::uint32_t word = value_word(v.params.seed, genv, static_cast<std::uint32_t>(v.t),
                                         static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(agent));
-  if (v.params.model == ValueModel::auctionnet) {
-    const std::size_t k = (static_cast<std::size_t>(e) * v.params.T + v.t) * v.params.N + agent;
-    return auctionnet_pvalue(v.an_mean[k], v.an_std[k], word);
-  }
-  return procedural_value(v.value_scale[agent], v.agent_category[agent], category, v.params.distribution, v.params.sigma,
-                          v.params.cross_category, word);
+  return drawn_value(v.params, v.an_mean, v.an_std, v.value_scale, v.agent_category, e, v.t, category, agent, word);
 }
 
 // Sparse candidates by Floyd's algorithm (cpu_backend.cpp sample_sparse): the picks are sequential,
@@ -340,16 +332,9 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
   }
   v.drop_floor[jf] = next_drop_floor(top, v.params.S, survivors, first_pass, first_pass ? kNoWinner : floor.candidate);
   if (v.least_cost) v.least_cost[jf] = to_units(to_money(least_winning_cost(top, v.params.S, v.params.reserve)));  // exact money
-  bool shown = true;
-  Draw exposure_draw{};
-  for (int slot = 0; slot < v.params.S; ++slot) {
-    if (!v.params.always_exposed && (slot & 3) == 0)
-      exposure_draw = draw(v.params.seed, Purpose::exposure, genv, noise_step(v.t, v.params.frozen_noise), static_cast<std::uint32_t>(j),
-                           static_cast<std::uint32_t>(slot >> 2));
-    shown = slot_exposed(v.params.exposure[slot], uniform01(draw_word(exposure_draw, slot & 3)), shown, v.params.cascade);
+  allocate_slots(v.params, top, genv, v.t, j, [&](int slot, bool shown, double price) {
     SlotOutcome o;
     o.exposed = shown;
-    const double price = slot_price(top, slot, v.params.reserve, v.params.unsold_at_reserve);
     o.candidate = ranked_winner(top, slot);
     if (price < 0.0) {
       o.agent = -1;
@@ -362,7 +347,7 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
       o.value = candidate_value(v, e, genv, j, category, winner.agent, file_begin + winner.candidate);
     }
     out[slot] = o;
-  }
+  });
 }
 
 // Adds a block's shared bid counts of env e to its global counts (one atomic per agent with a

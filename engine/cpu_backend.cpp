@@ -226,12 +226,8 @@ class CpuBackend final : public Backend {
 
   // Value of `agent` for impression j from its value word.
   float value_of(int e, int t, int agent, int category, std::uint32_t word) const {
-    if (p_.model == ValueModel::auctionnet) {
-      const std::size_t k = (static_cast<std::size_t>(e) * st_.steps + t) * st_.agents + agent;
-      return auctionnet_pvalue(an_.mean[k], an_.std_dev[k], word);
-    }
-    return procedural_value(value_scale_[agent], s_.agents.category[agent], category,
-                            p_.distribution, p_.sigma, p_.cross_category, word);
+    return drawn_value(p_, an_.mean.data(), an_.std_dev.data(), value_scale_.data(), s_.agents.category.data(), e, t,
+                       category, agent, word);
   }
 
   // Procedural values of all N agents for impression j: one Philox call per four agents, the
@@ -504,26 +500,18 @@ class CpuBackend final : public Backend {
     w.drop_floor[j] = next_drop_floor(top, S, survivors, first_pass, w.drop_floor[j]);
     // In exact money, as every price (money.hpp): the price slot S would pay.
     if (bid_row) w.least_cost[j] = to_units(to_money(least_winning_cost(top, S, reserve)));
-    bool shown = true;
-    Draw exposure_draw{};
-    for (int slot = 0; slot < S; ++slot) {
-      if (!p_.always_exposed && (slot & 3) == 0)
-        exposure_draw = draw(p_.seed, Purpose::exposure, genv, noise_step(t, p_.frozen_noise), j,
-                             static_cast<std::uint32_t>(slot >> 2));
-      shown = slot_exposed(p_.exposure[slot], uniform01(exposure_draw[slot & 3]), shown,
-                           p_.cascade);
+    allocate_slots(p_, top, genv, t, j, [&](int slot, bool shown, double price) {
       SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
-      const double price = slot_price(top, slot, reserve, p_.unsold_at_reserve);
       o.exposed = shown;
       o.candidate = ranked_winner(top, slot);
       if (price < 0.0) {
         o.agent = -1;
-        continue;
+        return;
       }
       o.agent = top.entry[slot].agent;
       o.price = to_money(price);
       o.value = row.value[top.entry[slot].candidate];
-    }
+    });
   }
 
   bool charged(const SlotOutcome& o) const {

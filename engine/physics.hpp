@@ -8,6 +8,7 @@
 
 #include "engine/config_types.hpp"
 #include "engine/host_device.hpp"
+#include "engine/market_params.hpp"
 #include "engine/money.hpp"
 #include "engine/portable_math.hpp"
 #include "engine/rng.hpp"
@@ -317,6 +318,38 @@ BIDSIM_HD Draw conversion_draw(std::uint64_t seed, std::uint32_t genv, int t, in
     d[1] = f[1];
   }
   return d;
+}
+
+// ----- one impression, both backends -------------------------------------------------------
+
+// Value of `agent` for impression j of env e at step t under the procedural or AuctionNet model
+// (file values are read from their rows instead), from its value word. an_mean/an_std: [E][T][N].
+BIDSIM_HD float drawn_value(const MarketParams& p, const float* an_mean, const float* an_std, const float* value_scale,
+                            const std::int32_t* agent_category, int e, int t, int category, int agent,
+                            std::uint32_t word) {
+  if (p.model == ValueModel::auctionnet) {
+    const std::size_t k = (static_cast<std::size_t>(e) * p.T + t) * p.N + agent;
+    return auctionnet_pvalue(an_mean[k], an_std[k], word);
+  }
+  return procedural_value(value_scale[agent], agent_category[agent], category, p.distribution, p.sigma,
+                          p.cross_category, word);
+}
+
+// The slots of ranked impression j in order: whether each position is shown (one exposure draw per
+// four slots, then the cascade) and its price (slot_price; negative: not sold), handed to
+// slot(position, shown, price).
+template <class Slot>
+BIDSIM_HD void allocate_slots(const MarketParams& p, const TopBids& top, std::uint32_t genv, int t, int j,
+                              Slot&& slot) {
+  bool shown = true;
+  Draw exposure_draw{};
+  for (int k = 0; k < p.S; ++k) {
+    if (!p.always_exposed && (k & 3) == 0)
+      exposure_draw = draw(p.seed, Purpose::exposure, genv, noise_step(t, p.frozen_noise), static_cast<std::uint32_t>(j),
+                           static_cast<std::uint32_t>(k >> 2));
+    shown = slot_exposed(p.exposure[k], uniform01(draw_word(exposure_draw, k & 3)), shown, p.cascade);
+    slot(k, shown, slot_price(top, k, p.reserve, p.unsold_at_reserve));
+  }
 }
 
 // ----- exact money of a step -----------------------------------------------------------------

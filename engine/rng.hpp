@@ -40,6 +40,12 @@ BIDSIM_HD Draw draw(std::uint64_t seed, Purpose purpose, std::uint32_t env, std:
   return Philox()(ctr, key);
 }
 
+// Word `which` (0..3) of a draw by selects, not by indexing: a runtime index would put the draw in
+// a GPU thread's local memory.
+BIDSIM_HD std::uint32_t draw_word(const Draw& d, int which) {
+  return which == 0 ? d[0] : which == 1 ? d[1] : which == 2 ? d[2] : d[3];
+}
+
 // Uniform in (0, 1], never 0 (safe for log).
 BIDSIM_HD float uniform01(std::uint32_t word) { return r123::u01<float>(word); }
 BIDSIM_HD double uniform01_double(std::uint32_t word) { return r123::u01<double>(word); }
