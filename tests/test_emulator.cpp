@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
@@ -88,6 +89,45 @@ __global__ void warp_kernel(const int* in, int* out) {
   out[4 * t + 3] = static_cast<int>(wide >> 33);
 }
 
+// Lane groups of width 8 (four per warp, as the auction kernel's groups per impression) that run
+// apart: group g loops g + 1 rounds, so while one group waits in a shuffle of its own mask, another
+// is in a vote or has left the loop. Each round: the group's maximum by xor shuffles of width 8, a
+// ballot and an any() over the group's mask, and a rotation of the values one lane down the group
+// (a __shfl_sync of width 8, whose source wraps inside the group), then a __syncwarp of the group.
+constexpr int kGroupWidth = 8;
+__global__ void lane_group_kernel(const int* in, int* out) {
+  const int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  const int lane = static_cast<int>(threadIdx.x % 32), group = lane / kGroupWidth, member = lane % kGroupWidth;
+  const unsigned mask = 0xffu << (group * kGroupWidth);
+  int value = in[t], max_sum = 0;
+  unsigned ballot = 0;
+  int any = 0;
+  for (int round = 0; round <= group; ++round) {
+    int best = value;
+    for (int offset = kGroupWidth / 2; offset > 0; offset >>= 1) {
+      const int other = __shfl_xor_sync(mask, best, offset, kGroupWidth);
+      best = other > best ? other : best;
+    }
+    max_sum += best;
+    ballot = __ballot_sync(mask, value % 2 == 1);
+    any += __any_sync(mask, value > 1000);
+    value = __shfl_sync(mask, value, member + 1, kGroupWidth);
+    __syncwarp(mask);
+  }
+  out[4 * t + 0] = max_sum;
+  out[4 * t + 1] = static_cast<int>(ballot);
+  out[4 * t + 2] = any;
+  out[4 * t + 3] = value;
+}
+
+// Xor shuffles across the width's segments: a lane reads an earlier segment's lane and keeps its own
+// value for a later one (CUDA's rule for __shfl_xor_sync with width < 32).
+__global__ void xor_across_segments_kernel(int* out) {
+  const int lane = static_cast<int>(threadIdx.x);
+  out[2 * lane + 0] = __shfl_xor_sync(kFull, 100 + lane, 8, 8);
+  out[2 * lane + 1] = __shfl_xor_sync(kFull, 100 + lane, 16, 16);
+}
+
 __global__ void dynamic_shared_kernel(int* out) {
   int* s = dynamic_shared<int>();
   const int t = static_cast<int>(threadIdx.x);
@@ -162,6 +202,52 @@ TEST_CASE("emulator: warp shuffles and votes", "[emulator]") {
     CHECK(got[4 * t + 1] == host[warp * 32 + 7]);
     CHECK(got[4 * t + 2] == 1 + 2 * (warp == 1));
     CHECK(got[4 * t + 3] == host[lane < 31 ? t + 1 : t]);  // the last lane keeps its own value
+  }
+}
+
+TEST_CASE("emulator: lane groups of one warp run their own shuffles and votes apart", "[emulator]") {
+  const int n = 64;
+  DeviceInts in(n), out(4 * n);
+  std::vector<int> host(n);
+  for (int t = 0; t < n; ++t) host[t] = (t * 53) % 97 + (t == 45 ? 4000 : 0);
+  in.write(host);
+  launch(lane_group_kernel, 1, n, 0, nullptr, in.p, out.p);
+  REQUIRE(cudaGetLastError() == cudaSuccess);
+  const std::vector<int> got = out.read();
+  for (int first = 0; first < n; first += kGroupWidth) {
+    const int group = (first % 32) / kGroupWidth;
+    // The group's values, rotated one member down per round, as the kernel does.
+    std::vector<int> values(host.begin() + first, host.begin() + first + kGroupWidth);
+    int max_sum = 0, any = 0;
+    unsigned ballot = 0;
+    for (int round = 0; round <= group; ++round) {
+      max_sum += *std::max_element(values.begin(), values.end());
+      ballot = 0;
+      for (int m = 0; m < kGroupWidth; ++m)
+        if (values[m] % 2 == 1) ballot |= 1u << (first % 32 + m);
+      any += *std::max_element(values.begin(), values.end()) > 1000;
+      std::rotate(values.begin(), values.begin() + 1, values.end());
+    }
+    for (int m = 0; m < kGroupWidth; ++m) {
+      const int t = first + m;
+      INFO("thread " << t);
+      CHECK(got[4 * t + 0] == max_sum);
+      CHECK(static_cast<unsigned>(got[4 * t + 1]) == ballot);
+      CHECK(got[4 * t + 2] == any);
+      CHECK(got[4 * t + 3] == values[m]);
+    }
+  }
+}
+
+TEST_CASE("emulator: xor shuffles of width < 32 read earlier segments, not later ones", "[emulator]") {
+  DeviceInts out(64);
+  launch(xor_across_segments_kernel, 1, 32, 0, nullptr, out.p);
+  REQUIRE(cudaGetLastError() == cudaSuccess);
+  const std::vector<int> got = out.read();
+  for (int lane = 0; lane < 32; ++lane) {
+    INFO("lane " << lane);
+    CHECK(got[2 * lane + 0] == 100 + ((lane & 8) ? lane ^ 8 : lane));
+    CHECK(got[2 * lane + 1] == 100 + ((lane & 16) ? lane ^ 16 : lane));
   }
 }
 

@@ -218,8 +218,9 @@ template <class T>
 T __shfl_xor_sync(unsigned mask, T value, int lane_mask, int width = warpSize) {
   const int lane = bidsim::cuda::emulation::lane_id();
   const int source = lane ^ lane_mask;
-  // Out of the lane's width segment: the lane keeps its own value (CUDA's rule).
-  return bidsim::cuda::emulation::shuffle_as(mask, value, (source & ~(width - 1)) == (lane & ~(width - 1)) ? source : lane);
+  // CUDA's rule (PTX shfl.bfly: the source must be at most the last lane of the caller's width
+  // segment): a lane may read an earlier segment, and keeps its own value for a later one.
+  return bidsim::cuda::emulation::shuffle_as(mask, value, (source & ~(width - 1)) <= (lane & ~(width - 1)) ? source : lane);
 }
 template <class T>
 T __shfl_down_sync(unsigned mask, T value, unsigned delta, int width = warpSize) {
