@@ -114,6 +114,10 @@ __global__ void lane_group_kernel(const int* in, int* out) {
     value = __shfl_sync(mask, value, member + 1, kGroupWidth);
     __syncwarp(mask);
   }
+  // The whole warp votes: groups that left the loop early wait here while later groups still
+  // shuffle in their own masks.
+  const unsigned leaders = __ballot_sync(kFull, member == 0);
+  if (leaders != 0x01010101u) max_sum = -1;
   out[4 * t + 0] = max_sum;
   out[4 * t + 1] = static_cast<int>(ballot);
   out[4 * t + 2] = any;
@@ -162,6 +166,12 @@ __global__ void outside_mask_kernel(int* out) {
   if (threadIdx.x < 16) out[threadIdx.x] = __shfl_sync(0x0000ffffu, static_cast<int>(threadIdx.x), 20);
 }
 
+// Two halves of a warp in different collectives under the same (full) mask: a GPU's undefined case.
+__global__ void mixed_collectives_kernel(int* out) {
+  if (threadIdx.x < 16) out[threadIdx.x] = static_cast<int>(__ballot_sync(kFull, 1));
+  else out[threadIdx.x] = __shfl_xor_sync(kFull, static_cast<int>(threadIdx.x), 1);
+}
+
 }  // namespace
 
 TEST_CASE("emulator: __syncthreads orders shared-memory writes before reads across the block", "[emulator]") {
@@ -205,7 +215,8 @@ TEST_CASE("emulator: warp shuffles and votes", "[emulator]") {
   }
 }
 
-TEST_CASE("emulator: lane groups of one warp run their own shuffles and votes apart", "[emulator]") {
+TEST_CASE("emulator: lane groups of one warp run their own shuffles and votes apart, then meet in a warp vote",
+          "[emulator]") {
   const int n = 64;
   DeviceInts in(n), out(4 * n);
   std::vector<int> host(n);
@@ -329,6 +340,12 @@ TEST_CASE("emulator: a shuffle whose mask names an exited lane is a launch failu
 TEST_CASE("emulator: a shuffle from a lane outside the mask is a launch failure", "[emulator]") {
   DeviceInts out(32);
   launch(outside_mask_kernel, 1, 32, 0, nullptr, out.p);
+  expect_launch_failure();
+}
+
+TEST_CASE("emulator: lanes in different collectives under one mask are a launch failure", "[emulator]") {
+  DeviceInts out(32);
+  launch(mixed_collectives_kernel, 1, 32, 0, nullptr, out.p);
   expect_launch_failure();
 }
 

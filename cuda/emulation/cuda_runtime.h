@@ -5,7 +5,9 @@
 //
 // Execution model (emulator.cpp): a launch runs its blocks one after another; the threads of a block
 // are cooperative fibers (Boost.Context) that run until they reach a barrier or a warp collective,
-// which completes when every live participant has arrived. Launches and copies are synchronous
+// which completes when every live participant has arrived. Collectives of different masks in one
+// warp (lane groups, each with its own mask, then perhaps the whole warp) complete independently, as
+// under a GPU's independent thread scheduling. Launches and copies are synchronous
 // (stream order holds trivially). What it checks, as a GPU would refuse or a sanitizer would report:
 // launch configurations (zero or oversized grids and blocks, dynamic shared memory above 48 KB
 // without cudaFuncSetAttribute), warp collectives with lanes that have exited or diverged to

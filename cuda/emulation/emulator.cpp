@@ -296,7 +296,11 @@ bool try_release_warp(Grid& g, int warp_first, Lane& w) {
                            " with lane " + std::to_string(l) + " in its mask, which has exited");
     }
     if (member.state != LaneState::at_warp_collective) return false;  // not there yet
-    if (member.op != w.op || member.mask != w.mask)
+    // A member in a collective of another mask (its lane group's, while this one is the warp's) is
+    // still on its way here: the GPU lets it finish that one first. If it never comes, the block
+    // deadlocks and run_block reports it. The same mask in another collective is a misuse.
+    if (member.mask != w.mask) return false;
+    if (member.op != w.op)
       throw EmulationFault(block_name(g) + ", warp " + std::to_string(warp_first / kWarpSize) + ": lanes " +
                            std::to_string(w.lane) + " and " + std::to_string(l) + " wait in different collectives (" +
                            op_name(w.op) + " vs " + op_name(member.op) + ")");
