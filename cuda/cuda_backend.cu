@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/auction_lanes.hpp"
 #include "cuda/check.cuh"
 #include "cuda/cuda_context.cuh"
 #include "cuda/device.hpp"
@@ -33,9 +34,9 @@ constexpr std::size_t kDefaultSharedBytes = 48 * 1024;
 // is S + 1 up to 4, else kMaxSlots + 1. The one place that maps slots to an instantiation (launch
 // and attributes).
 struct AuctionKernel {
-  void (*kernel)(MarketView, bool);
+  void (*kernel)(MarketView, bool, int);
   const char* name;
-  void (*tail)(MarketView, bool);  // overspend_tail_kernel: re-auctions inside
+  void (*tail)(MarketView, bool, int);  // overspend_tail_kernel: re-auctions inside
   const char* tail_name;
 };
 template <int Capacity>
@@ -69,27 +70,28 @@ class CudaBackend final : public Backend {
                        ", expected below 2^32 for the CUDA backend (use fewer environments per batch)");
     auction_ = auction_kernel_for(S);
     const int K = p_.K;
+    group_lanes_ = auction_group_lanes(s_);
+    const std::size_t groups = static_cast<std::size_t>(auction_groups_per_block(group_lanes_));
     shared_bid_count_ = N <= kMaxSharedCountAgents;
-    shared_bytes_ = (static_cast<std::size_t>(shared_bid_count_ ? N : 0) + static_cast<std::size_t>(kAuctionWarpsPerBlock) * K) *
-                    sizeof(std::int32_t);
+    shared_bytes_ = (static_cast<std::size_t>(shared_bid_count_ ? N : 0) + groups * K) * sizeof(std::int32_t);
     int optin = 0;
     BIDSIM_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, ctx_.device()));
     if (shared_bytes_ > static_cast<std::size_t>(optin) && shared_bid_count_) {
       shared_bid_count_ = false;  // give the sparse rows all the shared memory
-      shared_bytes_ = static_cast<std::size_t>(kAuctionWarpsPerBlock) * K * sizeof(std::int32_t);
+      shared_bytes_ = groups * K * sizeof(std::int32_t);
     }
     if (shared_bytes_ > static_cast<std::size_t>(optin))
       throw UsageError("--device cuda: candidates.per_impression = " + std::to_string(K) + ", expected at most " +
-                       std::to_string(optin / (kAuctionWarpsPerBlock * sizeof(std::int32_t))) +
-                       " for the CUDA backend (one shared-memory row per warp)");
+                       std::to_string(optin / (groups * sizeof(std::int32_t))) +
+                       " for the CUDA backend (one shared-memory row per lane group of the auction kernel)");
     // cudaFuncSetAttribute is process-wide: a limit set to this backend's own need would be lowered
     // under an earlier backend by a later one with a smaller need, and the earlier one's launches
     // would fail. Every backend that needs more than the default sets the same value, the device's
     // opt-in maximum, so no backend ever lowers it (the limit permits; it reserves nothing).
     if (shared_bytes_ > kDefaultSharedBytes)
       BIDSIM_CUDA_CHECK(cudaFuncSetAttribute(auction_.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
-    // The tail kernel's rows: the warps' sparse candidates, then the env's pass costs when they fit.
-    const std::size_t sparse_rows = static_cast<std::size_t>(kAuctionWarpsPerBlock) * K * sizeof(std::int32_t);
+    // The tail kernel's rows: the lane groups' sparse candidates, then the env's pass costs when they fit.
+    const std::size_t sparse_rows = groups * K * sizeof(std::int32_t);
     const std::size_t cost_row = static_cast<std::size_t>(N) * sizeof(unsigned long long);
     tail_shared_cost_ = N <= kMaxSharedSumAgents && sparse_rows + cost_row <= static_cast<std::size_t>(optin);
     tail_shared_bytes_ = sparse_rows + (tail_shared_cost_ ? cost_row : 0);
@@ -135,7 +137,7 @@ class CudaBackend final : public Backend {
       for (int e = 0; e < E; ++e) {
         const std::int64_t M = st_.impressions[static_cast<std::size_t>(e) * T + t];
         io[e + 1] = io[e] + M;
-        tiles += (M + kImpressionsPerBlock - 1) / kImpressionsPerBlock;
+        tiles += (M + impressions_per_tile(group_lanes_) - 1) / impressions_per_tile(group_lanes_);
         if (tiles > INT32_MAX) throw UsageError("--device cuda: too many impressions in one step for the CUDA backend");
         to[e + 1] = static_cast<std::int32_t>(tiles);
       }
@@ -429,7 +431,7 @@ class CudaBackend final : public Backend {
   void launch_auction(const MarketView& v, bool first_pass) {
     const int tiles = tile_offset_[static_cast<std::size_t>(v.t) * (E_ + 1) + E_];
     ctx_.launch_blocks(auction_.name, auction_.kernel, std::min<std::int64_t>(tiles, auction_blocks_), kAuctionThreads,
-                       shared_bytes_, v, first_pass);
+                       shared_bytes_, v, first_pass, group_lanes_);
   }
 
   // Dynamic shared bytes of the per-agent sum kernels (0: global atomics only, N too large).
@@ -502,7 +504,8 @@ class CudaBackend final : public Backend {
       decide_pass(v, true);
       drop_round(v);
     }
-    ctx_.launch_blocks(auction_.tail_name, auction_.tail, E_, kAuctionThreads, tail_shared_bytes_, v, tail_shared_cost_);
+    ctx_.launch_blocks(auction_.tail_name, auction_.tail, E_, kAuctionThreads, tail_shared_bytes_, v, tail_shared_cost_,
+                       group_lanes_);
   }
 
   // One drop round of the AuctionNet rule for the envs that drop this pass: select the wins to drop
@@ -555,6 +558,7 @@ class CudaBackend final : public Backend {
   int E_ = 0, N_ = 0, T_ = 0, S_ = 0, C_ = 0;
   AuctionKernel auction_{};
   bool shared_bid_count_ = true;
+  int group_lanes_ = kMaxGroupLanes;  // lanes per impression in the auction kernels (auction_lanes.hpp)
   std::size_t shared_bytes_ = 0;
   bool host_current_ = false;
   bool bids_step_ = false;  // run_step reads d_bids_ (step_bids) instead of the multipliers

@@ -24,8 +24,14 @@ namespace bidsim::cuda {
 constexpr int kWarp = 32;
 constexpr int kAuctionWarpsPerBlock = 8;
 constexpr int kAuctionThreads = kAuctionWarpsPerBlock * kWarp;
-constexpr int kImpressionsPerWarp = 4;
-constexpr int kImpressionsPerBlock = kAuctionWarpsPerBlock * kImpressionsPerWarp;
+// The auction kernel's lane groups (cuda/auction_lanes.hpp): each impression is ranked by a group of
+// `group_lanes` lanes (a power of two, 1..32), so a block runs kAuctionThreads / group_lanes
+// impressions at once; a tile is kAuctionRoundsPerTile such rounds of one env.
+constexpr int kAuctionRoundsPerTile = 4;
+BIDSIM_HD constexpr int auction_groups_per_block(int group_lanes) { return kAuctionThreads / group_lanes; }
+BIDSIM_HD constexpr int impressions_per_tile(int group_lanes) {
+  return kAuctionRoundsPerTile * auction_groups_per_block(group_lanes);
+}
 // The auction kernel's persistent grid: at most this many blocks per multiprocessor, which is also
 // its __launch_bounds__ occupancy target (4 x 256 threads = half of an H100/H200 SM's 2048, so
 // ptxas keeps it within 64 registers per thread; docs/gpu-design.md has the ptxas figures).
@@ -129,10 +135,33 @@ __device__ __forceinline__ int segment_of(const T* offset, int E, T x) {
   return lo;
 }
 
-__device__ __forceinline__ std::uint64_t warp_max(std::uint64_t x) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    const std::uint64_t y = __shfl_xor_sync(kFullMask, x, offset);
+// The lanes that rank one impression: `width` consecutive lanes of a warp (a power of two), whose
+// shuffles and votes name only them, so the groups of a warp run apart (on their own impressions,
+// with their own loop counts) and meet only where the whole warp votes.
+struct LaneGroup {
+  int width;      // lanes in the group
+  int rank;       // this lane's position in it; 0 is the leader, which runs the serial tail
+  int index;      // the group's position in its block
+  unsigned mask;  // the group's lanes within the warp
+  __device__ __forceinline__ bool leader() const { return rank == 0; }
+};
+
+__device__ __forceinline__ LaneGroup lane_group(int width) {
+  const int lane = static_cast<int>(threadIdx.x % kWarp);
+  const int first = lane & ~(width - 1);
+  const unsigned lanes = width == kWarp ? kFullMask : ((1u << width) - 1u) << first;
+  return {width, lane - first, static_cast<int>(threadIdx.x) / width, lanes};
+}
+
+// The lowest `count` set bits of `bits` cleared.
+__device__ __forceinline__ unsigned drop_low_bits(unsigned bits, int count) {
+  for (; count > 0 && bits != 0; --count) bits &= bits - 1;
+  return bits;
+}
+
+__device__ __forceinline__ std::uint64_t group_max(const LaneGroup& g, std::uint64_t x) {
+  for (int offset = g.width / 2; offset > 0; offset >>= 1) {
+    const std::uint64_t y = __shfl_xor_sync(g.mask, x, offset, g.width);
     x = y > x ? y : x;
   }
   return x;
@@ -154,7 +183,7 @@ __global__ void prepare_agents_kernel(MarketView v) {
   v.step_bid_count[a] = 0;
 }
 
-// ----- one auction per warp (cpu_backend.cpp fill_candidates + rank_fast + run_auction) ----------
+// ----- one auction per lane group (cpu_backend.cpp fill_candidates + rank_fast + run_auction) ------
 
 // Value of candidate `agent` (active) for impression j: its file row, or physics.hpp drawn_value as
 // the CPU backend's value_of.
@@ -167,9 +196,9 @@ __device__ __forceinline__ float candidate_value(const MarketView& v, int e, std
 }
 
 // Sparse candidates by Floyd's algorithm (cpu_backend.cpp sample_sparse): the picks are sequential,
-// the "already chosen?" scan is spread over the warp.
-__device__ void sample_sparse_warp(const MarketView& v, std::uint32_t genv, int j, int category, int lane,
-                                   std::int32_t* out) {
+// the "already chosen?" scan is spread over the lane group.
+__device__ void sample_sparse_group(const MarketView& v, std::uint32_t genv, int j, int category,
+                                    const LaneGroup& group, std::int32_t* out) {
   const std::int32_t* pool = v.members;
   int pool_size = v.params.N;
   if (v.params.within_category) {
@@ -185,21 +214,22 @@ __device__ void sample_sparse_warp(const MarketView& v, std::uint32_t genv, int 
     const std::int32_t pick = static_cast<std::int32_t>(uniform_below(draw_word(d, chosen & 3), m + 1));
     const std::int32_t candidate = pool[pick];
     bool seen = false;
-    for (int q = lane; q < chosen; q += kWarp) seen |= out[q] == candidate;
-    const bool duplicate = __any_sync(kFullMask, seen);
-    __syncwarp();
-    if (lane == 0) out[chosen] = duplicate ? pool[m] : candidate;
-    __syncwarp();
+    for (int q = group.rank; q < chosen; q += group.width) seen |= out[q] == candidate;
+    const bool duplicate = __any_sync(group.mask, seen);
+    __syncwarp(group.mask);
+    if (group.leader()) out[chosen] = duplicate ? pool[m] : candidate;
+    __syncwarp(group.mask);
   }
 }
 
-// Ranks and prices impression j of env e (flat index jf) with the whole warp. first_pass counts the
-// qualifying bids; a re-auction ranks the surviving winners, then the candidates below the drop
-// floor (engine/drop_floor.hpp, as cpu_backend.cpp rank_again_n). Lane 0 writes the S outcomes and the
-// impression's drop state.
+// Ranks and prices impression j of env e (flat index jf) with one lane group (sparse_row: the
+// group's shared row of K candidates). first_pass counts the qualifying bids; a re-auction ranks the
+// surviving winners, then the candidates below the drop floor (engine/drop_floor.hpp, as
+// cpu_backend.cpp rank_again_n). The group's leader writes the S outcomes and the impression's drop
+// state.
 template <int Capacity>
-__device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf, bool first_pass, int lane,
-                             std::int32_t* shared_count, std::int32_t* sparse_row) {
+__device__ void auction_group(const MarketView& v, int e, int j, std::int64_t jf, bool first_pass,
+                              const LaneGroup& group, std::int32_t* shared_count, std::int32_t* sparse_row) {
   const std::uint32_t genv = v.genv[e];
   const std::uint32_t t = static_cast<std::uint32_t>(v.t);
   const std::size_t en = static_cast<std::size_t>(e) * v.params.N;
@@ -214,7 +244,7 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
     file_begin = v.file_row_offset[slot];
     count = static_cast<int>(v.file_row_offset[slot + 1] - file_begin);
   } else if (v.params.mode == CandidateMode::sparse) {
-    sample_sparse_warp(v, genv, j, category, lane, sparse_row);
+    sample_sparse_group(v, genv, j, category, group, sparse_row);
     count = v.params.K;
   }
   const bool dense_drawn = v.params.model != ValueModel::file && v.params.mode == CandidateMode::dense;
@@ -258,7 +288,7 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
 
   if (dense_drawn) {
     // One Philox call per four agents, as value_word() lays the words out.
-    for (int g = lane; 4 * g < v.params.N; g += kWarp) {
+    for (int g = group.rank; 4 * g < v.params.N; g += group.width) {
       const int a0 = 4 * g;
       const int last = v.params.N - a0 < 4 ? v.params.N - a0 : 4;
       bool any_active = false;
@@ -283,25 +313,26 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
       }
     }
   } else if (v.params.model == ValueModel::file) {
-    for (int k = lane; k < count; k += kWarp) consider(k, v.file_agent[file_begin + k], v.file_value[file_begin + k]);
+    for (int k = group.rank; k < count; k += group.width)
+      consider(k, v.file_agent[file_begin + k], v.file_value[file_begin + k]);
   } else {
-    for (int k = lane; k < count; k += kWarp) {
+    for (int k = group.rank; k < count; k += group.width) {
       const int agent = sparse_row[k];
       const float value = active[agent] ? candidate_value(v, e, genv, j, category, agent, 0) : 0.0f;
       consider(k, agent, value);
     }
   }
 
-  // Warp merge: S+1 (less the surviving winners) rounds of "largest head key wins and pops"; keys are
-  // unique (candidate in the low bits), so exactly one lane pops per round and the result is KeyTop's
-  // over the whole row.
+  // Group merge: S+1 (less the surviving winners) rounds of "largest head key wins and pops"; keys
+  // are unique (candidate in the low bits), so exactly one lane pops per round and the result is
+  // KeyTop's over the whole row.
   const int keep = v.params.S + 1 - survivors;
   KeyTop<Capacity> merged;
 #pragma unroll
   for (int r = 0; r < Capacity; ++r) {
     merged.key[r] = 0;
     if (r < keep) {
-      const std::uint64_t best = warp_max(keys.key[0]);
+      const std::uint64_t best = group_max(group, keys.key[0]);
       merged.key[r] = best;
       if (best != 0 && keys.key[0] == best) {
 #pragma unroll
@@ -310,13 +341,13 @@ __device__ void auction_warp(const MarketView& v, int e, int j, std::int64_t jf,
       }
     }
   }
-  if (lane != 0) return;
+  if (!group.leader()) return;
 
   TopBids top;
   top.clear(v.params.S + 1);
   if (!first_pass) start_reauction(top, out, v.params.S, bid_of, agent_of);
   if (!merged.append_to(top, agent_of)) {
-    // Equal bids among the merged ones: rank again with counter-based tie keys (rare), in one lane
+    // Equal bids among the merged ones: rank again with counter-based tie keys (rare), in the leader
     // over the row in candidate order, exactly as run_auction's fallback (a re-auction: those below
     // the floor, after the survivors, as rank_again_n).
     top.count = survivors;
@@ -365,21 +396,26 @@ __device__ __forceinline__ void flush_bid_counts(const MarketView& v, int e, std
 
 // Persistent blocks (issue 15 item 3): the launch has at most kAuctionBlocksPerSM blocks per
 // multiprocessor, and block b takes the contiguous tiles [b x tiles / grid, (b + 1) x tiles / grid)
-// of kImpressionsPerBlock impressions (an env's tiles are contiguous, tile_offset), so a block
-// meets few envs. The first pass counts bids in a shared histogram, flushed once per env the block
-// leaves (flush_bid_counts), not once per tile.
+// of impressions_per_tile(group_lanes) impressions (an env's tiles are contiguous, tile_offset), so a
+// block meets few envs. Within a tile, lane group k of the block ranks impressions k, k + groups,
+// k + 2 x groups, ... (groups = auction_groups_per_block), each on its own: a group that finishes
+// early takes its next impression while the other groups of its warp are still ranking. The first
+// pass counts bids in a shared histogram, flushed once per env the block leaves (flush_bid_counts),
+// not once per tile.
 template <int Capacity>
-__global__ void __launch_bounds__(kAuctionThreads, kAuctionBlocksPerSM) auction_kernel(MarketView v, bool first_pass) {
+__global__ void __launch_bounds__(kAuctionThreads, kAuctionBlocksPerSM)
+    auction_kernel(MarketView v, bool first_pass, int group_lanes) {
   if (!first_pass && v.control[kPending] == 0) return;  // a re-auction enqueued past the rule's end
   std::int32_t* const shared = dynamic_shared<std::int32_t>();
-  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  const LaneGroup group = lane_group(group_lanes);
+  const int groups = auction_groups_per_block(group_lanes), per_tile = impressions_per_tile(group_lanes);
   const std::int64_t tiles = v.tile_offset[v.params.E];
   const int first_tile = static_cast<int>(blockIdx.x * tiles / gridDim.x);
   const int last_tile = static_cast<int>((blockIdx.x + 1) * tiles / gridDim.x);
   if (first_tile >= last_tile) return;  // uniform per block
   const bool use_shared_count = first_pass && v.shared_bid_count;
   std::int32_t* count = use_shared_count ? shared : nullptr;
-  std::int32_t* sparse_row = shared + (v.shared_bid_count ? v.params.N : 0) + warp * v.params.K;
+  std::int32_t* sparse_row = shared + (v.shared_bid_count ? v.params.N : 0) + group.index * v.params.K;
   if (use_shared_count) {
     for (int i = threadIdx.x; i < v.params.N; i += blockDim.x) count[i] = 0;
     __syncthreads();
@@ -393,14 +429,14 @@ __global__ void __launch_bounds__(kAuctionThreads, kAuctionBlocksPerSM) auction_
     const int tile = block_tile - v.tile_offset[e];
     const std::int64_t env_first = v.impression_offset[e];
     const int M = static_cast<int>(v.impression_offset[e + 1] - env_first);
-    for (int r = 0; r < kImpressionsPerWarp; ++r) {
-      const int j = tile * kImpressionsPerBlock + r * kAuctionWarpsPerBlock + warp;
-      if (j >= M) break;
+    for (int r = 0; r < kAuctionRoundsPerTile; ++r) {
+      const int j = tile * per_tile + r * groups + group.index;
+      if (j >= M) break;  // uniform per group
       const std::int64_t jf = env_first + j;
       if (!first_pass && !v.dirty[jf]) continue;
-      auction_warp<Capacity>(v, e, j, jf, first_pass, lane, count, sparse_row);
-      __syncwarp();
-      if (!first_pass && lane == 0) v.dirty[jf] = 0;
+      auction_group<Capacity>(v, e, j, jf, first_pass, group, count, sparse_row);
+      __syncwarp(group.mask);  // the leader's tail reads the sparse row before the next sampling rewrites it
+      if (!first_pass && group.leader()) v.dirty[jf] = 0;
     }
   }
   if (use_shared_count) flush_bid_counts(v, e, count);
@@ -726,12 +762,13 @@ __global__ void __launch_bounds__(kElementThreads) select_drops_kernel(MarketVie
 // its current pass to the rule's end: one block (kAuctionThreads threads) per env, the phases of a
 // pass separated by block barriers. The env's pass costs are summed in shared memory when
 // shared_pass_cost (N <= kMaxSharedSumAgents; the dynamic shared memory then holds N unsigned long
-// longs after the warps' sparse candidate rows). Its buckets use its own rows of bucket_count
+// longs after the lane groups' sparse candidate rows). Its buckets use its own rows of bucket_count
 // ([E][N x S]) and bucket_offset ([E][N x S + 1]), its wins its own range of drop_key / drop_index
 // (its outcomes' range: an env has no more wins than outcomes), and overspender ids are numbered
 // per env, so the blocks share nothing.
 template <int Capacity>
-__global__ void __launch_bounds__(kAuctionThreads) overspend_tail_kernel(MarketView v, bool shared_pass_cost) {
+__global__ void __launch_bounds__(kAuctionThreads)
+    overspend_tail_kernel(MarketView v, bool shared_pass_cost, int group_lanes) {
   const int e = blockIdx.x;
   if (v.env_done[e]) return;  // uniform per block
   BIDSIM_SHARED(std::int32_t[kAuctionThreads], scan_partial);
@@ -739,10 +776,13 @@ __global__ void __launch_bounds__(kAuctionThreads) overspend_tail_kernel(MarketV
   BIDSIM_SHARED(std::int32_t, overspenders);
   BIDSIM_SHARED(SelectScratch, scratch);
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  const LaneGroup group = lane_group(group_lanes);
+  const int group_in_warp = lane / group_lanes, groups_per_warp = kWarp / group_lanes;
   std::int32_t* const dynamic = dynamic_shared<std::int32_t>();
-  std::int32_t* const sparse_row = dynamic + warp * v.params.K;
-  // 8-byte aligned: kAuctionWarpsPerBlock x K int32 is a multiple of 8 bytes.
-  unsigned long long* const cost = reinterpret_cast<unsigned long long*>(dynamic + kAuctionWarpsPerBlock * v.params.K);
+  std::int32_t* const sparse_row = dynamic + group.index * v.params.K;
+  // 8-byte aligned: at least 8 groups per block, so groups x K int32 is a multiple of 8 bytes.
+  unsigned long long* const cost =
+      reinterpret_cast<unsigned long long*>(dynamic + auction_groups_per_block(group_lanes) * v.params.K);
   const std::size_t row = static_cast<std::size_t>(e) * v.params.N;
   const std::int64_t first_impression = v.impression_offset[e];
   const int M = static_cast<int>(v.impression_offset[e + 1] - first_impression);
@@ -806,17 +846,17 @@ __global__ void __launch_bounds__(kAuctionThreads) overspend_tail_kernel(MarketV
     for (int b = 0; b < buckets; ++b)
       select_bucket_drops(v, e, q_begin + bucket_offset[b], q_begin + bucket_offset[b + 1], scratch);
     __syncthreads();
-    // The re-auction of the impressions that lost a winner, a warp per impression: each warp reads
-    // the dirty flags of 32 impressions at once (one per lane) and re-auctions the marked ones.
+    // The re-auction of the impressions that lost a winner, a lane group per impression: each warp
+    // reads the dirty flags of 32 impressions at once (one per lane), and its groups take the marked
+    // ones in turn (group p of the warp the p-th, (p + groups per warp)-th, ... marked one).
     for (int base = warp * kWarp; base < M; base += kAuctionWarpsPerBlock * kWarp) {
-      unsigned marked = __ballot_sync(kFullMask, base + lane < M && v.dirty[first_impression + base + lane]);
-      while (marked != 0) {
-        const int j = base + __ffs(static_cast<int>(marked)) - 1;
-        marked &= marked - 1;
+      const unsigned marked = __ballot_sync(kFullMask, base + lane < M && v.dirty[first_impression + base + lane]);
+      for (unsigned ours = drop_low_bits(marked, group_in_warp); ours != 0; ours = drop_low_bits(ours, groups_per_warp)) {
+        const int j = base + __ffs(static_cast<int>(ours)) - 1;
         const std::int64_t jf = first_impression + j;
-        auction_warp<Capacity>(v, e, j, jf, false, lane, nullptr, sparse_row);
-        __syncwarp();
-        if (lane == 0) v.dirty[jf] = 0;
+        auction_group<Capacity>(v, e, j, jf, false, group, nullptr, sparse_row);
+        __syncwarp(group.mask);
+        if (group.leader()) v.dirty[jf] = 0;
       }
     }
     __syncthreads();

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/auction_lanes.hpp"
 #include "engine/policies.hpp"
 #include "engine/scenario.hpp"
 #include "engine/simulator.hpp"
@@ -358,7 +359,7 @@ TEST_CASE("CUDA device tensor views alias the backend's buffers (zero copy)", "[
 // whose budgets are a small fraction of what the agents win, so steps take many drop rounds: the
 // first two on the whole grid, the rest in overspend_tail_kernel (one block per env), some running
 // into max_passes (then truncating: at the first tail decision with max_passes 1 and 2, later with
-// 3), with dense and sparse candidates (the tail's re-auctions use the warps' shared sparse rows)
+// 3), with dense and sparse candidates (the tail's re-auctions use the lane groups' shared sparse rows)
 // and with N above kMaxSharedSumAgents (the tail's pass costs in global memory). Every field must
 // stay bit-identical to the CPU backend after every step.
 TEST_CASE("CUDA equals CPU on markets with many overspend passes", "[cuda][passes]") {
@@ -392,7 +393,8 @@ TEST_CASE("CUDA equals CPU on markets with many overspend passes", "[cuda][passe
 // cudaFuncSetAttribute (the auction kernel's dynamic shared-memory limit) is process-wide state
 // (issue 15 item 6): a second backend that needs less than the first, but more than the 48 KB
 // default, must not lower the limit under the first. Both markets need more than 48 KB (sparse
-// rows of 8 warps x K candidates plus the bid histogram); the first steps after the second exists.
+// rows of 8 lane groups, a warp each as K > 32, x K candidates plus the bid histogram); the first
+// steps after the second exists.
 TEST_CASE("CUDA backends never lower each other's shared-memory limit", "[cuda][attributes]") {
   if (bidsim_test::skip_without_cuda_device()) return;
   auto sparse_market = [](int N, int K) {
@@ -413,4 +415,79 @@ TEST_CASE("CUDA backends never lower each other's shared-memory limit", "[cuda][
   CHECK(d.empty());
   second.step(m.data());
   CHECK(second.state().step == 1);
+}
+
+// The auction kernel's lane groups (cuda/auction_lanes.hpp): lanes per impression = the smallest
+// power of two at least the work of its candidate loop (dense: ceil(N / 4) Philox calls; sparse: K
+// candidates; file values: the mean row length, rounded up), at most a warp.
+TEST_CASE("The auction kernel's lane group width follows the scenario's work per impression", "[cuda][lanes]") {
+  using bidsim::cuda::auction_group_lanes;
+  auto dense = [](int N) {
+    return bidsim::parse_scenario("name: dense\nagents: {count: " + std::to_string(N) + "}\n", "dense.yaml");
+  };
+  auto sparse = [](int N, int K) {
+    return bidsim::parse_scenario("name: sparse\nagents: {count: " + std::to_string(N) +
+                                      "}\ncandidates: {mode: sparse, per_impression: " + std::to_string(K) + "}\n",
+                                  "sparse.yaml");
+  };
+  for (const auto& [N, lanes] : std::vector<std::pair<int, int>>{
+           {1, 1}, {4, 1}, {5, 2}, {8, 2}, {9, 4}, {48, 16}, {64, 16}, {65, 32}, {128, 32}, {129, 32}, {10000, 32}}) {
+    INFO("dense N = " << N);
+    CHECK(auction_group_lanes(dense(N)) == lanes);
+  }
+  for (const auto& [K, lanes] : std::vector<std::pair<int, int>>{{1, 1}, {2, 2}, {3, 4}, {8, 8}, {9, 16}, {32, 32}, {33, 32}, {500, 32}}) {
+    INFO("sparse K = " << K);
+    CHECK(auction_group_lanes(sparse(1000, K)) == lanes);
+  }
+  // The AuctionNet preset: 48 agents, 12 Philox calls per impression: two impressions per warp.
+  CHECK(auction_group_lanes(bidsim::load_scenario(scenario_path("auctionnet.yaml"))) == 16);
+  // File values: 3 impressions with 2, 3 and 6 rows (mean 11 / 3, rounded up to 4), then one more
+  // impression of 6 rows (mean 17 / 4 -> 5 -> 8 lanes).
+  for (const auto& [impressions, lanes] : std::vector<std::pair<int, int>>{{3, 4}, {4, 8}}) {
+    std::vector<bidsim_test::ValueRow> rows;
+    const int lengths[] = {2, 3, 6, 6};
+    for (int j = 0; j < impressions; ++j)
+      for (int i = 0; i < lengths[j]; ++i) rows.push_back({0, j, i, 0.5f});
+    bidsim_test::TempDir dir;
+    dir.write("values.csv", bidsim_test::value_csv(rows));
+    const Scenario s = bidsim::parse_scenario("name: rows\nmarket: {steps: 1}\nagents: {count: 8}\n"
+                                              "values: {model: file, file: values.csv}\n",
+                                              "rows.yaml", {}, dir.path());
+    INFO(impressions << " file impressions");
+    CHECK(auction_group_lanes(s) == lanes);
+  }
+}
+
+// Markets for each group width, with impression counts that are not a multiple of the groups per
+// warp (32 / width) nor of a tile, so the last warp of a tile has groups without an impression, and
+// budgets tight enough that the AuctionNet rule re-auctions on the grid and in overspend_tail_kernel
+// (whose warps hand their marked impressions to their groups in turn). Bit-identical to the CPU.
+TEST_CASE("CUDA equals CPU with lane groups of every width and partly filled warps", "[cuda][lanes]") {
+  if (bidsim_test::skip_without_cuda_device()) return;
+  struct Market {
+    int agents, sparse_candidates, impressions, lanes;
+  };
+  for (const Market m : {Market{3, 0, 45, 1}, Market{6, 0, 37, 2}, Market{40, 3, 61, 4}, Market{30, 7, 83, 8},
+                         Market{48, 0, 77, 16}, Market{40, 12, 101, 16}, Market{200, 0, 77, 32}}) {
+    std::ostringstream y;
+    y << "name: lanes\nseed: " << 7 * m.agents + m.sparse_candidates << "\nmarket: {envs: 3, steps: 4}\n"
+      << "agents: {count: " << m.agents << ", categories: 2, budget: {uniform: [0.05, 0.8]}, "
+      << "value_scale: {uniform: [0.5, 1.5]}}\n"
+      << "impressions: {per_step: " << m.impressions << "}\n"
+      << "values: {model: procedural, distribution: lognormal, sigma: 0.7, cross_category: 0.5}\n"
+      << "mechanism: " << (m.agents < 4 ? "{type: second_price}" : "{type: gsp, slots: 3, exposure: [1, 0.8, 0.6]}") << "\n"
+      << "budget: {overspend: auctionnet, max_passes: 64}\n";
+    if (m.sparse_candidates > 0)
+      y << "candidates: {mode: sparse, per_impression: " << m.sparse_candidates
+        << ", within_category: " << (m.sparse_candidates == 12 ? "true" : "false") << "}\n";
+    const std::string yaml = y.str();
+    INFO(yaml);
+    const Scenario s = bidsim::parse_scenario(yaml, "lanes.yaml");
+    REQUIRE(bidsim::cuda::auction_group_lanes(s) == m.lanes);
+    REQUIRE((m.impressions % (32 / m.lanes) != 0 || m.lanes == 32));
+    const Coverage c = compare_backends(s, 0, false);
+    CHECK(c.wins > 0);
+    CHECK(c.most_passes >= 3);  // the tail kernel re-auctioned
+    compare_backends(s, 1, true);
+  }
 }
