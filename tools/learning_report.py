@@ -74,11 +74,15 @@ for k in keys:
     if len(set(prints)) != len(prints):
         sys.exit(f"table1: row {k} has seeds that are the same run bit for bit: {groups[k]}")
 # The same seed in two rows being the same run means the rows did not differ (λ̄ = 0 throughout): say so.
+def runs_by_seed(k):
+    """Row k's run names by seed (the -sN suffix)."""
+    return {int(d.rsplit("-s", 1)[1]): d for d in groups.get(k, [])}
+
+
 same_as = {}
 for i, k in enumerate(keys):
     for k2 in keys[:i]:
-        seeds = {d.rsplit("-s", 1)[1]: d for d in groups[k]}
-        seeds2 = {d.rsplit("-s", 1)[1]: d for d in groups[k2]}
+        seeds, seeds2 = runs_by_seed(k), runs_by_seed(k2)
         common = set(seeds) & set(seeds2)
         if common and all(fingerprint(seeds[s]) == fingerprint(seeds2[s]) for s in common):
             same_as[k] = k2
@@ -142,7 +146,7 @@ def paired(a, b):
 
 
 def by_seed(k):
-    return {int(d.rsplit("-s", 1)[1]): load(d) for d in groups.get(k, [])}
+    return {seed: load(d) for seed, d in runs_by_seed(k).items()}
 
 
 def comparison(a, b, pair):
