@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/policies.hpp"
-#include "engine/scenario.hpp"
-#include "engine/simulator.hpp"
+#include "engine/facade/policies.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulator.hpp"
 #include "peer_market.hpp"
 
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/simulator.hpp"
+#include "engine/facade/simulator.hpp"
 #include "mesob/mesob_scenario.hpp"
 #include "mesob/omo_batch.hpp"
 #include "mesob/solvers.hpp"

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/scenario.hpp"
-#include "engine/simulator.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulator.hpp"
 #include "rl/learning_config.hpp"
 #include "rl/rollout.hpp"
 #include "rl/trainer.hpp"

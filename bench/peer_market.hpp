@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/market_state.hpp"
-#include "engine/scenario.hpp"
+#include "engine/core/market_state.hpp"
+#include "engine/facade/scenario.hpp"
 
 namespace bidsim_bench {
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "engine/config_types.hpp"
+#include "engine/core/config_types.hpp"
 
 namespace bidsim::cuda {
 

@@ -1,5 +1,5 @@
 // The CUDA market backend: the whole step on the device, state resident across steps, the host copy
-// made only when state() is asked. Same semantics as engine/cpu_backend.cpp, step for step:
+// made only when state() is asked. Same semantics as engine/cpu/cpu_backend.cpp, step for step:
 //   prepare agents -> first auction pass -> overspend rule passes -> conversions -> settle ->
 //   revenue -> observations. Kernels are in market_kernels.cuh; this file sizes buffers and launches.
 #include "cuda/cuda_backend.hpp"
@@ -15,13 +15,13 @@
 #include "cuda/cuda_context.cuh"
 #include "cuda/device.hpp"
 #include "cuda/device_buffer.cuh"
-#include "engine/device_choice.hpp"
+#include "engine/core/device_choice.hpp"
 #include "cuda/launch.cuh"
 #include "cuda/market_kernels.cuh"
-#include "engine/episode_setup.hpp"
-#include "engine/errors.hpp"
-#include "engine/market_params.hpp"
-#include "engine/observation.hpp"
+#include "engine/core/episode_setup.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/core/market_params.hpp"
+#include "engine/core/observation.hpp"
 
 namespace bidsim::cuda {
 namespace {
@@ -375,7 +375,7 @@ class CudaBackend final : public Backend {
     d_drop_key_.reserve(items);
     d_drop_index_.reserve(items);
     if (d_dirty_.reserve(static_cast<std::size_t>(max_impressions))) ctx_.zero(d_dirty_);
-    // The drop floor (engine/drop_floor.hpp): every first auction pass writes it, nothing to zero.
+    // The drop floor (engine/core/drop_floor.hpp): every first auction pass writes it, nothing to zero.
     d_drop_floor_.reserve(static_cast<std::size_t>(max_impressions));
   }
 
@@ -553,7 +553,7 @@ class CudaBackend final : public Backend {
   }
 
   const Scenario& s_;
-  const MarketParams p_;  // the scenario's scalars (engine/market_params.hpp), MarketView::params
+  const MarketParams p_;  // the scenario's scalars (engine/core/market_params.hpp), MarketView::params
   CudaContext ctx_;
   int E_ = 0, N_ = 0, T_ = 0, S_ = 0, C_ = 0;
   AuctionKernel auction_{};
@@ -591,7 +591,7 @@ class CudaBackend final : public Backend {
   DeviceBuffer<std::int32_t> d_tile_offset_;
   DeviceBuffer<float> d_an_mean_, d_an_std_, d_an_sigma_mean_, d_an_bound_lo_, d_an_bound_hi_;
   DeviceBuffer<double> d_an_cdf_lo_, d_an_cdf_hi_;
-  // The market state on the device: one buffer per field of engine/market_fields.hpp's lists.
+  // The market state on the device: one buffer per field of engine/core/market_fields.hpp's lists.
   struct DeviceState {
 #define BIDSIM_DEVICE_BUFFER(name, type, shape, zeroed) DeviceBuffer<type> name;
     BIDSIM_MARKET_STATE_FIELDS(BIDSIM_DEVICE_BUFFER)

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "engine/backend.hpp"
-#include "engine/config_types.hpp"
+#include "engine/core/backend.hpp"
+#include "engine/core/config_types.hpp"
 
 namespace bidsim::cuda {
 

@@ -1,6 +1,6 @@
 // The explicit-stream context every launcher takes: one non-blocking stream (never the default
 // stream) and the backend's one launch discipline (issue 15 item 8). Every device operation
-// of the market backend goes through this class, which counts it (engine/device_counters.hpp): the
+// of the market backend goes through this class, which counts it (engine/core/device_counters.hpp): the
 // counts come from these calls, not from the runtime, so a GPU and the host emulator count the same.
 #pragma once
 
@@ -15,7 +15,7 @@
 #include "cuda/check.cuh"
 #include "cuda/device_buffer.cuh"
 #include "cuda/launch.cuh"
-#include "engine/device_counters.hpp"
+#include "engine/core/device_counters.hpp"
 
 namespace bidsim::cuda {
 

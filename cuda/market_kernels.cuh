@@ -1,7 +1,7 @@
-// The market step's kernels, each mirroring one part of engine/cpu_backend.cpp (cited per kernel),
+// The market step's kernels, each mirroring one part of engine/cpu/cpu_backend.cpp (cited per kernel),
 // built on the shared host+device physics (physics.hpp, rng.hpp, observation_physics.hpp) so the
 // arithmetic is the CPU's own code. Launchers are in cuda_backend.cu. Determinism: no float atomics;
-// money is exact (engine/money.hpp: int64 ticks), so per-agent sums are integer atomics over the
+// money is exact (engine/core/money.hpp: int64 ticks), so per-agent sums are integer atomics over the
 // outcomes, aggregated per block in shared memory, in any order: the CPU's sums bit for bit, with no
 // owner sort and no thread walking one agent's outcomes.
 #pragma once
@@ -11,13 +11,13 @@
 #include <cstdint>
 
 #include "cuda/launch.cuh"
-#include "engine/config_types.hpp"
-#include "engine/drop_floor.hpp"
-#include "engine/market_fields.hpp"
-#include "engine/market_params.hpp"
-#include "engine/observation_physics.hpp"
-#include "engine/physics.hpp"
-#include "engine/rng.hpp"
+#include "engine/core/config_types.hpp"
+#include "engine/core/drop_floor.hpp"
+#include "engine/core/market_fields.hpp"
+#include "engine/core/market_params.hpp"
+#include "engine/core/observation_physics.hpp"
+#include "engine/core/physics.hpp"
+#include "engine/core/rng.hpp"
 
 namespace bidsim::cuda {
 
@@ -63,7 +63,7 @@ enum ControlWord : int {
 // One (impression, slot) of the current allocation (cpu_backend.cpp SlotOutcome), [items] flat.
 struct SlotOutcome {
   std::int32_t agent;      // -1 when the slot is not sold (or voided by the truncate rule)
-  std::int32_t candidate;  // the slot's ranked winner (sold or not; engine/drop_floor.hpp): its position
+  std::int32_t candidate;  // the slot's ranked winner (sold or not; engine/core/drop_floor.hpp): its position
                            // in the impression's candidate list, kNoWinner when none or dropped this round
   Money price;             // what the winner pays if charged, exact (to_money of the slot price)
   float value;             // the winner's value for this impression
@@ -76,7 +76,7 @@ enum EnvMode : std::int32_t { kEnvIdle = 0, kEnvDrop = 1, kEnvTruncate = 2 };
 // Everything a kernel reads or writes, as trivially copyable pointers + scalars. Shapes: [E][N]
 // per-agent arrays in env-major order; `items` = total impressions of the step x S.
 struct MarketView {
-  MarketParams params;    // the scenario's scalars (engine/market_params.hpp), as the CPU backend reads them
+  MarketParams params;    // the scenario's scalars (engine/core/market_params.hpp), as the CPU backend reads them
   bool shared_bid_count;  // count bids in a per-block shared histogram (N small enough)
   // scenario constants
   const float* value_scale;          // [N]
@@ -101,12 +101,12 @@ struct MarketView {
   std::int64_t items;
   const std::int64_t* impression_offset;  // [E+1] first flat impression of each env
   const std::int32_t* tile_offset;        // [E+1] first auction block of each env
-  // per-impression bids (engine/impression_bids.hpp), all null in a multiplier step
+  // per-impression bids (engine/core/impression_bids.hpp), all null in a multiplier step
   const float* bids;                 // [impressions][N] flat rows of this step
   double* least_cost;                // [impressions] least winning cost of the final pass
   std::uint8_t* converted;           // [items] the exposed win converted (zeroed before settle)
   // The market state (MarketState's fields) and the device-only state, one pointer per field of the
-  // lists in engine/market_fields.hpp, named as there, with the shapes listed there.
+  // lists in engine/core/market_fields.hpp, named as there, with the shapes listed there.
 #define BIDSIM_VIEW_POINTER(name, type, shape, zeroed) type* name;
   BIDSIM_MARKET_STATE_FIELDS(BIDSIM_VIEW_POINTER)
   BIDSIM_DEVICE_STATE_FIELDS(BIDSIM_VIEW_POINTER)
@@ -114,7 +114,7 @@ struct MarketView {
   // step scratch
   SlotOutcome* outcome;              // [items]
   std::int32_t* drop_floor;          // [impressions] the lowest-ranked candidate that was a ranked winner
-                                     // this step (engine/drop_floor.hpp; the winners: outcome.candidate)
+                                     // this step (engine/core/drop_floor.hpp; the winners: outcome.candidate)
   std::uint8_t* dirty;               // [impressions]
   std::uint64_t* drop_key;           // [items] bucketed wins: (drop key << 32) | impression
   std::uint32_t* drop_index;         // [items] bucketed wins: outcome index
@@ -224,7 +224,7 @@ __device__ void sample_sparse_group(const MarketView& v, std::uint32_t genv, int
 
 // Ranks and prices impression j of env e (flat index jf) with one lane group (sparse_row: the
 // group's shared row of K candidates). first_pass counts the qualifying bids; a re-auction ranks the
-// surviving winners, then the candidates below the drop floor (engine/drop_floor.hpp, as
+// surviving winners, then the candidates below the drop floor (engine/core/drop_floor.hpp, as
 // cpu_backend.cpp rank_again_n). The group's leader writes the S outcomes and the impression's drop
 // state.
 template <int Capacity>
@@ -665,7 +665,7 @@ struct SelectScratch {
 // the whole block: drop = min(wins, ceil(ratio x wins)) of them, those with the smallest composite
 // keys (all when drop == wins), found by an 8-bit radix select of the drop-th smallest key. Each
 // dropped win leaves its impression's ranked winners (the drop floor keeps it dropped,
-// engine/drop_floor.hpp) and marks the impression for re-auction. Uniform
+// engine/core/drop_floor.hpp) and marks the impression for re-auction. Uniform
 // over the block; ends with a barrier (the shared words are reused by the next bucket).
 __device__ void select_bucket_drops(const MarketView& v, int e, std::int64_t begin, std::int64_t end,
                                     SelectScratch& scratch) {

@@ -2,7 +2,7 @@
 // vector-Jacobian product. Host+device: the CPU solvers and any CUDA kernel call the same code.
 #pragma once
 
-#include "engine/host_device.hpp"
+#include "engine/core/host_device.hpp"
 
 namespace bidsim::mesob {
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "engine/simulator.hpp"
+#include "engine/facade/simulator.hpp"
 
 namespace bidsim::mesob {
 

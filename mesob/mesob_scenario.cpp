@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/yaml_reader.hpp"
+#include "engine/facade/yaml_reader.hpp"
 
 namespace bidsim::mesob {
 

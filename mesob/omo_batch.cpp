@@ -6,8 +6,8 @@
 
 #include <algorithm>
 
-#include "engine/device_choice.hpp"
-#include "engine/errors.hpp"
+#include "engine/core/device_choice.hpp"
+#include "engine/core/errors.hpp"
 
 #ifdef BIDSIM_HAVE_CUDA
 #include "cuda/mesob_batch.hpp"

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstddef>
 
-#include "engine/host_device.hpp"
+#include "engine/core/host_device.hpp"
 #include "mesob/auction_model.hpp"
 #include "mesob/mean_field_types.hpp"
 

@@ -13,8 +13,8 @@
 #include <string>
 #include <utility>
 
-#include "engine/errors.hpp"
-#include "engine/rng.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/core/rng.hpp"
 #include "mesob/omo_batch.hpp"
 
 namespace bidsim::mesob {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/simulator.hpp"
+#include "engine/facade/simulator.hpp"
 #include "mesob/mean_field.hpp"
 
 namespace bidsim::mesob {

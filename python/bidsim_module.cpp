@@ -18,13 +18,13 @@
 #include <string>
 #include <vector>
 
-#include "engine/errors.hpp"
-#include "engine/impression_bids.hpp"
-#include "engine/market_state.hpp"
-#include "engine/money.hpp"
-#include "engine/policies.hpp"
-#include "engine/scenario.hpp"
-#include "engine/simulator.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/core/impression_bids.hpp"
+#include "engine/core/market_state.hpp"
+#include "engine/core/money.hpp"
+#include "engine/facade/policies.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulator.hpp"
 #include "mesob/game.hpp"
 #include "mesob/mesob_scenario.hpp"
 #include "mesob/solvers.hpp"
@@ -205,7 +205,7 @@ class Market {
     simulator_.step(data);
   }
 
-  // Per-impression bids (engine/impression_bids.hpp). The values every agent observes for the next
+  // Per-impression bids (engine/core/impression_bids.hpp). The values every agent observes for the next
   // step, as read-only views ([rows, N]) of the Market's own buffer, overwritten by the next call; or,
   // with `out` (a writable C-contiguous float32 array [2, N, rows]), written agent-major into it
   // (out[0] values, out[1] sigmas: each agent's row contiguous), returned as its views out[0], out[1].

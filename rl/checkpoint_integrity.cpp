@@ -10,8 +10,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/errors.hpp"
-#include "engine/yaml_reader.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/facade/yaml_reader.hpp"
 
 namespace bidsim::rl {
 

@@ -10,9 +10,9 @@
 #include <limits>
 #include <memory>
 
-#include "engine/errors.hpp"
-#include "engine/market_state.hpp"
-#include "engine/policies.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/core/market_state.hpp"
+#include "engine/facade/policies.hpp"
 #include "rl/rollout.hpp"
 
 namespace bidsim::rl {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/config_types.hpp"
-#include "engine/policies.hpp"  // with_builtin_policy: evaluate --policy
+#include "engine/core/config_types.hpp"
+#include "engine/facade/policies.hpp"  // with_builtin_policy: evaluate --policy
 #include "rl/confidence.hpp"
 #include "rl/learning_config.hpp"
 #include "rl/policy.hpp"

@@ -2,8 +2,8 @@
 // hyper-parameter is the same one-line ScenarioError as a typo in the market.
 #include "rl/learning_config.hpp"
 
-#include "engine/errors.hpp"
-#include "engine/yaml_reader.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/facade/yaml_reader.hpp"
 
 namespace bidsim::rl {
 

@@ -13,10 +13,10 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "engine/communicator.hpp"
-#include "engine/errors.hpp"
-#include "engine/market_state.hpp"
-#include "engine/shard.hpp"
+#include "engine/mpi/communicator.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/core/market_state.hpp"
+#include "engine/mpi/shard.hpp"
 
 namespace bidsim::rl {
 

@@ -9,9 +9,9 @@
 #include <memory>
 #include <vector>
 
-#include "engine/config_types.hpp"
-#include "engine/policies.hpp"
-#include "engine/simulator.hpp"
+#include "engine/core/config_types.hpp"
+#include "engine/facade/policies.hpp"
+#include "engine/facade/simulator.hpp"
 #include "rl/policy.hpp"
 
 namespace bidsim::rl {

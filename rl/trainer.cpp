@@ -11,8 +11,8 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "engine/errors.hpp"
-#include "engine/market_state.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/core/market_state.hpp"
 
 namespace bidsim::rl {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/config_types.hpp"
+#include "engine/core/config_types.hpp"
 #include "rl/learning_config.hpp"
 #include "rl/policy.hpp"
 #include "rl/rollout.hpp"

@@ -5,7 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "engine/simulator.hpp"
+#include "engine/facade/simulator.hpp"
 
 namespace bidsim_test {
 

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/errors.hpp"
-#include "engine/rng.hpp"
-#include "engine/scenario.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/core/rng.hpp"
+#include "engine/facade/scenario.hpp"
 
 namespace {
 

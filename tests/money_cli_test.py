@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CLI checks of exact money (engine/money.hpp), one case per CTest test:
+"""CLI checks of exact money (engine/core/money.hpp), one case per CTest test:
 money_cli_test.py BIDSIM SOURCE_DIR CASE. A scenario whose money sums could overflow int64 is refused
 at load with one stderr line naming the file, key, value and expectation, exit status 2."""
 import os

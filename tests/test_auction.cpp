@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/market_state.hpp"
+#include "engine/core/market_state.hpp"
 #include "test_support.hpp"
 
 using bidsim_test::FileMarket;

@@ -8,7 +8,7 @@
 // No tolerance: every field of MarketState must be bit-identical, revenue included. Why this holds
 // by construction: the kernels call the same host+device physics (physics.hpp, rng.hpp), log/exp
 // are portable_math.hpp (plain IEEE + - * /), FMA contraction is off on both sides (g++ -std=c++17,
-// nvcc --fmad=false), and money is exact (engine/money.hpp: int64 ticks), so the GPU's per-agent
+// nvcc --fmad=false), and money is exact (engine/core/money.hpp: int64 ticks), so the GPU's per-agent
 // and per-environment sums (integer atomics in any order) are the CPU's integers, and the doubles
 // of the state are converted from them by the same function.
 #include <catch2/catch.hpp>
@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "cuda/auction_lanes.hpp"
-#include "engine/policies.hpp"
-#include "engine/scenario.hpp"
-#include "engine/simulator.hpp"
+#include "engine/facade/policies.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulator.hpp"
 #include "cuda_test_support.hpp"
 #include "test_support.hpp"
 
@@ -60,7 +60,7 @@ std::string first_difference(const char* field, const std::vector<T>& cpu, const
 // Every field bit-identical, the exact money accounts and revenue included.
 std::string state_difference(const MarketState& c, const MarketState& g) {
   if (c.step != g.step || c.envs != g.envs || c.agents != g.agents) return "shape or step differs";
-  std::string d;  // the first difference, in the field lists' order (engine/market_fields.hpp)
+  std::string d;  // the first difference, in the field lists' order (engine/core/market_fields.hpp)
   MarketState::for_each_field([&](const bidsim::FieldInfo& f, auto member) {
     if (d.empty()) d = first_difference(f.name, c.*member, g.*member);
   });
@@ -249,7 +249,7 @@ TEST_CASE("CUDA equals CPU on file values with equal bids (counter-based ties)",
 TEST_CASE("CUDA equals CPU when drop rounds meet equal bids at the drop floor", "[cuda][ties][passes]") {
   if (bidsim_test::skip_without_cuda_device()) return;
   // Values on a grid of four levels and budgets a small fraction of the wins: many drop rounds per
-  // step, and re-auctions whose candidates tie with the floor (engine/drop_floor.hpp), so the tie
+  // step, and re-auctions whose candidates tie with the floor (engine/core/drop_floor.hpp), so the tie
   // keys decide which are below it; with unsold_at_reserve at a grid level, ranked winners that hold
   // unsold slots. Dense rows and rows with a third of the agents missing; one to three slots.
   std::mt19937 rng(2026);

@@ -1,11 +1,11 @@
-// Device selection (engine/device_choice.hpp): the --device parser, the one refusal message, and the
+// Device selection (engine/core/device_choice.hpp): the --device parser, the one refusal message, and the
 // automatic rule, on whatever this machine has (no device, the host emulator, or a GPU).
 #include <catch2/catch.hpp>
 
 #include <string>
 
-#include "engine/device_choice.hpp"
-#include "engine/errors.hpp"
+#include "engine/core/device_choice.hpp"
+#include "engine/core/errors.hpp"
 
 namespace {
 

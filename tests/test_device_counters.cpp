@@ -1,4 +1,4 @@
-// The CUDA backend's device counters (engine/device_counters.hpp, issue 15 item 4): exact counts of
+// The CUDA backend's device counters (engine/core/device_counters.hpp, issue 15 item 4): exact counts of
 // kernel launches, CUB calls, memsets, host synchronizations and copies per step on a hand-sized
 // market, the host copies of the state outside the steps, and the bounds of the overspend rule's
 // pass control on the AuctionNet preset. The counts come from the backend's own calls, so they are
@@ -11,10 +11,10 @@
 #include <utility>
 #include <vector>
 
-#include "engine/observation.hpp"
-#include "engine/policies.hpp"
-#include "engine/scenario.hpp"
-#include "engine/simulator.hpp"
+#include "engine/core/observation.hpp"
+#include "engine/facade/policies.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulator.hpp"
 #include "cuda_test_support.hpp"
 
 #ifdef BIDSIM_HAVE_CUDA

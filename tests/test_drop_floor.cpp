@@ -1,4 +1,4 @@
-// The overspend rule's O(S) drop state (engine/drop_floor.hpp) on one impression: a hand-computed
+// The overspend rule's O(S) drop state (engine/core/drop_floor.hpp) on one impression: a hand-computed
 // case of the prefix rule (several drop rounds, equal bids at the floor decided by tie keys,
 // unsold_at_reserve), and a property test against a brute-force bitmap of dropped candidates over
 // generated impressions (many rounds, dense and sparse candidates, 1..3 slots, ties forced by a coarse
@@ -11,8 +11,8 @@
 #include <random>
 #include <vector>
 
-#include "engine/drop_floor.hpp"
-#include "engine/physics.hpp"
+#include "engine/core/drop_floor.hpp"
+#include "engine/core/physics.hpp"
 
 using bidsim::DropFloor;
 using bidsim::KeyTop;

@@ -1,4 +1,4 @@
-// Per-impression bids (engine/impression_bids.hpp): hand-computed steps on a tiny file-valued market,
+// Per-impression bids (engine/core/impression_bids.hpp): hand-computed steps on a tiny file-valued market,
 // the key invariant (bids = multiplier x observed value give the multiplier step's state bit for bit,
 // on generated markets and the AuctionNet preset, both overspend rules), bad input, and the
 // mechanism.frozen_noise option (deterministic, differs from the default, keyed without the tick).
@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/impression_bids.hpp"
-#include "engine/physics.hpp"
-#include "engine/policies.hpp"
-#include "engine/scenario.hpp"
-#include "engine/simulator.hpp"
+#include "engine/core/impression_bids.hpp"
+#include "engine/core/physics.hpp"
+#include "engine/facade/policies.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulator.hpp"
 #include "test_support.hpp"
 
 using bidsim::ImpressionOutcomes;

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/errors.hpp"
-#include "engine/physics.hpp"
-#include "engine/policies.hpp"
-#include "engine/simulate.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/core/physics.hpp"
+#include "engine/facade/policies.hpp"
+#include "engine/facade/simulate.hpp"
 #include "test_support.hpp"
 
 using bidsim_test::FileMarket;
@@ -36,7 +36,7 @@ struct RefConfig {
   std::vector<double> budget;
 };
 
-// Exact money of the reference, written independently of engine/money.hpp: ticks of 2^-24 by llrint
+// Exact money of the reference, written independently of engine/core/money.hpp: ticks of 2^-24 by llrint
 // (the default rounding mode: nearest, ties to even), one amount capped at 2^40 ticks.
 long long ref_ticks(double x) { return x > 0.0 ? std::min(std::llrint(x * 16777216.0), 1LL << 40) : 0; }
 long long ref_budget_ticks(double x) { return std::llrint(x * 16777216.0); }
@@ -919,7 +919,7 @@ policies:
   CHECK(r.seconds >= 0.0);
 }
 
-// ----- exact money: the load-time range check (engine/money.cpp) --------------------------------
+// ----- exact money: the load-time range check (engine/core/money.cpp) --------------------------------
 
 TEST_CASE("money range: scenarios whose sums could overflow are refused at load, one line", "[money][scenario]") {
   auto parse = [](const std::string& impressions, const std::string& budget, const std::string& value_scale) {

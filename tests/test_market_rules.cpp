@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/episode_setup.hpp"
-#include "engine/rng.hpp"
+#include "engine/core/episode_setup.hpp"
+#include "engine/core/rng.hpp"
 #include "test_support.hpp"
 
 using bidsim_test::FileMarket;
@@ -45,7 +45,7 @@ budget: {floor: 8, overspend: truncate}
 }
 
 TEST_CASE("ties: equal bids rank by the counter-based tie key, largest first", "[auction][ties]") {
-  // Three agents bid the same on one impression per (env, step). The rule (engine/physics.hpp
+  // Three agents bid the same on one impression per (env, step). The rule (engine/core/physics.hpp
   // TopBids::offer): among equal bids the larger draw(seed, tie, env, step, impression, agent)[0]
   // ranks higher. Second price: the top key wins. GSP with 2 slots: the smallest key goes unsold.
   const int E = 4, T = 16, N = 3;

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/errors.hpp"
-#include "engine/rng.hpp"
-#include "engine/simulator.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/core/rng.hpp"
+#include "engine/facade/simulator.hpp"
 #include "mesob/bridge.hpp"
 #include "mesob/mean_field.hpp"
 #include "mesob/mesob_scenario.hpp"

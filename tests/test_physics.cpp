@@ -1,4 +1,4 @@
-// Per-element physics (engine/physics.hpp) against references: TopBids ranking vs a sort, slot
+// Per-element physics (engine/core/physics.hpp) against references: TopBids ranking vs a sort, slot
 // prices, the reserve rule, exposure, the normal helpers and the AuctionNet score closed form.
 #include <catch2/catch.hpp>
 
@@ -10,7 +10,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "engine/physics.hpp"
+#include "engine/core/physics.hpp"
 
 using bidsim::TopBids;
 
@@ -396,7 +396,7 @@ TEST_CASE("portable logf / expf: within 0.52 ulp of the exact value, exact speci
   CHECK(std::isnan(bidsim::portable_expf(std::nanf(""))));
 }
 
-// ----- exact money (engine/money.hpp) ------------------------------------------------------------
+// ----- exact money (engine/core/money.hpp) ------------------------------------------------------------
 
 TEST_CASE("to_money: x 2^24, nearest tick, ties to even, clamped to [0, 2^40]", "[physics][money]") {
   using bidsim::to_money;

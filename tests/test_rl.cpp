@@ -9,10 +9,10 @@
 #include <string>
 #include <tuple>
 
-#include "engine/errors.hpp"
-#include "engine/market_state.hpp"
-#include "engine/scenario.hpp"
-#include "engine/simulator.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/core/market_state.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulator.hpp"
 #include "rl/evaluate.hpp"
 #include "rl/learning_config.hpp"
 #include "rl/rollout.hpp"
@@ -520,7 +520,7 @@ Scenario static_market(int envs, int steps, const std::vector<double>& values) {
 }
 
 // The observation fields that depend on the episode's history (the others are fixed per step here;
-// without a budget the spend and value shares are money amounts, see engine/observation_physics.hpp).
+// without a budget the spend and value shares are money amounts, see engine/core/observation_physics.hpp).
 const std::vector<int> kHistoryFields = {kObsLastWinRate, kObsLastSpendShare, kObsLastValueShare,
                                          kObsLastPricePerWin, kObsMeanWinRate};
 

@@ -1,4 +1,4 @@
-// The scenario loader (engine/scenario.cpp): defaults, `--set` overrides, shipped scenarios, and
+// The scenario loader (engine/facade/scenario.cpp): defaults, `--set` overrides, shipped scenarios, and
 // bad input, where every error must be one ScenarioError line naming the key path and the value.
 // Also the output writers of tools/output.cpp (atomic files, summary.json keys).
 #include <catch2/catch.hpp>
@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/errors.hpp"
-#include "engine/policies.hpp"
-#include "engine/scenario.hpp"
-#include "engine/simulate.hpp"
-#include "engine/simulator.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/facade/policies.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulate.hpp"
+#include "engine/facade/simulator.hpp"
 #include "test_support.hpp"
 #include "tools/output.hpp"
 

@@ -5,11 +5,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/communicator.hpp"
-#include "engine/policies.hpp"
-#include "engine/scenario.hpp"
-#include "engine/shard.hpp"
-#include "engine/simulator.hpp"
+#include "engine/mpi/communicator.hpp"
+#include "engine/facade/policies.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/mpi/shard.hpp"
+#include "engine/facade/simulator.hpp"
 #include "test_support.hpp"
 
 namespace {

@@ -13,10 +13,10 @@
 #include <tuple>
 #include <vector>
 
-#include "engine/config_types.hpp"
-#include "engine/market_state.hpp"
-#include "engine/scenario.hpp"
-#include "engine/simulator.hpp"
+#include "engine/core/config_types.hpp"
+#include "engine/core/market_state.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulator.hpp"
 
 namespace bidsim_test {
 

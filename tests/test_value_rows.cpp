@@ -1,4 +1,4 @@
-// The CPU backend's row-at-a-time value draws (engine/value_rows.hpp) against the per-pair functions the
+// The CPU backend's row-at-a-time value draws (engine/cpu/value_rows.hpp) against the per-pair functions the
 // CUDA backend uses: the same bits for every input, so vectorizing the CPU market changes no result.
 #include <catch2/catch.hpp>
 
@@ -9,8 +9,8 @@
 #include <random>
 #include <vector>
 
-#include "engine/physics.hpp"
-#include "engine/value_rows.hpp"
+#include "engine/core/physics.hpp"
+#include "engine/cpu/value_rows.hpp"
 
 namespace {
 

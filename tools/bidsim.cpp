@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/communicator.hpp"
-#include "engine/device_choice.hpp"
-#include "engine/errors.hpp"
-#include "engine/machine.hpp"
+#include "engine/mpi/communicator.hpp"
+#include "engine/core/device_choice.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/facade/machine.hpp"
 #include "tools/commands.hpp"
 
 #ifdef BIDSIM_HAVE_CUDA

@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "engine/errors.hpp"
-#include "engine/yaml_reader.hpp"
-#include "engine/simulator.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/facade/yaml_reader.hpp"
+#include "engine/facade/simulator.hpp"
 #include "mesob/bridge.hpp"
 #include "mesob/mesob_scenario.hpp"
 #include "mesob/solvers.hpp"

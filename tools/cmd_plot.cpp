@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/errors.hpp"
+#include "engine/core/errors.hpp"
 #include "tools/commands.hpp"
 
 namespace bidsim {

@@ -8,11 +8,11 @@
 #include <memory>
 #include <sstream>
 
-#include "engine/communicator.hpp"
-#include "engine/errors.hpp"
-#include "engine/policies.hpp"
-#include "engine/scenario.hpp"
-#include "engine/simulator.hpp"
+#include "engine/mpi/communicator.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/facade/policies.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulator.hpp"
 #include "tools/commands.hpp"
 #include "tools/output.hpp"
 #include "tools/rollout_dataset.hpp"

@@ -7,11 +7,11 @@
 #include <iostream>
 #include <memory>
 
-#include "engine/communicator.hpp"
-#include "engine/policies.hpp"
-#include "engine/scenario.hpp"
-#include "engine/simulate.hpp"
-#include "engine/simulator.hpp"
+#include "engine/mpi/communicator.hpp"
+#include "engine/facade/policies.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulate.hpp"
+#include "engine/facade/simulator.hpp"
 #include "tools/commands.hpp"
 #include "tools/output.hpp"
 

@@ -17,9 +17,9 @@
 #include <optional>
 #include <sstream>
 
-#include "engine/communicator.hpp"
-#include "engine/errors.hpp"
-#include "engine/scenario.hpp"
+#include "engine/mpi/communicator.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/facade/scenario.hpp"
 #include "rl/checkpoint_integrity.hpp"
 #include "rl/evaluate.hpp"
 #include "rl/learning_config.hpp"

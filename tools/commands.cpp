@@ -9,10 +9,10 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "engine/communicator.hpp"
-#include "engine/errors.hpp"
-#include "engine/machine.hpp"
-#include "engine/shard.hpp"
+#include "engine/mpi/communicator.hpp"
+#include "engine/core/errors.hpp"
+#include "engine/facade/machine.hpp"
+#include "engine/mpi/shard.hpp"
 #include "tools/output.hpp"
 
 namespace bidsim {

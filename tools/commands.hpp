@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/config_types.hpp"
+#include "engine/core/config_types.hpp"
 #include "tools/progress.hpp"
 
 namespace bidsim {

@@ -12,7 +12,7 @@
 #include <sstream>
 #include <vector>
 
-#include "engine/simulator.hpp"
+#include "engine/facade/simulator.hpp"
 
 namespace fs = std::filesystem;
 

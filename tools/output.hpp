@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/config_types.hpp"
-#include "engine/simulate.hpp"
+#include "engine/core/config_types.hpp"
+#include "engine/facade/simulate.hpp"
 
 namespace bidsim {
 

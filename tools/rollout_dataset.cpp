@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "engine/errors.hpp"
+#include "engine/core/errors.hpp"
 
 namespace bidsim {
 

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "engine/config_types.hpp"
-#include "engine/market_state.hpp"
+#include "engine/core/config_types.hpp"
+#include "engine/core/market_state.hpp"
 
 namespace bidsim {
 

@@ -2,8 +2,8 @@
 #include <iostream>
 #include <vector>
 
-#include "engine/scenario.hpp"
-#include "engine/simulator.hpp"
+#include "engine/facade/scenario.hpp"
+#include "engine/facade/simulator.hpp"
 
 int main() {
   const bidsim::Scenario scenario =
