@@ -205,12 +205,10 @@ class CudaBackend final : public Backend {
     const std::size_t items = row_count * S_;
     d_bids_.reserve(std::max<std::size_t>(row_count * N_, 1));
     d_least_cost_.reserve(std::max<std::size_t>(row_count, 1));
-    d_converted_.reserve(std::max<std::size_t>(items, 1));
     // From the backend's own pageable copy, as step() does with the multipliers: the caller's array
     // (pinned or not) is free once step_bids() returns, whatever the copy engine is still doing.
     bids_staging_.assign(bids, bids + row_count * N_);
     ctx_.upload(d_bids_, bids_staging_.data(), bids_staging_.size());
-    ctx_.zero(d_converted_, std::max<std::size_t>(items, 1));
     bids_step_ = true;
     try {
       run_step(before);
@@ -221,21 +219,11 @@ class CudaBackend final : public Backend {
     bids_step_ = false;
     if (!outcomes || items == 0) return;
     std::vector<SlotOutcome> slots(items);
-    std::vector<std::uint8_t> converted(items);
     // The per-impression outcomes are a host copy like state(): counted outside the steps.
     ctx_.download(d_outcome_, slots.data(), items);
-    ctx_.download(d_converted_, converted.data(), items);
     ctx_.download(d_least_cost_, outcomes->least_winning_cost.data(), row_count);
     ctx_.synchronize();
-    for (std::size_t q = 0; q < items; ++q) {
-      const SlotOutcome& o = slots[q];
-      const bool sold = o.agent >= 0;
-      outcomes->winner[q] = sold ? o.agent : -1;
-      outcomes->price[q] = sold ? to_units(o.price) : 0.0;
-      outcomes->exposed[q] = sold && o.exposed;
-      outcomes->charged[q] = sold && (o.exposed || !p_.charge_on_exposure);
-      outcomes->converted[q] = sold && o.exposed && converted[q];
-    }
+    for (std::size_t q = 0; q < items; ++q) record_slot_outcome(slots[q], p_.charge_on_exposure, *outcomes, q);
   }
 
   const std::vector<std::int32_t>& impressions_per_step() const override { return st_.impressions; }
@@ -385,7 +373,7 @@ class CudaBackend final : public Backend {
     v.shared_bid_count = shared_bid_count_;
     v.bids = bids_step_ ? d_bids_.data() : nullptr;
     v.least_cost = bids_step_ ? d_least_cost_.data() : nullptr;
-    v.converted = bids_step_ ? d_converted_.data() : nullptr;
+    v.record_conversions = bids_step_;
     v.value_scale = d_value_scale_.data();
     v.agent_category = d_agent_category_.data();
     v.members = d_members_.data();
@@ -609,7 +597,6 @@ class CudaBackend final : public Backend {
   // step_bids: the bids of the step and its per-impression outputs
   DeviceBuffer<float> d_bids_;
   DeviceBuffer<double> d_least_cost_;
-  DeviceBuffer<std::uint8_t> d_converted_;
 };
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "engine/core/observation_physics.hpp"
 #include "engine/core/physics.hpp"
 #include "engine/core/rng.hpp"
+#include "engine/core/slot_outcome.hpp"
 
 namespace bidsim::cuda {
 
@@ -60,15 +61,6 @@ enum ControlWord : int {
   kControlWords = 3,
 };
 
-// One (impression, slot) of the current allocation (cpu_backend.cpp SlotOutcome), [items] flat.
-struct SlotOutcome {
-  std::int32_t agent;      // -1 when the slot is not sold (or voided by the truncate rule)
-  std::int32_t candidate;  // the slot's ranked winner (sold or not; engine/core/drop_floor.hpp): its position
-                           // in the impression's candidate list, kNoWinner when none or dropped this round
-  Money price;             // what the winner pays if charged, exact (to_money of the slot price)
-  float value;             // the winner's value for this impression
-  std::int32_t exposed;    // the slot position was shown
-};
 
 // What the overspend rule does in an environment this pass.
 enum EnvMode : std::int32_t { kEnvIdle = 0, kEnvDrop = 1, kEnvTruncate = 2 };
@@ -104,7 +96,7 @@ struct MarketView {
   // per-impression bids (engine/core/impression_bids.hpp), all null in a multiplier step
   const float* bids;                 // [impressions][N] flat rows of this step
   double* least_cost;                // [impressions] least winning cost of the final pass
-  std::uint8_t* converted;           // [items] the exposed win converted (zeroed before settle)
+  bool record_conversions;           // settle writes SlotOutcome::converted (a bids step's outcomes)
   // The market state (MarketState's fields) and the device-only state, one pointer per field of the
   // lists in engine/core/market_fields.hpp, named as there, with the shapes listed there.
 #define BIDSIM_VIEW_POINTER(name, type, shape, zeroed) type* name;
@@ -168,7 +160,7 @@ __device__ __forceinline__ std::uint64_t group_max(const LaneGroup& g, std::uint
 }
 
 __device__ __forceinline__ bool is_charged(const MarketView& v, const SlotOutcome& o) {
-  return o.agent >= 0 && (o.exposed || !v.params.charge_on_exposure);
+  return is_charged(o, v.params.charge_on_exposure);
 }
 
 // ----- per-agent step start (cpu_backend.cpp step_env, first loop) --------------------------------
@@ -366,6 +358,7 @@ __device__ void auction_group(const MarketView& v, int e, int j, std::int64_t jf
   allocate_slots(v.params, top, genv, v.t, j, [&](int slot, bool shown, double price) {
     SlotOutcome o;
     o.exposed = shown;
+    o.converted = false;  // settle records it only in a bids step; never a stale byte in the download
     o.candidate = ranked_winner(top, slot);
     if (price < 0.0) {
       o.agent = -1;
@@ -897,6 +890,7 @@ __global__ void __launch_bounds__(kElementThreads) settle_outcomes_kernel(Market
     __syncthreads();
   }
   auto global = [](auto* p) { return reinterpret_cast<unsigned long long*>(p); };
+  const ConversionTerms an{v.an_sigma_mean, v.an_bound_lo, v.an_bound_hi, v.an_cdf_lo, v.an_cdf_hi};
   int e = segment_of(v.impression_offset, v.params.E, b.first / v.params.S);
   for (std::int64_t q = b.first + threadIdx.x; q < b.last; q += blockDim.x) {
     const SlotOutcome o = v.outcome[q];
@@ -908,16 +902,9 @@ __global__ void __launch_bounds__(kElementThreads) settle_outcomes_kernel(Market
     if (is_charged(v, o)) add_agent(v, b, cost, global(v.step_cost_money), e, i, static_cast<unsigned long long>(o.price));
     if (!o.exposed) continue;
     const int j = static_cast<int>(q / v.params.S - v.impression_offset[e]);
-    const Draw cd = conversion_draw(v.params.seed, v.genv[e], v.t, j, i, v.params.frozen_noise);
-    bool converted;
-    if (v.params.model == ValueModel::auctionnet) {
-      const std::size_t a = static_cast<std::size_t>(e) * v.params.N + i;
-      converted = auctionnet_converts(o.value, v.an_sigma_mean[a], v.params.sigma_cap, v.an_bound_lo[a], v.an_bound_hi[a],
-                                      v.an_cdf_lo[a], v.an_cdf_hi[a], cd);
-    } else {
-      converted = plain_converts(o.value, cd);
-    }
-    if (v.converted) v.converted[q] = converted;
+    const bool converted = exposed_win_converts(v.params, an, static_cast<std::size_t>(e) * v.params.N + i, v.genv[e],
+                                                v.t, j, i, o.value);
+    if (v.record_conversions) v.outcome[q].converted = converted;
     add_agent(v, b, value, global(v.step_value_money), e, i, static_cast<unsigned long long>(to_money(o.value)));
     if (e == b.shared_env) {
       atomicAdd(&exposures[i], 1ull);

@@ -25,6 +25,7 @@
 
 #include "engine/core/config_types.hpp"
 #include "engine/core/market_state.hpp"
+#include "engine/core/slot_outcome.hpp"
 
 namespace bidsim {
 
@@ -63,6 +64,17 @@ struct ImpressionOutcomes {
     least_winning_cost.assign(static_cast<std::size_t>(rows()), 0.0);
   }
 };
+
+// Entry r ([rows][S] flat) of `out` from the final allocation's outcome of that slot (both backends): an
+// unsold slot reads as winner -1, price 0 and no flags, whatever else its outcome holds.
+inline void record_slot_outcome(const SlotOutcome& o, bool charge_on_exposure, ImpressionOutcomes& out, std::size_t r) {
+  const bool sold = o.agent >= 0;
+  out.winner[r] = sold ? o.agent : -1;
+  out.price[r] = sold ? to_units(o.price) : 0.0;
+  out.exposed[r] = sold && o.exposed;
+  out.charged[r] = is_charged(o, charge_on_exposure);
+  out.converted[r] = sold && o.exposed && o.converted;
+}
 
 // Where observed values go: element (row, agent) of `value` and `sigma` is at row x row_stride + agent x
 // agent_stride. Impression-major [rows][N] is (N, 1); agent-major [N][rows] is (1, rows).

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstddef>
 #include <cstring>
 
 #include "engine/core/config_types.hpp"
@@ -318,6 +319,25 @@ BIDSIM_HD Draw conversion_draw(std::uint64_t seed, std::uint32_t genv, int t, in
     d[1] = f[1];
   }
   return d;
+}
+
+// AuctionNet's per-agent conversion terms ([E][N], market_state.hpp AuctionNetEpisode), as pointers so
+// the CPU backend's vectors and the device's buffers are read the same way; only the auctionnet model
+// reads them.
+struct ConversionTerms {
+  const float *sigma_mean, *bound_lo, *bound_hi;
+  const double *cdf_lo, *cdf_hi;
+};
+
+// Whether `agent`'s exposed win of impression j (value `value`) converts, under the scenario's value
+// model, from the win's own conversion draw; a = e * N + agent indexes the terms.
+BIDSIM_HD bool exposed_win_converts(const MarketParams& p, const ConversionTerms& an, std::size_t a, std::uint32_t genv,
+                                    int t, int j, int agent, float value) {
+  const Draw cd = conversion_draw(p.seed, genv, t, j, agent, p.frozen_noise);
+  if (p.model == ValueModel::auctionnet)
+    return auctionnet_converts(value, an.sigma_mean[a], p.sigma_cap, an.bound_lo[a], an.bound_hi[a], an.cdf_lo[a],
+                               an.cdf_hi[a], cd);
+  return plain_converts(value, cd);
 }
 
 // ----- one impression, both backends -------------------------------------------------------

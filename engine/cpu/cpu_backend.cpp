@@ -17,6 +17,7 @@
 #include "engine/core/observation.hpp"
 #include "engine/core/physics.hpp"
 #include "engine/core/rng.hpp"
+#include "engine/core/slot_outcome.hpp"
 #include "engine/cpu/value_rows.hpp"
 
 namespace bidsim {
@@ -27,17 +28,6 @@ constexpr double kValueCacheBytes = 512.0 * (1 << 20);
 // With fewer environments than threads, one environment's first auction pass is split over the
 // threads when it has at least this many impressions (below it the fork costs more than it saves).
 constexpr int kMinImpressionsToSplit = 2048;
-
-// Outcome of one (impression, slot).
-struct SlotOutcome {
-  std::int32_t agent;      // -1 when the slot is not sold
-  std::int32_t candidate;  // the slot's ranked winner (sold or not; drop_floor.hpp): its position in
-                           // the impression's candidate list, kNoWinner when none or dropped this round
-  Money price;             // what the winner pays if charged, exact (to_money of the slot price)
-  float value;             // the winner's value for this impression
-  bool exposed;            // the slot position was shown
-  bool converted;          // set by settle: the exposed win converted
-};
 
 // Rank keys of candidates below the drop floor that an impression keeps for its later re-auctions in a
 // step (rank_again): at most this many, Capacity plus kSpareKeys, so a few drops are answered from the
@@ -514,9 +504,7 @@ class CpuBackend final : public Backend {
     });
   }
 
-  bool charged(const SlotOutcome& o) const {
-    return o.agent >= 0 && (o.exposed || !p_.charge_on_exposure);
-  }
+  bool charged(const SlotOutcome& o) const { return is_charged(o, p_.charge_on_exposure); }
 
   void total_cost(int M, Scratch& w) const {
     std::fill(w.pass_cost.begin(), w.pass_cost.end(), 0);
@@ -698,13 +686,7 @@ class CpuBackend final : public Backend {
       out.least_winning_cost[first + j] = w.least_cost[j];
       for (int slot = 0; slot < S; ++slot) {
         const std::size_t q = static_cast<std::size_t>(j) * S + slot, r = first * S + q;
-        const SlotOutcome& o = w.outcome[q];
-        const bool sold = o.agent >= 0;
-        out.winner[r] = sold ? o.agent : -1;
-        out.price[r] = sold ? to_units(o.price) : 0.0;
-        out.exposed[r] = sold && o.exposed;
-        out.charged[r] = charged(o);
-        out.converted[r] = sold && o.exposed && o.converted;
+        record_slot_outcome(w.outcome[q], p_.charge_on_exposure, out, r);
       }
     }
   }
@@ -712,17 +694,12 @@ class CpuBackend final : public Backend {
   // Whether each exposed win of impression j converts (outcome.converted).
   void draw_conversions(std::size_t base, std::uint32_t genv, int t, int j, Scratch& w) const {
     const int S = p_.S;
+    const ConversionTerms an{an_.sigma_mean.data(), an_.bound_lo.data(), an_.bound_hi.data(), an_.cdf_lo.data(),
+                             an_.cdf_hi.data()};
     for (int slot = 0; slot < S; ++slot) {
       SlotOutcome& o = w.outcome[static_cast<std::size_t>(j) * S + slot];
       if (o.agent < 0 || !o.exposed) continue;
-      const Draw cd = conversion_draw(p_.seed, genv, t, j, o.agent, p_.frozen_noise);
-      if (p_.model == ValueModel::auctionnet) {
-        const std::size_t a = base + o.agent;
-        o.converted = auctionnet_converts(o.value, an_.sigma_mean[a], p_.sigma_cap,
-                                          an_.bound_lo[a], an_.bound_hi[a], an_.cdf_lo[a], an_.cdf_hi[a], cd);
-      } else {
-        o.converted = plain_converts(o.value, cd);
-      }
+      o.converted = exposed_win_converts(p_, an, base + o.agent, genv, t, j, o.agent, o.value);
     }
   }
 
