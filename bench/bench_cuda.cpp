@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <random>
 #include <string>
@@ -32,6 +33,20 @@ bool skip_without_device(benchmark::State& state) {
   state.SkipWithError("no CUDA device: skipped");
   return true;
 }
+
+// A benchmark whose setup or run throws (a scenario refused, a CUDA error) reports the message as that
+// benchmark's error and the program goes on to the next: one bad row must not cost a GPU session the
+// other figures (an exception out of a benchmark would end the program).
+template <class Body>
+void reporting_errors(benchmark::State& state, Body&& body) {
+  try {
+    body(state);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+#define BIDSIM_REPORTING_ERRORS(name) \
+  void name(benchmark::State& state) { reporting_errors(state, name##_body); }
 
 void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess) {
@@ -77,20 +92,22 @@ double copy_bandwidth() {
   return measured;
 }
 
-void BM_DeviceCopyBandwidth(benchmark::State& state) {
+void BM_DeviceCopyBandwidth_body(benchmark::State& state) {
   if (skip_without_device(state)) return;
   for (auto _ : state) state.SetIterationTime(2.0 * (std::size_t{1} << 30) / copy_bandwidth());
   state.counters["bytes/s"] = copy_bandwidth();
 }
+BIDSIM_REPORTING_ERRORS(BM_DeviceCopyBandwidth)
 BENCHMARK(BM_DeviceCopyBandwidth)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 
 using bidsim_bench::file_market;
 
-void BM_AuctionKernel(benchmark::State& state) {
+void BM_AuctionKernel_body(benchmark::State& state) {
   if (skip_without_device(state)) return;
   const int candidates = static_cast<int>(state.range(0)), slots = static_cast<int>(state.range(1));
   const int agents = 4099;  // prime, so the stride in file_market gives distinct agents per row
-  const bidsim::Scenario s = file_market(agents, 1 << 21, candidates, slots, 7);
+  // 2^20 impressions: x 3 slots, within the exact-money range (money.hpp: 2^22 slot sales an episode).
+  const bidsim::Scenario s = file_market(agents, 1 << 20, candidates, slots, 7);
   const std::vector<float> multipliers(agents, 1.0f);
   bidsim::cuda::AuctionKernelTiming timing;
   for (auto _ : state) {
@@ -103,12 +120,13 @@ void BM_AuctionKernel(benchmark::State& state) {
   state.counters["fraction_of_copy"] = rate / copy_bandwidth();
   state.counters["bids/s"] = timing.bids / (timing.milliseconds * 1e-3);
 }
+BIDSIM_REPORTING_ERRORS(BM_AuctionKernel)
 BENCHMARK(BM_AuctionKernel)->ArgNames({"candidates", "slots"})->Args({32, 1})->Args({32, 3})->Args({128, 3})
     ->UseManualTime()->Iterations(3)->Unit(benchmark::kMicrosecond);
 
 // The procedural dense auction probe on the AuctionNet preset's first tick (compute-bound: values
 // are drawn, not read; bytes/s is reported for completeness).
-void BM_AuctionKernelAuctionNet(benchmark::State& state) {
+void BM_AuctionKernelAuctionNet_body(benchmark::State& state) {
   if (skip_without_device(state)) return;
   const bidsim::Scenario s = bidsim::load_scenario(scenario_path("auctionnet.yaml"), {"market.envs=64"});
   const std::vector<float> multipliers(static_cast<std::size_t>(s.market.envs) * s.agents.count, 100.0f);
@@ -120,12 +138,13 @@ void BM_AuctionKernelAuctionNet(benchmark::State& state) {
   state.counters["bids/s"] = timing.bids / (timing.milliseconds * 1e-3);
   state.counters["fraction_of_copy"] = timing.bytes / (timing.milliseconds * 1e-3) / copy_bandwidth();
 }
+BIDSIM_REPORTING_ERRORS(BM_AuctionKernelAuctionNet)
 BENCHMARK(BM_AuctionKernelAuctionNet)->UseManualTime()->Iterations(3)->Unit(benchmark::kMicrosecond);
 
 // Whole AuctionNet-preset episodes on the device. policies=host: the built-in policies act on the
 // host state every step (the `simulate` path, a state copy per step); policies=device: constant
 // CPA-style multipliers written once into the device view, T steps with no host round trip.
-void BM_CudaAuctionNetEpisode(benchmark::State& state) {
+void BM_CudaAuctionNetEpisode_body(benchmark::State& state) {
   if (skip_without_device(state)) return;
   const bool host_policies = state.range(0) == 1;
   const bidsim::Scenario s = bidsim::load_scenario(scenario_path("auctionnet.yaml"));
@@ -170,19 +189,24 @@ void BM_CudaAuctionNetEpisode(benchmark::State& state) {
   state.counters["auctions/s"] = benchmark::Counter(impressions, benchmark::Counter::kIsRate);
   state.counters["passes/step"] = passes / (state.iterations() * s.market.steps);
 }
+BIDSIM_REPORTING_ERRORS(BM_CudaAuctionNetEpisode)
 BENCHMARK(BM_CudaAuctionNetEpisode)->ArgName("host_policies")->Arg(0)->Arg(1)->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
-// The scaling market: E = 1, T = 4, M = max(N, 1e4) impressions per step, finite budgets (the
+// The scaling market: E = 1, M = max(N, 1e4) impressions per step, T = 4 steps or fewer (as many as the
+// exact-money range allows: 2^22 slot sales an episode, so 1 step at 10^6 agents), finite budgets (the
 // AuctionNet overspend rule runs), dense up to 1e4 agents, sparse K = 32 within category above.
 bidsim::Scenario scaling_market(int agents) {
   const bool sparse = agents >= 100000;
   const int impressions = std::max(agents, 10000);
-  std::string yaml = "name: scaling\nmarket: {envs: 1, steps: 4}\nagents: {count: " + std::to_string(agents) +
+  constexpr int kSlots = 3;
+  const int steps = static_cast<int>(std::min<std::int64_t>(4, (std::int64_t{1} << 22) / (std::int64_t{impressions} * kSlots)));
+  std::string yaml = "name: scaling\nmarket: {envs: 1, steps: " + std::to_string(steps) + "}\nagents: {count: " +
+                     std::to_string(agents) +
                      ", categories: 8, budget: {uniform: [20, 200]}, value_scale: {uniform: [0.5, 1.5]}}\n"
                      "impressions: {per_step: " + std::to_string(impressions) + "}\n"
                      "values: {model: procedural, distribution: lognormal, sigma: 0.6, cross_category: 0.3}\n"
-                     "mechanism: {type: gsp, slots: 3, exposure: [1, 0.8, 0.6], reserve: 0.01}\n"
+                     "mechanism: {type: gsp, slots: " + std::to_string(kSlots) + ", exposure: [1, 0.8, 0.6], reserve: 0.01}\n"
                      "budget: {floor: 0.1, overspend: auctionnet}\n";
   if (sparse) yaml += "candidates: {mode: sparse, per_impression: 32, within_category: true}\n";
   return bidsim::parse_scenario(yaml, "scaling");
@@ -208,25 +232,28 @@ void run_scaling(benchmark::State& state, bidsim::Device device) {
   }
   const double steps = static_cast<double>(state.iterations()) * s.market.steps;
   state.counters["agent_steps/s"] = benchmark::Counter(steps * agents, benchmark::Counter::kIsRate);
+  state.counters["steps"] = s.market.steps;
   state.counters["bid_evals/s"] = benchmark::Counter(bids, benchmark::Counter::kIsRate);
   if (device == bidsim::Device::cuda) state.counters["device_MiB"] = peak / (1 << 20);
 }
 
 // Wall time around T steps, ending with the state copy (the device work is synchronized by it).
-void BM_CudaScaling(benchmark::State& state) {
+void BM_CudaScaling_body(benchmark::State& state) {
   if (skip_without_device(state)) return;
   run_scaling(state, bidsim::Device::cuda);
 }
+BIDSIM_REPORTING_ERRORS(BM_CudaScaling)
 BENCHMARK(BM_CudaScaling)->ArgName("agents")->Arg(1000)->Arg(10000)->Arg(100000)->Arg(1000000)
     ->UseManualTime()->Unit(benchmark::kMillisecond);
 
-void BM_CpuScaling(benchmark::State& state) { run_scaling(state, bidsim::Device::cpu); }
+void BM_CpuScaling_body(benchmark::State& state) { run_scaling(state, bidsim::Device::cpu); }
+BIDSIM_REPORTING_ERRORS(BM_CpuScaling)
 BENCHMARK(BM_CpuScaling)->ArgName("agents")->Arg(1000)->Arg(10000)->Arg(100000)->Arg(1000000)
     ->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 
 // One market step for the PyTorch peer (bench/peer_market.hpp): bidsim's step time (CUDA events, median
 // of 20) and, with $BIDSIM_PEER_DUMP, the inputs and outputs the peer checks itself against.
-void BM_PeerStep(benchmark::State& state) {
+void BM_PeerStep_body(benchmark::State& state) {
   if (skip_without_device(state)) return;
   const bidsim::Scenario s = bidsim_bench::peer_market();
   const std::vector<float> multipliers = bidsim_bench::peer_multipliers();
@@ -257,6 +284,7 @@ void BM_PeerStep(benchmark::State& state) {
   if (const char* path = std::getenv("BIDSIM_PEER_DUMP"))
     bidsim_bench::write_peer_dump(path, s, multipliers, bidsim_bench::PeerBackend::cuda, 0, median_ms, sim.state());
 }
+BIDSIM_REPORTING_ERRORS(BM_PeerStep)
 BENCHMARK(BM_PeerStep)->UseManualTime()->Iterations(20)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

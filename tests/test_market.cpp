@@ -951,3 +951,21 @@ TEST_CASE("money range: scenarios whose sums could overflow are refused at load,
   CHECK(message("10", "100", "32767") == "accepted");
   CHECK(message("10", "100", "40000").find("money.yaml: agents.value_scale: got 80000") == 0);
 }
+
+TEST_CASE("money range: a scenario changed after loading is refused when a backend is built", "[money][scenario]") {
+  // A program's own Scenario (here: a loaded one given more impressions, as a file-valued market filled
+  // in memory is) reaches no backend past the range: both are built through market_params().
+  bidsim::Scenario s = bidsim::parse_scenario("market: {envs: 1, steps: 2}\n"
+                                              "agents: {count: 2, budget: 100}\n"
+                                              "impressions: {per_step: 10}\n"
+                                              "mechanism: {type: second_price}\n",
+                                              "grown.yaml");
+  REQUIRE_NOTHROW(bidsim::Simulator(s, bidsim::Device::cpu, 1));
+  s.impressions.per_step = 2097153;  // 4194306 slot sales
+  try {
+    bidsim::Simulator sim(s, bidsim::Device::cpu, 1);
+    FAIL("a scenario past 2^22 slot sales was built");
+  } catch (const bidsim::ScenarioError& e) {
+    CHECK(std::string(e.what()).find("grown.yaml: impressions: got 4194306, expected at most 2^22") == 0);
+  }
+}

@@ -10,6 +10,13 @@
 # run passed. Split the stages over several calls when one call has a time limit (the build folder
 # build-gpu/ is reused). BIDSIM_COMMIT names the commit when the copy has no .git.
 # BIDSIM_GPU_CHECK_NO_DEVICE=1 runs `build` on a machine without a GPU (to test this script).
+#
+# --budget SECONDS (anywhere after OUTDIR): the whole check in one call of a lent machine's time
+# (e.g. 540 for a 10-minute call that also starts the machine). Stages run in the order build, test,
+# bench, sanitize, so the figures come before the sanitizers; the build makes only the programs the
+# check runs (no full ctest then); each command's timeout is its own cap or what is left of the
+# budget, whichever is less, and a command with under 20 s left is skipped and recorded as such. The
+# JSON is written in every case.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 readonly ROOT=$PWD
@@ -21,8 +28,26 @@ OUTDIR=$1
 shift
 mkdir -p "$OUTDIR" || exit 2
 OUTDIR=$(cd "$OUTDIR" && pwd)
-STAGES=("$@")
-[[ ${#STAGES[@]} -eq 0 ]] && STAGES=(build test sanitize bench)
+BUDGET=0
+STAGES=()
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --budget)
+      if [[ ! ${2:-} =~ ^[0-9]+$ || $2 -lt 60 ]]; then
+        echo "gpu_check: --budget: got '${2:-}', expected whole seconds, at least 60" >&2
+        exit 2
+      fi
+      BUDGET=$2
+      shift 2 ;;
+    *) STAGES+=("$1"); shift ;;
+  esac
+done
+if [[ ${#STAGES[@]} -eq 0 ]]; then
+  if [[ $BUDGET -gt 0 ]]; then STAGES=(build test bench sanitize); else STAGES=(build test sanitize bench); fi
+fi
+# Seconds kept at the end of a budget for writing the JSON.
+readonly BUDGET_RESERVE=25
+readonly DEADLINE=$((SECONDS + BUDGET - BUDGET_RESERVE))
 readonly LOG=$OUTDIR/gpu_check.log
 readonly BUILD=$ROOT/build-gpu
 : > "$LOG"
@@ -44,6 +69,23 @@ run() {
   log "$name: exit $status after $((SECONDS - start)) s"
   RECORDS+=("$name"$'\t'"$status"$'\t'"$((SECONDS - start))"$'\t'"$*")
   return $status
+}
+# run_capped NAME CAP CMD...: run under `timeout`, CAP seconds or, with --budget, what is left of the
+# budget when that is less; skipped (recorded with exit "skipped") when under 20 s are left. A command
+# stopped by its timeout exits 124.
+run_capped() {
+  local name=$1 cap=$2
+  shift 2
+  if [[ $BUDGET -gt 0 ]]; then
+    local left=$((DEADLINE - SECONDS))
+    if [[ $left -lt 20 ]]; then
+      log "$name: skipped, ${left} s of the budget left"
+      RECORDS+=("$name"$'\t'"skipped"$'\t'"0"$'\t'"$*")
+      return 1
+    fi
+    [[ $left -lt $cap ]] && cap=$left
+  fi
+  run "$name" timeout "$cap" "$@"
 }
 
 # ----- facts -------------------------------------------------------------------------------------
@@ -82,11 +124,18 @@ stage_build() {
     torch=OFF
     run configure_without_torch "${configure[@]}" -DBIDSIM_ENABLE_TORCH=OFF || return 1
   fi
-  if ! run build cmake --build "$BUILD" -j "$JOBS"; then
+  # With a budget, only the programs the check runs (the full suite is for calls without one).
+  local targets=()
+  if [[ $BUDGET -gt 0 ]]; then
+    targets=(--target bidsim_tests bench_cuda bench_mesob bidsim bidsim-full)
+    [[ $torch == ON ]] && targets+=(bidsim_rl_tests bench_rl)
+  fi
+  if ! run_capped build 1800 cmake --build "$BUILD" -j "$JOBS" "${targets[@]}"; then
     [[ $torch == OFF ]] && return 1
     torch=OFF
     run configure_without_torch "${configure[@]}" -DBIDSIM_ENABLE_TORCH=OFF || return 1
-    run build_without_torch cmake --build "$BUILD" -j "$JOBS" || return 1
+    [[ $BUDGET -gt 0 ]] && targets=(--target bidsim_tests bench_cuda bench_mesob bidsim bidsim-full)
+    run_capped build_without_torch 1800 cmake --build "$BUILD" -j "$JOBS" "${targets[@]}" || return 1
   fi
   TORCH_USED=$torch
   # Where each dependency came from (the prefix, not the system).
@@ -96,14 +145,15 @@ stage_build() {
 
 stage_test() {
   local ok=0
-  run cuda_tests "$BUILD/tests/bidsim_tests" "[cuda]" --durations yes -r junit -o "$OUTDIR/cuda_tests.xml" || ok=1
+  run_capped cuda_tests 240 "$BUILD/tests/bidsim_tests" "[cuda]" --durations yes -r junit -o "$OUTDIR/cuda_tests.xml" || ok=1
   if [[ -x $BUILD/tests/bidsim_rl_tests ]]; then
-    run rl_cuda_tests "$BUILD/tests/bidsim_rl_tests" "[cuda]" --durations yes -r junit -o "$OUTDIR/rl_cuda_tests.xml" || ok=1
+    run_capped rl_cuda_tests 180 "$BUILD/tests/bidsim_rl_tests" "[cuda]" --durations yes -r junit \
+        -o "$OUTDIR/rl_cuda_tests.xml" || ok=1
   fi
-  # The whole suite too: the CPU backend and the CLI on this machine.
-  run all_tests ctest --test-dir "$BUILD" -j "$JOBS" --output-on-failure || ok=1
-  run simulate_cuda "$BUILD/tools/bidsim" simulate "$ROOT/scenarios/auctionnet.yaml" --device cuda --quiet \
-      --out "$BUILD/simulate-cuda" || ok=1
+  run_capped simulate_cuda 120 "$BUILD/tools/bidsim" simulate "$ROOT/scenarios/auctionnet.yaml" --device cuda --quiet \
+      --force --out "$BUILD/simulate-cuda" || ok=1
+  # The whole suite too (the CPU backend and the CLI on this machine), where everything was built.
+  [[ $BUDGET -eq 0 ]] && { run all_tests ctest --test-dir "$BUILD" -j "$JOBS" --output-on-failure || ok=1; }
   return $ok
 }
 
@@ -114,13 +164,13 @@ stage_sanitize() {
   # before anything wrote it) over the small cases and the many-pass markets. Timeouts keep one
   # call inside a 10-minute limit; the stage is meant to be a call of its own.
   local ok=0
-  run memcheck timeout 420 compute-sanitizer --tool memcheck --error-exitcode 3 --leak-check full \
+  run_capped memcheck 420 compute-sanitizer --tool memcheck --error-exitcode 3 --leak-check full \
       "$BUILD/tests/bidsim_tests" "[cuda]" || ok=1
-  run racecheck timeout 300 compute-sanitizer --tool racecheck --error-exitcode 3 \
+  run_capped racecheck 300 compute-sanitizer --tool racecheck --error-exitcode 3 \
       "$BUILD/tests/bidsim_tests" "[cuda][ties],[cuda][views],[cuda][shard]" || ok=1
-  run synccheck timeout 300 compute-sanitizer --tool synccheck --error-exitcode 3 \
+  run_capped synccheck 300 compute-sanitizer --tool synccheck --error-exitcode 3 \
       "$BUILD/tests/bidsim_tests" "[cuda][ties],[cuda][shard],[cuda][passes],[cuda][counters]~[auctionnet]" || ok=1
-  run initcheck timeout 300 compute-sanitizer --tool initcheck --error-exitcode 3 \
+  run_capped initcheck 300 compute-sanitizer --tool initcheck --error-exitcode 3 \
       "$BUILD/tests/bidsim_tests" "[cuda][ties],[cuda][shard],[cuda][passes],[cuda][counters]~[auctionnet]" || ok=1
   return $ok
 }
@@ -128,14 +178,18 @@ stage_sanitize() {
 stage_bench() {
   local ok=0
   local dump=${TMPDIR:-/tmp}/bidsim_peer_step.bin
-  run bench_cuda env BIDSIM_PEER_DUMP="$dump" "$BUILD/bench/bench_cuda" --benchmark_out="$OUTDIR/bench_cuda.json" \
+  run_capped bench_cuda 300 env BIDSIM_PEER_DUMP="$dump" "$BUILD/bench/bench_cuda" --benchmark_out="$OUTDIR/bench_cuda.json" \
       --benchmark_out_format=json || ok=1
-  run peer python3 "$ROOT/bench/peers/torch_market.py" "$dump" --out "$OUTDIR/peer.json" || ok=1
+  run_capped peer 120 python3 "$ROOT/bench/peers/torch_market.py" "$dump" --out "$OUTDIR/peer.json" || ok=1
   # Mean field: the 1024-configuration sweep on the device next to the CPU iteration and sweep.
-  run bench_mesob "$BUILD/bench/bench_mesob" --benchmark_out="$OUTDIR/bench_mesob.json" --benchmark_out_format=json || ok=1
+  # With a budget, only the sweep's rows (the device batch, its CPU reference): the CPU-only rows are
+  # measured on any machine.
+  local mesob_filter=()
+  [[ $BUDGET -gt 0 ]] && mesob_filter=('--benchmark_filter=ParetoSweep(Cuda|CpuReference)')
+  run_capped bench_mesob 300 "$BUILD/bench/bench_mesob" "${mesob_filter[@]}" --benchmark_out="$OUTDIR/bench_mesob.json" --benchmark_out_format=json || ok=1
   # Learning: one BPG iteration, 100 agents, GPU (zero-copy engine) next to the CPU at the same batch.
   if [[ -x $BUILD/bench/bench_rl ]]; then
-    run bench_rl "$BUILD/bench/bench_rl" --benchmark_out="$OUTDIR/bench_rl.json" --benchmark_out_format=json || ok=1
+    run_capped bench_rl 240 "$BUILD/bench/bench_rl" --benchmark_out="$OUTDIR/bench_rl.json" --benchmark_out_format=json || ok=1
   fi
   return $ok
 }
@@ -158,7 +212,7 @@ done
 # ----- results JSON ------------------------------------------------------------------------------
 printf '%s\n' "${RECORDS[@]}" > "$OUTDIR/.records.tsv"
 STATUS_LINES=$(for s in "${!STATUS[@]}"; do printf '%s\t%s\n' "$s" "${STATUS[$s]}"; done)
-export COMMIT GPU_NAME DRIVER NVCC_VERSION CMAKE_VERSION TORCH_VERSION TORCH_ABI TORCH_USED STATUS_LINES OUTDIR
+export COMMIT GPU_NAME DRIVER NVCC_VERSION CMAKE_VERSION TORCH_VERSION TORCH_ABI TORCH_USED STATUS_LINES OUTDIR BUDGET
 python3 - <<'PY'
 import json, os, re
 out = os.environ["OUTDIR"]
@@ -168,12 +222,19 @@ result = {
     "cmake": os.environ["CMAKE_VERSION"], "torch": os.environ["TORCH_VERSION"] or None,
     "torch_cxx11_abi": os.environ["TORCH_ABI"] or None, "libtorch_in_build": os.environ["TORCH_USED"],
     "stages": dict(l.split("\t") for l in os.environ["STATUS_LINES"].splitlines() if l),
+    "budget_seconds": int(os.environ["BUDGET"]) or None,
     "commands": [], "figures": {},
 }
 for line in open(os.path.join(out, ".records.tsv")):
     if line.strip():
         name, status, seconds, command = line.rstrip("\n").split("\t", 3)
-        result["commands"].append({"name": name, "exit": int(status), "seconds": int(seconds), "command": command})
+        entry = {"name": name, "exit": int(status) if status.lstrip("-").isdigit() else None,
+                 "seconds": int(seconds), "command": command}
+        if status == "skipped":
+            entry["skipped"] = "under 20 s of the budget left"
+        elif status == "124" and command.startswith("timeout "):
+            entry["timed_out"] = True
+        result["commands"].append(entry)
 os.remove(os.path.join(out, ".records.tsv"))
 log = open(os.path.join(out, "gpu_check.log"), errors="replace").read()
 result["figures"]["sanitizer_summaries"] = re.findall(

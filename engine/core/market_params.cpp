@@ -7,6 +7,10 @@
 namespace bidsim {
 
 MarketParams market_params(const Scenario& s) {
+  // Both backends are built from here, so a scenario that was changed after loading (a file-valued
+  // market filled in memory, a program's own Scenario) meets the exact-money range too: no backend
+  // runs a market whose sums could overflow.
+  check_money_range(s);
   MarketParams p{};
   p.seed = s.seed;
   p.E = s.market.envs;

@@ -35,6 +35,7 @@ struct MarketParams {
   float exposure[kMaxSlots];  // per slot position, [S] used
 };
 
+// Throws ScenarioError (check_money_range, money.hpp) for a scenario outside the exact-money range.
 MarketParams market_params(const Scenario& scenario);
 
 }  // namespace bidsim
