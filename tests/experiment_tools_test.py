@@ -179,6 +179,35 @@ def case_report_comparisons():
         expect("| all | 9 (+ 0 recorded as the same run) | | | 0.30 (0.15 h with two jobs) |" in cost, cost)
 
 
+def case_report_constraint():
+    """table1-constraint.md: x*'s largest gain / SW over the last refresh (2 iterations at N = 100: the dual
+    batch measures 64 agents an iteration) against the evaluated max exploitability, paired by run."""
+    with tempfile.TemporaryDirectory() as out:
+        def run(seed, welfare, gains, evaluated):
+            name = f"t1-bpg-e0.08-s{seed}"
+            os.makedirs(os.path.join(out, name))
+            with open(os.path.join(out, name, "train.csv"), "w") as f:
+                f.write("iteration,social_welfare,lambda_bar,unified_gain_max,seconds\n")
+                for k, g in enumerate(gains):
+                    f.write(f"{k + 1},{welfare},0,{g},1.0\n")
+            json.dump({"algorithm": "bpg", "epsilon": 0.08, "seed": seed, "agents": 100, "social_welfare": welfare,
+                       "max_exploitability": evaluated, "max_exploitability_high": evaluated, "revenue": 1.0},
+                      open(os.path.join(out, name, "summary.json"), "w"))
+        run(1, 1000.0, [10, 90, 50], 0.10)  # seen 0.01, 0.09, 0.05: end max(0.09, 0.05) = 0.09 > ε; ratio 0.9
+        run(2, 2000.0, [20, 40, 60], 0.05)  # seen 0.01, 0.02, 0.03: end 0.03; ratio 0.6
+        import contextlib, io
+        sys.argv = ["learning_report.py", out]
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("learning_report", os.path.join(SOURCE, "tools", "learning_report.py"))
+        with contextlib.redirect_stdout(io.StringIO()):
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        rows = [r for r in open(os.path.join(out, "table1-constraint.md")).read().splitlines() if r.startswith("| bpg |")]
+        # Differences x* − evaluated: −0.01, −0.02: mean −0.015, std 0.00707, t = −0.015 / (0.00707 / √2) = −3.00.
+        # One of the 6 iterations saw more than ε (0.09).
+        expect(rows == ["| bpg | 0.08 | 2 | 0.0750 ± 0.0354 | 0.0600 ± 0.0424 | 0.75 (0.60–0.90) | t=-3.00 p="
+                        + rows[0].split("p=")[1].split(" ")[0] + " | 1 of 2 | 17% |"], str(rows))
+
+
 def case_report_common():
     from report_common import bpg_environments_per_iteration, mean_std
     expect(mean_std([]) == "–", "no values")

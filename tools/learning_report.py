@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Tables and a plot from the runs of tools/learning_experiments.sh. Writes DIR/table1.md,
-DIR/table1-comparisons.md (BPG against bpg_zero, paired by seed, and against the baselines), DIR/table1-cost.md
+DIR/table1-comparisons.md (BPG against bpg_zero, paired by seed, and against the baselines), DIR/table1-constraint.md
+(what the constraint's x* saw at the end of training against the evaluated exploitability), DIR/table1-cost.md
 (the runs' own seconds by binary), DIR/timing.md
 and DIR/table1.svg (matplotlib through tools/bidsim_plot.py: run it with /usr/bin/python3); prints the tables.
 usage: learning_report.py DIR"""
@@ -182,6 +183,58 @@ for eps in sorted({k[1] for k in keys if k[1] is not None}, key=float, reverse=T
 open(os.path.join(out, "table1-comparisons.md"), "w").write("\n".join(cmp_rows) + "\n")
 print("\n" + "\n".join(cmp_rows))
 
+# scenarios/bpg-100.yaml with the learning defaults: envs, steps, x* steps, dual batch cap and per-agent envs.
+E, STEPS, UNIFIED_STEPS, DUAL_CAP, DUAL_PER = 32, 12, 2, 256, 4
+
+
+# --- the constraint's own view against the evaluation: why λ̄ rarely binds --------------------------------
+# (13) gives agent i a positive λ_i when x*'s gain R(x*) − R(θ), on paired draws, exceeds ε·SW. What the
+# constraint saw at the end of training is x*'s largest gain over the last refresh of every agent (the
+# dual batch measures min(N, cap / per-agent envs) agents an iteration: ⌈N / that⌉ iterations), over that
+# iteration's SW; the report's max exploitability (eq. 15) is the evaluation's best responses, trained
+# per agent. Paired by run: does the constraint see the gain the evaluation reports?
+def constraint_view(name, agents):
+    """(x*'s largest gain / SW over the last refresh, iterations where it exceeded ε share) or None."""
+    rows = train_rows(name)
+    if not rows or "unified_gain_max" not in rows[0]:
+        return None
+    block = min(agents, max(1, DUAL_CAP // DUAL_PER))
+    last = rows[-math.ceil(agents / block):]
+    seen = [float(r["unified_gain_max"]) / float(r["social_welfare"]) for r in rows]
+    return max(seen[-len(last):]), seen
+
+
+view_rows = ["| algorithm | ε | runs | max exploitability, evaluated (eq. 15) | x*'s largest gain / SW, last refresh "
+             "| x* / evaluated per run: mean (min–max) | paired t (x* − evaluated) | runs where x* sees > ε at the end "
+             "| iterations where x* sees > ε |",
+             "|---|---|---|---|---|---|---|---|---|"]
+for k in keys:
+    algo, eps = k
+    if eps is None:
+        continue
+    evaluated, seen_end, ratios, above_end, above_it, iterations = [], [], [], 0, 0, 0
+    for d in groups[k]:
+        r = load(d)
+        view = constraint_view(d, int(r.get("agents", 100)))
+        if view is None:
+            continue
+        end, seen = view
+        evaluated.append(r["max_exploitability"])
+        seen_end.append(end)
+        if r["max_exploitability"] > 0:
+            ratios.append(end / r["max_exploitability"])
+        above_end += end > float(eps)
+        above_it += sum(x > float(eps) for x in seen)
+        iterations += len(seen)
+    if len(evaluated) < 2:
+        continue
+    t, p = paired(seen_end, evaluated)
+    ratio = f"{statistics.mean(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})" if ratios else "–"
+    view_rows.append(f"| {algo} | {eps} | {len(evaluated)} | {mean_std(evaluated, 4)} | {mean_std(seen_end, 4)} | {ratio} "
+                     f"| t={t:.2f} p={p:.3f} | {above_end} of {len(evaluated)} | {100 * above_it / iterations:.0f}% |")
+open(os.path.join(out, "table1-constraint.md"), "w").write("\n".join(view_rows) + "\n")
+print("\n" + "\n".join(view_rows))
+
 # --- what the sweep cost: every finished run's own seconds (one thread each), by binary ------------------
 def binary_of(name):
     """The commit of the binary a run started with (command.txt's '# commit X'), 'unrecorded' before it was written."""
@@ -227,8 +280,6 @@ if points:
 # Table 3: tools/table3_report.py (runs of tools/exploitability_experiments.sh table3).
 
 # --- iteration time against N -----------------------------------------------------------------------
-# scenarios/bpg-100.yaml with the learning defaults: envs, steps, x* steps, dual batch cap and per-agent envs.
-E, STEPS, UNIFIED_STEPS, DUAL_CAP, DUAL_PER = 32, 12, 2, 256, 4
 tm = ["| N agents | s per BPG iteration (iterations 2-3) | environments per iteration | agent-steps per iteration | ns per agent-step |",
       "|---|---|---|---|---|"]
 for n in (10, 100, 1000):
