@@ -110,6 +110,18 @@ def write_run(out, name, algorithm, epsilon, seed, lambda_bars, high=0.08, itera
         json.dump(summary, f)
 
 
+def run_learning_report(out):
+    """tools/learning_report.py on the runs in `out`, in this process (its printed tables discarded); returns the
+    module, whose load() and train_rows() the tests call."""
+    import contextlib, importlib.util, io
+    sys.argv = ["learning_report.py", out]
+    spec = importlib.util.spec_from_file_location("learning_report", os.path.join(SOURCE, "tools", "learning_report.py"))
+    report = importlib.util.module_from_spec(spec)
+    with contextlib.redirect_stdout(io.StringIO()):
+        spec.loader.exec_module(report)
+    return report
+
+
 def case_table1_same_run():
     hook = os.path.join(SOURCE, "tools", "table1_same_run.py")
     args = ["train", "scenarios/bpg-100.yaml", "--iterations", "3", "--set", "learning.best_response.steps=60",
@@ -135,11 +147,7 @@ def case_table1_same_run():
         expect(not same(out, "t1-bpg-e0.12-s4", "bpg", "0.12", "4"), "another seed")
         expect(not os.path.exists(os.path.join(out, "t1-bpg-e0.04-s1")), "nothing written when not the same run")
         # The report takes the twin's numbers with this run's ε and decides compliance at that ε.
-        sys.argv = ["learning_report.py", out]
-        import importlib.util
-        spec = importlib.util.spec_from_file_location("learning_report", os.path.join(SOURCE, "tools", "learning_report.py"))
-        report = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(report)
+        report = run_learning_report(out)
         recorded = report.load("t1-bpg_zero-e0.12-s1")
         expect(recorded["epsilon"] == 0.12 and recorded["algorithm"] == "bpg_zero", str(recorded))
         expect(recorded["complies"] is True, "0.08 ≤ 0.12 complies")
@@ -159,12 +167,7 @@ def case_report_comparisons():
             run(f"t1-bpg_zero-e0.08-s{seed}", "bpg_zero", 0.08, seed, zero)
             run(f"t1-bpg-e0.08-s{seed}", "bpg", 0.08, seed, bpg)
             run(f"t1-independent-s{seed}", "independent", None, seed, zero)
-        import contextlib, io
-        sys.argv = ["learning_report.py", out]
-        import importlib.util
-        spec = importlib.util.spec_from_file_location("learning_report", os.path.join(SOURCE, "tools", "learning_report.py"))
-        with contextlib.redirect_stdout(io.StringIO()):
-            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        run_learning_report(out)
         rows = open(os.path.join(out, "table1-comparisons.md")).read().splitlines()
         paired = [r for r in rows if r.startswith("| bpg ε=0.08 − bpg_zero ε=0.08")]
         # Differences 10, 30, 30: mean 23.3, std 11.5, t = 23.33 / (11.55 / √3) = 3.50; exploitability equal.
@@ -195,12 +198,7 @@ def case_report_constraint():
                       open(os.path.join(out, name, "summary.json"), "w"))
         run(1, 1000.0, [10, 90, 50], 0.10)  # seen 0.01, 0.09, 0.05: end max(0.09, 0.05) = 0.09 > ε; ratio 0.9
         run(2, 2000.0, [20, 40, 60], 0.05)  # seen 0.01, 0.02, 0.03: end 0.03; ratio 0.6
-        import contextlib, io
-        sys.argv = ["learning_report.py", out]
-        import importlib.util
-        spec = importlib.util.spec_from_file_location("learning_report", os.path.join(SOURCE, "tools", "learning_report.py"))
-        with contextlib.redirect_stdout(io.StringIO()):
-            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        run_learning_report(out)
         rows = [r for r in open(os.path.join(out, "table1-constraint.md")).read().splitlines() if r.startswith("| bpg |")]
         # Differences x* − evaluated: −0.01, −0.02: mean −0.015, std 0.00707, t = −0.015 / (0.00707 / √2) = −3.00.
         # One of the 6 iterations saw more than ε (0.09).
