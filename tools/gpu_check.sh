@@ -15,8 +15,9 @@
 # (e.g. 540 for a 10-minute call that also starts the machine). Stages run in the order build, test,
 # bench, sanitize, so the figures come before the sanitizers; the build makes only the programs the
 # check runs (no full ctest then); each command's timeout is its own cap or what is left of the
-# budget, whichever is less, and a command with under 20 s left is skipped and recorded as such. The
-# JSON is written in every case.
+# budget, whichever is less, and a command with under 20 s left is skipped and recorded as such; no
+# LibTorch unless BIDSIM_GPU_CHECK_TORCH=1 (the rl/ build is the longest part). The JSON is written in
+# every case.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 readonly ROOT=$PWD
@@ -112,7 +113,11 @@ stage_build() {
   # the rl ones (zero-copy rollouts, the BPG iteration benchmark) are then missing from the JSON.
   local prefix="$ROOT/.deps/usr"
   local torch=OFF
-  if [[ -n $TORCH_PREFIX && $TORCH_ABI == 1 ]]; then
+  # With a budget, no LibTorch unless BIDSIM_GPU_CHECK_TORCH=1: rl/ against torch's headers is the
+  # longest part of the build, and the market and MESOB figures come first.
+  if [[ $BUDGET -gt 0 && ${BIDSIM_GPU_CHECK_TORCH:-0} != 1 ]]; then
+    log "budget: building without LibTorch (BIDSIM_GPU_CHECK_TORCH=1 builds rl/ too)"
+  elif [[ -n $TORCH_PREFIX && $TORCH_ABI == 1 ]]; then
     prefix="$prefix;$TORCH_PREFIX"
     torch=ON
   fi
