@@ -27,22 +27,28 @@ if [[ $# -lt 1 ]]; then
 fi
 OUTDIR=$1
 shift
-mkdir -p "$OUTDIR" || exit 2
-OUTDIR=$(cd "$OUTDIR" && pwd)
+# The arguments are checked before anything is written: a bad one leaves no OUTDIR behind.
 BUDGET=0
 STAGES=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --budget)
-      if [[ ! ${2:-} =~ ^[0-9]+$ || $2 -lt 60 ]]; then
-        echo "gpu_check: --budget: got '${2:-}', expected whole seconds, at least 60" >&2
+      if [[ ! ${2:-} =~ ^[1-9][0-9]{0,5}$ ]] || (( 10#$2 < 60 || 10#$2 > 86400 )); then
+        echo "gpu_check: --budget: got '${2:-}', expected whole seconds from 60 to 86400" >&2
         exit 2
       fi
-      BUDGET=$2
+      BUDGET=$((10#$2))
       shift 2 ;;
-    *) STAGES+=("$1"); shift ;;
+    build|test|sanitize|bench) STAGES+=("$1"); shift ;;
+    *) echo "gpu_check: stage: got '$1', expected build, test, sanitize, bench or --budget SECONDS" >&2; exit 2 ;;
   esac
 done
+if [[ ! ${BIDSIM_GPU_CHECK_TORCH:-0} =~ ^[01]$ ]]; then
+  echo "gpu_check: BIDSIM_GPU_CHECK_TORCH: got '$BIDSIM_GPU_CHECK_TORCH', expected 0 or 1" >&2
+  exit 2
+fi
+mkdir -p "$OUTDIR" || exit 2
+OUTDIR=$(cd "$OUTDIR" && pwd)
 if [[ ${#STAGES[@]} -eq 0 ]]; then
   if [[ $BUDGET -gt 0 ]]; then STAGES=(build test bench sanitize); else STAGES=(build test sanitize bench); fi
 fi
@@ -201,10 +207,6 @@ stage_bench() {
 
 declare -A STATUS=()
 for stage in "${STAGES[@]}"; do
-  case $stage in
-    build|test|sanitize|bench) ;;
-    *) log "unknown stage '$stage' (build, test, sanitize, bench)"; exit 2 ;;
-  esac
   if [[ $stage != build && ! -x $BUILD/tests/bidsim_tests ]]; then
     log "$stage: no build in $BUILD; run the build stage first"
     STATUS[$stage]=fail
