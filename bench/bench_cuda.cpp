@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cuda/cuda_backend.hpp"
+#include "engine/core/money.hpp"
 #include "engine/facade/policies.hpp"
 #include "engine/facade/scenario.hpp"
 #include "engine/facade/simulator.hpp"
@@ -106,7 +107,7 @@ void BM_AuctionKernel_body(benchmark::State& state) {
   if (skip_without_device(state)) return;
   const int candidates = static_cast<int>(state.range(0)), slots = static_cast<int>(state.range(1));
   const int agents = 4099;  // prime, so the stride in file_market gives distinct agents per row
-  // 2^20 impressions: x 3 slots, within the exact-money range (money.hpp: 2^22 slot sales an episode).
+  // 2^20 impressions: x 3 slots, within the exact-money range (money.hpp kMaxSlotSalesPerEpisode, 2^22).
   const bidsim::Scenario s = file_market(agents, 1 << 20, candidates, slots, 7);
   const std::vector<float> multipliers(agents, 1.0f);
   bidsim::cuda::AuctionKernelTiming timing;
@@ -200,7 +201,7 @@ bidsim::Scenario scaling_market(int agents) {
   const bool sparse = agents >= 100000;
   const int impressions = std::max(agents, 10000);
   constexpr int kSlots = 3;
-  const int steps = static_cast<int>(std::min<std::int64_t>(4, (std::int64_t{1} << 22) / (std::int64_t{impressions} * kSlots)));
+  const int steps = static_cast<int>(std::min<bidsim::Money>(4, bidsim::kMaxSlotSalesPerEpisode / (bidsim::Money{impressions} * kSlots)));
   std::string yaml = "name: scaling\nmarket: {envs: 1, steps: " + std::to_string(steps) + "}\nagents: {count: " +
                      std::to_string(agents) +
                      ", categories: 8, budget: {uniform: [20, 200]}, value_scale: {uniform: [0.5, 1.5]}}\n"

@@ -198,10 +198,9 @@ def constraint_view(name, agents):
     rows = train_rows(name)
     if not rows or "unified_gain_max" not in rows[0]:
         return None
-    block = min(agents, max(1, DUAL_CAP // DUAL_PER))
-    last = rows[-math.ceil(agents / block):]
+    refresh = math.ceil(agents / min(agents, max(1, DUAL_CAP // DUAL_PER)))  # iterations to measure every agent
     seen = [float(r["unified_gain_max"]) / float(r["social_welfare"]) for r in rows]
-    return max(seen[-len(last):]), seen
+    return max(seen[-refresh:]), seen
 
 
 view_rows = ["| algorithm | ε | runs | max exploitability, evaluated (eq. 15) | x*'s largest gain / SW, last refresh "

@@ -90,8 +90,7 @@ void check_money_range(const Scenario& s) {
     refuse(s, value_key, value,
            "values up to at most 65536 money units (one exact-money amount is at most 2^40 ticks of 2^-24)");
   const double sales = max_slot_sales_per_episode(s);
-  const double limit = static_cast<double>(kMoneySumLimit) / static_cast<double>(kMaxAmountTicks);  // 2^22
-  if (sales > limit)
+  if (sales > static_cast<double>(kMaxSlotSalesPerEpisode))
     refuse(s, "impressions", sales,
            "at most 2^22 = 4194304 slot sales per episode (impressions per episode x mechanism.slots), so exact "
            "money sums of amounts up to 2^40 ticks stay below 2^62 (fewer steps or impressions)");

@@ -37,6 +37,8 @@ inline constexpr double kMaxAmount = 65536.0;                   // = kMaxAmountT
 inline constexpr Money kMaxBudgetTicks = Money{1} << 62;
 inline constexpr double kMaxBudget = 274877906944.0;            // 2^38 = kMaxBudgetTicks / 2^24
 inline constexpr Money kMoneySumLimit = Money{1} << 62;         // bound on every sum of amounts
+// Slot sales an episode may have so that no sum of amounts can pass kMoneySumLimit (2^22 = 4194304).
+inline constexpr Money kMaxSlotSalesPerEpisode = kMoneySumLimit / kMaxAmountTicks;
 inline constexpr Money kUnlimitedMoney = INT64_MAX;             // an infinite budget
 
 // The nearest integer to `scaled` (0 <= scaled < 2^62), ties to even: floor and fraction are exact.
